@@ -1,0 +1,200 @@
+// Scenario files: the description of one paylab run, and their loader.
+//
+// A scenario is a JSON document that fixes everything about a run except the seed: account types,
+// population, workload, network, faults and wallet options. scenarios/README.md documents the
+// format field by field. ParseScenario() turns the text into a Scenario with every default filled
+// in, or returns the first problem it finds as a ScenarioError that names the offending field by
+// JSON pointer. It never throws and never crashes, whatever the input: a bad scenario file is an
+// expected outcome, not a programmer error. ToJson() is the inverse: the canonical form of a
+// scenario, every field present, keys in a stable order, so that
+// ParseScenario(ToJson(s).dump()) == s for every scenario the parser accepts.
+//
+// Determinism: the loader holds no state, reads no clock and draws no random number; the same
+// text always gives the same result, on any thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace paylab::scenarios {
+
+// The simulated nodes a scenario may name (fault targets). Add a node here when the system grows
+// one; the loader and its error messages take the list from this array. `crashable` is false for
+// a node whose crash the simulator does not model: the client is the workload itself.
+struct KnownNode {
+  std::string_view name;
+  bool crashable;
+};
+inline constexpr std::array<KnownNode, 2> kKnownNodes = {{
+    {"client", false},
+    {"wallet", true},
+}};
+
+// Upper bounds on durations, so that every duration converts to the simulator's 64-bit
+// nanosecond clock (which spans about 292 years) with room to add several of them together.
+inline constexpr double kDurationSecondsMax = 1e9;                            // about 31.7 years
+inline constexpr double kDurationMillisMax = kDurationSecondsMax * 1000;      // the same, in ms
+inline constexpr double kExpiryDaysMax = 10000;                               // about 27.4 years
+
+// Account type names with this prefix are reserved for the system's own accounts.
+inline constexpr std::string_view kReservedTypePrefix = "SYS_";
+
+// Default values live in the member initialisers below and nowhere else; README.md repeats them.
+
+// One configured account type of the wallet ledger.
+struct AccountTypeSpec {
+  std::string name;            // [A-Z][A-Z0-9_]*, unique, not starting with "SYS_"
+  int64_t debit_priority = 0;  // unique; lower debits first, credits fill in reverse order
+  bool allow_negative = false;
+  double expires_after_days = 0;  // 0 = credits never expire
+  bool auto_create = true;        // false: opened when the user is created
+  int64_t balance_cap = 0;        // smallest currency units; 0 = no cap
+
+  bool operator==(const AccountTypeSpec&) const = default;
+};
+
+struct Population {
+  int64_t users = 0;                               // >= 1
+  std::map<std::string, int64_t> initial_balances;  // account type name -> amount per user
+
+  bool operator==(const Population&) const = default;
+};
+
+// Relative weights of the operation kinds the client sends; they need not sum to 1.
+struct Mix {
+  double deposit = 0;
+  double transfer = 1;
+  double two_phase = 0;
+  double misuse = 0;
+
+  bool operator==(const Mix&) const = default;
+};
+
+struct Workload {
+  int64_t operations = 0;  // >= 1
+  double rate_per_s = 0;   // > 0
+  Mix mix;
+  int64_t amount_min = 1;
+  int64_t amount_max = 10000;
+  std::string deposit_type;  // filled by the parser: defaults to the highest debit_priority type
+  double rollback_ratio = 0.1;
+  double abandon_ratio = 0.02;
+  double hold_ttl_s = 30;
+  double timeout_ms = 200;
+  int64_t retry_count_max = 5;
+  double retry_backoff_ms = 50;
+
+  bool operator==(const Workload&) const = default;
+};
+
+enum class LatencyDistribution { kConstant, kUniform, kLogNormal };
+
+// "constant", "uniform" or "lognormal", as spelled in scenario files.
+std::string_view ToString(LatencyDistribution d);
+
+// Per-message network latency, in milliseconds.
+struct LatencySpec {
+  LatencyDistribution distribution = LatencyDistribution::kLogNormal;
+  double min = 0.2;
+  double max = 50;
+  double median = 1;  // in [min, max]; also the value of a constant distribution
+  double sigma = 0.5;
+
+  bool operator==(const LatencySpec&) const = default;
+};
+
+struct Network {
+  LatencySpec latency_ms;
+
+  bool operator==(const Network&) const = default;
+};
+
+// A node that crashes again and again during the safety phase.
+struct CrashSpec {
+  std::string node;  // a crashable name from kKnownNodes
+  double mean_interval_s = 0;
+  double downtime_s_min = 1;
+  double downtime_s_max = 10;
+
+  bool operator==(const CrashSpec&) const = default;
+};
+
+// Two nodes that cannot reach each other in the window [from_s, to_s) of virtual time.
+struct PartitionSpec {
+  std::array<std::string, 2> between;  // two distinct names from kKnownNodes
+  double from_s = 0;
+  double to_s = 0;
+
+  bool operator==(const PartitionSpec&) const = default;
+};
+
+// Faults of the safety phase; all of them heal when it ends. Probabilities are per message.
+struct Faults {
+  double drop_request = 0;
+  double drop_reply = 0;
+  double duplicate_request = 0;
+  double delay = 0;
+  double delay_ms_max = 100;
+  std::vector<CrashSpec> crashes;
+  std::vector<PartitionSpec> partitions;
+
+  bool operator==(const Faults&) const = default;
+};
+
+struct WalletOptions {
+  double expiry_scan_interval_s = 5;
+  double hold_ttl_max_s = 3600;
+
+  bool operator==(const WalletOptions&) const = default;
+};
+
+struct Scenario {
+  std::string name;  // non-empty
+  std::string description;
+  double duration_s = 0;  // safety phase (faults on), virtual seconds; > 0
+  double settle_s = 60;   // liveness phase (faults healed), virtual seconds
+  std::vector<AccountTypeSpec> account_types;  // file order; non-empty
+  Population population;
+  Workload workload;
+  Network network;
+  Faults faults;
+  WalletOptions wallet;
+
+  bool operator==(const Scenario&) const = default;
+};
+
+// What is wrong with a scenario, and where.
+struct ScenarioError {
+  std::string pointer;  // JSON pointer (RFC 6901) to the offending value; "" = the whole document
+  std::string reason;   // one line, no trailing period
+
+  bool operator==(const ScenarioError&) const = default;
+};
+
+// Parses and validates a scenario document. Returns the scenario with every default filled in,
+// or the first error found. Values are checked in the order README.md lists them; within an
+// object, unknown fields are reported before anything else. Never throws.
+std::variant<Scenario, ScenarioError> ParseScenario(std::string_view json_text);
+
+// Reads `path` and parses it. A missing, unreadable or oversized file is an error with pointer "".
+// Never throws.
+std::variant<Scenario, ScenarioError> LoadScenario(const std::filesystem::path& path);
+
+// One line for a human: "<file>: <pointer>: <reason>", or "<file>: <reason>" when the pointer is
+// empty (the error concerns the whole file).
+std::string FormatError(const std::filesystem::path& file, const ScenarioError& e);
+
+// The canonical JSON form of `s`: every field present, defaults included, keys sorted.
+// REQUIRES: s is valid (for instance, it came from ParseScenario); otherwise the result may not
+// parse back.
+nlohmann::json ToJson(const Scenario& s);
+
+}  // namespace paylab::scenarios
