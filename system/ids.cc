@@ -2,30 +2,17 @@
 //
 // Contract (see ids.h): Next() never returns a duplicate for one (system, worker) pair, whatever
 // now_ms does, and across restarts given the last persisted reservation. It never reads a clock
-// and never waits. Programmer errors abort through IDS_CHECK in every build type.
+// and never waits. Programmer errors fail a PAYLAB_CHECK (sim/check.h) in every build type.
 #include "system/ids.h"
+
+#include "sim/check.h"
 
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
 
-// Always-on assertion for programmer errors: prints the condition and its location, then aborts.
-// It ignores NDEBUG on purpose, so it stays on in release builds.
-#define IDS_CHECK(cond)                                         \
-  do {                                                          \
-    if (!(cond)) [[unlikely]] {                                 \
-      ::paylab::system::FailIdCheck(#cond, __FILE__, __LINE__); \
-    }                                                           \
-  } while (0)
-
 namespace paylab::system {
-
 namespace {
-
-[[noreturn]] void FailIdCheck(const char* condition, const char* file, int line) {
-  std::fprintf(stderr, "paylab: check failed: %s at %s:%d\n", condition, file, line);
-  std::abort();
-}
 
 constexpr uint64_t Mask(int bits) { return (uint64_t{1} << bits) - 1; }
 
@@ -33,7 +20,7 @@ constexpr uint64_t Mask(int bits) { return (uint64_t{1} << bits) - 1; }
 
 DecodedId DecodeId(uint64_t id) {
   // Read path: an ID with the top bit set was not made by EncodeId().
-  IDS_CHECK((id >> 63) == 0);
+  PAYLAB_CHECK((id >> 63) == 0);
   DecodedId d;
   d.timestamp_ms =
       kIdEpochMs + static_cast<int64_t>((id >> kIdTimestampShift) & Mask(kIdTimestampBits));
@@ -44,12 +31,12 @@ DecodedId DecodeId(uint64_t id) {
 }
 
 uint64_t EncodeId(const DecodedId& d) {
-  IDS_CHECK(d.timestamp_ms >= kIdEpochMs);
-  IDS_CHECK(d.timestamp_ms - kIdEpochMs <= kIdTimestampMaxMs);
-  IDS_CHECK(d.worker < kIdWorkerCount);
-  IDS_CHECK(d.sequence < kIdSequenceCount);
+  PAYLAB_CHECK(d.timestamp_ms >= kIdEpochMs);
+  PAYLAB_CHECK(d.timestamp_ms - kIdEpochMs <= kIdTimestampMaxMs);
+  PAYLAB_CHECK(d.worker < kIdWorkerCount);
+  PAYLAB_CHECK(d.sequence < kIdSequenceCount);
   const auto system_bit = static_cast<uint8_t>(d.system);
-  IDS_CHECK(system_bit <= Mask(kIdSystemBits));
+  PAYLAB_CHECK(system_bit <= Mask(kIdSystemBits));
   const auto offset_ms = static_cast<uint64_t>(d.timestamp_ms - kIdEpochMs);
   return (offset_ms << kIdTimestampShift) | (uint64_t{d.worker} << kIdWorkerShift) |
          (uint64_t{d.sequence} << kIdSequenceShift) | uint64_t{system_bit};
@@ -66,16 +53,16 @@ IdGenerator::IdGenerator(IdSystem system, uint32_t worker, int64_t reserved_unti
       // reserved millisecond counts as used up: the next ID takes a strictly later timestamp.
       last_timestamp_ms_(reserved_until_ms),
       next_sequence_(kIdSequenceCount) {
-  IDS_CHECK(static_cast<uint8_t>(system) <= Mask(kIdSystemBits));
-  IDS_CHECK(worker < kIdWorkerCount);
-  IDS_CHECK(lease_ms > 0);
+  PAYLAB_CHECK(static_cast<uint8_t>(system) <= Mask(kIdSystemBits));
+  PAYLAB_CHECK(worker < kIdWorkerCount);
+  PAYLAB_CHECK(lease_ms > 0);
   // Bounding the lease keeps timestamp + lease_ms far from int64_t overflow.
-  IDS_CHECK(lease_ms <= kIdTimestampMaxMs);
-  IDS_CHECK(persist_ != nullptr);
+  PAYLAB_CHECK(lease_ms <= kIdTimestampMaxMs);
+  PAYLAB_CHECK(persist_ != nullptr);
 }
 
 uint64_t IdGenerator::Next(int64_t now_ms) {
-  IDS_CHECK(now_ms >= kIdEpochMs);
+  PAYLAB_CHECK(now_ms >= kIdEpochMs);
 
   int64_t timestamp_ms;
   uint32_t sequence;
@@ -89,11 +76,11 @@ uint64_t IdGenerator::Next(int64_t now_ms) {
   } else {
     // The millisecond is used up: borrow the next one rather than wait for the clock. Checking
     // for room first also keeps the + 1 from overflowing on a corrupt reservation.
-    IDS_CHECK(last_timestamp_ms_ < kIdEpochMs + kIdTimestampMaxMs);
+    PAYLAB_CHECK(last_timestamp_ms_ < kIdEpochMs + kIdTimestampMaxMs);
     timestamp_ms = last_timestamp_ms_ + 1;
     sequence = 0;
   }
-  IDS_CHECK(timestamp_ms - kIdEpochMs <= kIdTimestampMaxMs);
+  PAYLAB_CHECK(timestamp_ms - kIdEpochMs <= kIdTimestampMaxMs);
 
   if (timestamp_ms > reserved_until_ms_) {
     // Persist before the ID escapes, so a restart always resumes beyond every issued timestamp.
@@ -101,7 +88,7 @@ uint64_t IdGenerator::Next(int64_t now_ms) {
     persist_(reservation_ms);
     reserved_until_ms_ = reservation_ms;
   }
-  IDS_CHECK(timestamp_ms <= reserved_until_ms_);
+  PAYLAB_CHECK(timestamp_ms <= reserved_until_ms_);
 
   last_timestamp_ms_ = timestamp_ms;
   next_sequence_ = sequence + 1;

@@ -7,6 +7,8 @@
 // durable store only when an ID crosses the current reservation. Programmer errors must abort.
 #include "system/ids.h"
 
+#include "sim/check.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -227,38 +229,36 @@ TEST(IdGeneratorTest, RestartedGeneratorPersistsBeforeItsFirstId) {
   EXPECT_EQ(store.writes, (std::vector<int64_t>{kNowMs + 1'501}));
 }
 
-TEST(IdGeneratorDeathTest, WorkerOutOfRangeAborts) {
-  EXPECT_DEATH(IdGenerator(IdSystem::kWallet, kIdWorkerCount, 0, [](int64_t) {}),
-               "check failed: worker < kIdWorkerCount");
+TEST(IdGeneratorCheckTest, WorkerOutOfRangeFails) {
+  EXPECT_THROW(IdGenerator(IdSystem::kWallet, kIdWorkerCount, 0, [](int64_t) {}), sim::CheckFailure);
 }
 
-TEST(IdGeneratorDeathTest, NonPositiveLeaseAborts) {
+TEST(IdGeneratorCheckTest, NonPositiveLeaseFails) {
   auto ignore = [](int64_t) {};
-  EXPECT_DEATH(IdGenerator(IdSystem::kWallet, 0, 0, ignore, /*lease_ms=*/0),
-               "check failed: lease_ms > 0");
+  EXPECT_THROW(IdGenerator(IdSystem::kWallet, 0, 0, ignore, /*lease_ms=*/0), sim::CheckFailure);
 }
 
-TEST(IdGeneratorDeathTest, TimeBeforeTheEpochAborts) {
+TEST(IdGeneratorCheckTest, TimeBeforeTheEpochFails) {
   IdGenerator gen(IdSystem::kWallet, 0, 0, [](int64_t) {});
-  EXPECT_DEATH(gen.Next(kIdEpochMs - 1), "check failed: now_ms >= kIdEpochMs");
+  EXPECT_THROW(gen.Next(kIdEpochMs - 1), sim::CheckFailure);
 }
 
-TEST(IdGeneratorDeathTest, TimestampOverflowing41BitsAborts) {
+TEST(IdGeneratorCheckTest, TimestampOverflowing41BitsFails) {
   IdGenerator gen(IdSystem::kPoint, 0, 0, [](int64_t) {});
   gen.Next(kIdEpochMs + kIdTimestampMaxMs);  // the last representable millisecond is fine
-  EXPECT_DEATH(gen.Next(kIdEpochMs + kIdTimestampMaxMs + 1), "check failed");
+  EXPECT_THROW(gen.Next(kIdEpochMs + kIdTimestampMaxMs + 1), sim::CheckFailure);
 }
 
-TEST(IdGeneratorDeathTest, ExhaustingTheLastMillisecondAborts) {
+TEST(IdGeneratorCheckTest, ExhaustingTheLastMillisecondFails) {
   IdGenerator gen(IdSystem::kPoint, 0, 0, [](int64_t) {});
   for (uint32_t i = 0; i < kIdSequenceCount; ++i) {
     gen.Next(kIdEpochMs + kIdTimestampMaxMs);
   }
-  EXPECT_DEATH(gen.Next(kIdEpochMs + kIdTimestampMaxMs), "check failed");
+  EXPECT_THROW(gen.Next(kIdEpochMs + kIdTimestampMaxMs), sim::CheckFailure);
 }
 
-TEST(DecodeIdDeathTest, TopBitSetAborts) {
-  EXPECT_DEATH(DecodeId(uint64_t{1} << 63), "check failed");
+TEST(DecodeIdCheckTest, TopBitSetFails) {
+  EXPECT_THROW(DecodeId(uint64_t{1} << 63), sim::CheckFailure);
 }
 
 }  // namespace

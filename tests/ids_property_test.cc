@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -117,12 +118,13 @@ struct Service {
   uint32_t worker;
   int64_t lease_ms;
   int64_t durable_reserved_until_ms = 0;  // what a fresh worker's store holds
-  std::optional<IdGenerator> generator;
+  std::unique_ptr<IdGenerator> generator;
   int incarnation = 0;
 
+  // Starts a new incarnation; like a crash, the old one's in-memory state is lost.
   void Start() {
     generator.reset();
-    generator.emplace(
+    generator = std::make_unique<IdGenerator>(
         system, worker, durable_reserved_until_ms,
         [this](int64_t reserved_until_ms) { durable_reserved_until_ms = reserved_until_ms; },
         lease_ms);

@@ -1,0 +1,1170 @@
+// The scenario loader: JSON text in, a validated Scenario or the first error out.
+//
+// Parsing happens in three passes over a small document. A SAX pass checks the syntax and
+// refuses keys repeated within one object (a DOM parse would silently keep the last value). Then
+// nlohmann::json builds the document, keeping keys in file order so that "the first unknown
+// field" means the first one in the file. Last, a schema walk reads the document field by field
+// into a Scenario. The walk's Reader records the first error and turns every later check into a
+// no-op, so "the first error found" is simply the first one reported. Nothing here throws to the
+// caller: the entry points catch whatever could escape (std::bad_alloc on a huge document).
+#include "scenarios/scenario.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <system_error>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace paylab::scenarios {
+namespace {
+
+// File order matters for error reporting ("the first unknown field" should be the first one in
+// the file), so the document is an ordered_json. ToJson() returns a sorted nlohmann::json.
+using Json = nlohmann::ordered_json;
+
+// Scenario files are small; anything larger is a mistake (and reading it is a bounded loop).
+constexpr size_t kFileBytesMax = size_t{16} << 20;
+
+// ----------------------------------------------------------------------------------------------
+// JSON pointers and value descriptions.
+
+// Escapes one reference token of a JSON pointer (RFC 6901): "~" -> "~0", "/" -> "~1".
+std::string EscapeToken(std::string_view token) {
+  std::string out;
+  out.reserve(token.size());
+  for (char c : token) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string Child(std::string_view pointer, std::string_view key) {
+  return fmt::format("{}/{}", pointer, EscapeToken(key));
+}
+
+std::string Child(std::string_view pointer, size_t index) {
+  return fmt::format("{}/{}", pointer, index);
+}
+
+// "a string", "an object", "null"...: what a value is, for "expected X, got Y".
+std::string_view Describe(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::object:
+      return "an object";
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::string:
+      return "a string";
+    case Json::value_t::boolean:
+      return "a boolean";
+    case Json::value_t::number_integer:
+    case Json::value_t::number_unsigned:
+    case Json::value_t::number_float:
+      return "a number";
+    case Json::value_t::binary:
+      return "binary data";
+    case Json::value_t::discarded:
+      return "a discarded value";
+  }
+  return "an unknown value";
+}
+
+std::string Expected(std::string_view what, const Json& got) {
+  return fmt::format("expected {}, got {}", what, Describe(got));
+}
+
+// A string as a JSON literal, so that control characters and quotes stay readable in one line.
+std::string Quote(std::string_view s) {
+  return Json(std::string(s)).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+template <typename List, typename NameOf>
+std::string JoinNames(const List& list, NameOf name_of) {
+  std::string out;
+  for (const auto& item : list) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += name_of(item);
+  }
+  return out;
+}
+
+// Levenshtein distance, for "did you mean". Both strings are short (keys are capped by the caller).
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      size_t substitute = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
+      row[j] = std::min({above + 1, row[j - 1] + 1, substitute});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string UnknownFieldReason(std::string_view key, std::span<const std::string_view> fields) {
+  constexpr size_t kKeyLengthMax = 64;
+  if (key.size() > kKeyLengthMax) {
+    return "unknown field";
+  }
+  std::string_view best;
+  size_t best_distance = std::numeric_limits<size_t>::max();
+  for (std::string_view field : fields) {
+    size_t d = EditDistance(key, field);
+    if (d < best_distance) {
+      best = field;
+      best_distance = d;
+    }
+  }
+  // A suggestion is only useful when it is close: a typo, not a different word.
+  size_t threshold = std::clamp<size_t>(key.size() / 3, 1, 3);
+  if (best_distance <= threshold) {
+    return fmt::format("unknown field; did you mean {}?", Quote(best));
+  }
+  return "unknown field";
+}
+
+// Replaces each byte that is not part of well-formed UTF-8 (RFC 3629) with U+FFFD. nlohmann
+// quotes the raw bytes it choked on in its messages; a reason must stay valid UTF-8 so that it
+// can itself be written into a JSON report.
+std::string ValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    auto byte = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    unsigned char c = byte(0);
+    size_t length = 0;
+    unsigned char second_min = 0x80;
+    unsigned char second_max = 0xBF;
+    if (c < 0x80) {
+      length = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      second_min = c == 0xE0 ? 0xA0 : 0x80;  // no overlong forms
+      second_max = c == 0xED ? 0x9F : 0xBF;  // no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      second_min = c == 0xF0 ? 0x90 : 0x80;  // no overlong forms
+      second_max = c == 0xF4 ? 0x8F : 0xBF;  // nothing above U+10FFFF
+    }
+    bool valid = length > 0 && i + length <= s.size();
+    for (size_t k = 1; valid && k < length; ++k) {
+      unsigned char min = k == 1 ? second_min : 0x80;
+      unsigned char max = k == 1 ? second_max : 0xBF;
+      valid = byte(k) >= min && byte(k) <= max;
+    }
+    if (valid) {
+      out.append(s.substr(i, length));
+      i += length;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+      ++i;
+    }
+  }
+  return out;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Syntax: a first pass over the text.
+
+// A SAX handler for nlohmann's parser that builds nothing. It stops at the first syntax error and
+// reports it with nlohmann's byte position, and it also stops at the first key repeated within one
+// object: a DOM parse would silently keep the last value, and a scenario file that sets a field
+// twice is almost always a mistake. It tracks the path to the current value (for each open
+// container, the current key or the index of the current element) to name that key.
+class SyntaxChecker {
+ public:
+  explicit SyntaxChecker(std::string_view text) : text_(text) {}
+
+  bool null() { return Value(); }
+  bool boolean(bool) { return Value(); }
+  bool number_integer(Json::number_integer_t) { return Value(); }
+  bool number_unsigned(Json::number_unsigned_t) { return Value(); }
+  bool number_float(Json::number_float_t, const Json::string_t&) { return Value(); }
+  bool string(Json::string_t&) { return Value(); }
+  bool binary(Json::binary_t&) { return Value(); }
+
+  bool start_object(std::size_t) {
+    Value();
+    frames_.emplace_back().is_array = false;
+    return true;
+  }
+
+  bool key(Json::string_t& key) {
+    if (frames_.empty() || frames_.back().is_array) {
+      return true;  // Cannot happen with nlohmann's parser; let the DOM parse decide.
+    }
+    Frame& frame = frames_.back();
+    frame.key = key;
+    if (!frame.keys.insert(key).second) {
+      std::string pointer;
+      for (const Frame& f : frames_) {
+        pointer = f.is_array ? Child(pointer, f.next_index - 1) : Child(pointer, f.key);
+      }
+      error_ = ScenarioError{std::move(pointer), "duplicate key"};
+      return false;
+    }
+    return true;
+  }
+
+  bool end_object() { return Pop(); }
+
+  bool start_array(std::size_t) {
+    Value();
+    frames_.emplace_back().is_array = true;
+    return true;
+  }
+
+  bool end_array() { return Pop(); }
+
+  bool parse_error(std::size_t position, const std::string&, const Json::exception& e) {
+    error_ = ScenarioError{"", MalformedReason(position, e.what())};
+    return false;
+  }
+
+  // Set once the pass has stopped early.
+  std::optional<ScenarioError>& error() { return error_; }
+
+ private:
+  struct Frame {
+    bool is_array = false;
+    size_t next_index = 0;       // arrays: index of the next element
+    std::string key;             // objects: the current key
+    std::set<std::string> keys;  // objects: keys seen so far
+  };
+
+  // A value (scalar or container) starts: inside an array, it is the next element.
+  bool Value() {
+    if (!frames_.empty() && frames_.back().is_array) {
+      ++frames_.back().next_index;
+    }
+    return true;
+  }
+
+  bool Pop() {
+    if (!frames_.empty()) {
+      frames_.pop_back();
+    }
+    return true;
+  }
+
+  // "malformed JSON at byte 57 (line 3, column 12): syntax error while parsing ...", from
+  // nlohmann's message, minus its "[json.exception.parse_error.101] parse error at ...: " prefix.
+  // The line and column are computed here because some of nlohmann's errors (number overflow)
+  // carry none. `position` counts the characters nlohmann read, the offending one included.
+  std::string MalformedReason(size_t position, std::string_view message) const {
+    if (message.starts_with("[json.exception.")) {
+      size_t end = message.find("] ");
+      if (end != std::string_view::npos) {
+        message.remove_prefix(end + 2);
+      }
+    }
+    if (message.starts_with("parse error")) {
+      size_t colon = message.find(": ");
+      if (colon != std::string_view::npos) {
+        message.remove_prefix(colon + 2);
+      }
+    }
+    std::string_view read = text_.substr(0, std::min(position, text_.size()));
+    size_t line = 1 + static_cast<size_t>(std::count(read.begin(), read.end(), '\n'));
+    size_t last_newline = read.rfind('\n');
+    size_t column = last_newline == std::string_view::npos ? position : position - last_newline - 1;
+    return fmt::format("malformed JSON at byte {} (line {}, column {}): {}", position, line, column,
+                       ValidUtf8(message));
+  }
+
+  std::string_view text_;
+  std::vector<Frame> frames_;
+  std::optional<ScenarioError> error_;
+};
+
+// ----------------------------------------------------------------------------------------------
+// Ranges of allowed values.
+
+// [min, max] or (min, max]; a bound named after another field reads "must be >= amount_min (5)".
+template <typename T>
+struct Range {
+  T min = std::numeric_limits<T>::lowest();
+  bool min_exclusive = false;
+  T max = std::numeric_limits<T>::max();
+  bool interval = false;  // report as "must be in [min, max]" rather than one side
+  std::string_view min_name;
+  std::string_view max_name;
+};
+
+// >= min (and <= max, reported separately).
+template <typename T>
+constexpr Range<T> AtLeast(T min, T max = std::numeric_limits<T>::max()) {
+  Range<T> r;
+  r.min = min;
+  r.max = max;
+  return r;
+}
+
+// > min (and <= max, reported separately).
+template <typename T>
+constexpr Range<T> Above(T min, T max = std::numeric_limits<T>::max()) {
+  Range<T> r = AtLeast(min, max);
+  r.min_exclusive = true;
+  return r;
+}
+
+// In [min, max], reported as an interval.
+template <typename T>
+constexpr Range<T> Within(T min, T max) {
+  Range<T> r = AtLeast(min, max);
+  r.interval = true;
+  return r;
+}
+
+constexpr Range<double> kProbability = Within(0.0, 1.0);
+constexpr Range<double> kSecondsPositive = Above(0.0, kDurationSecondsMax);
+constexpr Range<double> kSecondsNonNegative = AtLeast(0.0, kDurationSecondsMax);
+constexpr Range<double> kMillisPositive = Above(0.0, kDurationMillisMax);
+constexpr Range<double> kMillisNonNegative = AtLeast(0.0, kDurationMillisMax);
+
+template <typename T>
+std::string Bound(T value, std::string_view name) {
+  if (name.empty()) {
+    return fmt::format("{}", value);
+  }
+  return fmt::format("{} ({})", name, value);
+}
+
+// Returns why `v` is outside `r`, or nothing. NaN is outside every range.
+template <typename T>
+std::optional<std::string> RangeViolation(T v, const Range<T>& r) {
+  bool below = r.min_exclusive ? !(v > r.min) : !(v >= r.min);
+  bool above = !(v <= r.max);
+  if (r.interval && (below || above)) {
+    return fmt::format("must be in [{}, {}], got {}", Bound(r.min, r.min_name),
+                       Bound(r.max, r.max_name), v);
+  }
+  if (below) {
+    return fmt::format("must be {} {}, got {}", r.min_exclusive ? ">" : ">=",
+                       Bound(r.min, r.min_name), v);
+  }
+  if (above) {
+    return fmt::format("must be <= {}, got {}", Bound(r.max, r.max_name), v);
+  }
+  return std::nullopt;
+}
+
+// ----------------------------------------------------------------------------------------------
+// The schema walk.
+
+// Holds the first error. Every check below starts with `if (failed()) return` in some form, so
+// once an error is recorded the rest of the walk does nothing.
+class Reader {
+ public:
+  bool ok() const { return !error_.has_value(); }
+  bool failed() const { return error_.has_value(); }
+
+  void Fail(std::string pointer, std::string reason) {
+    if (!error_) {
+      error_ = ScenarioError{std::move(pointer), std::move(reason)};
+    }
+  }
+
+  template <typename T>
+  void CheckRange(const std::string& pointer, T value, const Range<T>& range, bool is_default) {
+    if (failed()) {
+      return;
+    }
+    if (std::optional<std::string> why = RangeViolation(value, range)) {
+      Fail(pointer, is_default ? *why + " (the default)" : *why);
+    }
+  }
+
+  // Scalars: type checks (and integral checks) only; ranges are separate.
+  bool ReadNumber(const Json& j, const std::string& pointer, double* out) {
+    if (failed()) {
+      return false;
+    }
+    if (!j.is_number()) {
+      Fail(pointer, Expected("a number", j));
+      return false;
+    }
+    double v = j.get<double>();
+    if (!std::isfinite(v)) {
+      Fail(pointer, "must be a finite number");
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+
+  bool ReadInteger(const Json& j, const std::string& pointer, int64_t* out) {
+    if (failed()) {
+      return false;
+    }
+    if (j.is_number_unsigned()) {
+      uint64_t u = j.get<uint64_t>();
+      if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        Fail(pointer, fmt::format("must be an integer within int64, got {}", u));
+        return false;
+      }
+      *out = static_cast<int64_t>(u);
+      return true;
+    }
+    if (j.is_number_integer()) {
+      *out = j.get<int64_t>();
+      return true;
+    }
+    if (j.is_number_float()) {
+      // An integral float such as 1e3 or 5.0 is accepted as the integer it denotes.
+      double d = j.get<double>();
+      if (!std::isfinite(d) || d != std::trunc(d)) {
+        Fail(pointer, fmt::format("expected an integer, got {}", d));
+        return false;
+      }
+      constexpr double kTwoTo63 = 9223372036854775808.0;
+      if (d < -kTwoTo63 || d >= kTwoTo63) {
+        Fail(pointer, fmt::format("must be an integer within int64, got {}", d));
+        return false;
+      }
+      *out = static_cast<int64_t>(d);
+      return true;
+    }
+    Fail(pointer, Expected("an integer", j));
+    return false;
+  }
+
+  bool ReadBool(const Json& j, const std::string& pointer, bool* out) {
+    if (failed()) {
+      return false;
+    }
+    if (!j.is_boolean()) {
+      Fail(pointer, Expected("a boolean", j));
+      return false;
+    }
+    *out = j.get<bool>();
+    return true;
+  }
+
+  bool ReadString(const Json& j, const std::string& pointer, std::string* out) {
+    if (failed()) {
+      return false;
+    }
+    if (!j.is_string()) {
+      Fail(pointer, Expected("a string", j));
+      return false;
+    }
+    *out = j.get<std::string>();
+    return true;
+  }
+
+  ScenarioError TakeError() { return std::move(*error_); }
+
+ private:
+  std::optional<ScenarioError> error_;
+};
+
+enum class Need { kRequired, kOptional };
+
+// Reads the fields of one JSON object. Construction checks that the value is an object and that
+// all its keys are in `fields` (the first unknown key, in file order, is the error). Each reading
+// method leaves *out untouched (its default) when the field is absent and optional.
+class ObjectReader {
+ public:
+  ObjectReader(Reader& reader, const Json& value, std::string pointer,
+               std::span<const std::string_view> fields)
+      : reader_(reader), value_(value), pointer_(std::move(pointer)) {
+    if (reader_.failed()) {
+      return;
+    }
+    if (!value_.is_object()) {
+      reader_.Fail(pointer_, Expected("an object", value_));
+      return;
+    }
+    for (const auto& item : value_.items()) {
+      const std::string& key = item.key();
+      if (std::find(fields.begin(), fields.end(), key) == fields.end()) {
+        reader_.Fail(Child(pointer_, key), UnknownFieldReason(key, fields));
+        return;
+      }
+    }
+  }
+
+  const std::string& pointer() const { return pointer_; }
+  std::string PointerTo(std::string_view key) const { return Child(pointer_, key); }
+  bool Has(std::string_view key) const {
+    return reader_.ok() && value_.is_object() && value_.contains(std::string(key));
+  }
+
+  // The member `key`, or nullptr when it is absent (an error if it is required) or when an error
+  // has already been found.
+  const Json* Get(std::string_view key, Need need) {
+    if (reader_.failed()) {
+      return nullptr;
+    }
+    auto it = value_.find(std::string(key));
+    if (it == value_.end()) {
+      if (need == Need::kRequired) {
+        reader_.Fail(PointerTo(key), "required field missing");
+      }
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  void Number(std::string_view key, Need need, const Range<double>& range, double* out) {
+    const Json* j = Get(key, need);
+    if (j != nullptr) {
+      reader_.ReadNumber(*j, PointerTo(key), out);
+    }
+    reader_.CheckRange(PointerTo(key), *out, range, j == nullptr);
+  }
+
+  void Integer(std::string_view key, Need need, const Range<int64_t>& range, int64_t* out) {
+    const Json* j = Get(key, need);
+    if (j != nullptr) {
+      reader_.ReadInteger(*j, PointerTo(key), out);
+    }
+    reader_.CheckRange(PointerTo(key), *out, range, j == nullptr);
+  }
+
+  void Bool(std::string_view key, Need need, bool* out) {
+    if (const Json* j = Get(key, need)) {
+      reader_.ReadBool(*j, PointerTo(key), out);
+    }
+  }
+
+  void String(std::string_view key, Need need, std::string* out) {
+    if (const Json* j = Get(key, need)) {
+      reader_.ReadString(*j, PointerTo(key), out);
+    }
+  }
+
+ private:
+  Reader& reader_;
+  const Json& value_;
+  std::string pointer_;
+};
+
+// Field lists, in the order the walk reads them (and README.md documents them).
+constexpr std::string_view kScenarioFields[] = {
+    "name",          "description", "duration_s", "settle_s", "account_types",
+    "population",    "workload",    "network",    "faults",   "wallet"};
+constexpr std::string_view kAccountTypeFields[] = {
+    "name",       "debit_priority", "allow_negative", "expires_after_days", "auto_create",
+    "balance_cap"};
+constexpr std::string_view kPopulationFields[] = {"users", "initial_balances"};
+constexpr std::string_view kWorkloadFields[] = {
+    "operations",     "rate_per_s",    "mix",        "amount_min",
+    "amount_max",     "deposit_type",  "rollback_ratio", "abandon_ratio",
+    "hold_ttl_s",     "timeout_ms",    "retry_count_max", "retry_backoff_ms"};
+constexpr std::string_view kMixFields[] = {"deposit", "transfer", "two_phase", "misuse"};
+constexpr std::string_view kNetworkFields[] = {"latency_ms"};
+constexpr std::string_view kLatencyFields[] = {"distribution", "min", "max", "median", "sigma"};
+constexpr std::string_view kFaultsFields[] = {"drop_request", "drop_reply", "duplicate_request",
+                                              "delay",        "delay_ms_max", "crashes",
+                                              "partitions"};
+constexpr std::string_view kCrashFields[] = {"node", "mean_interval_s", "downtime_s_min",
+                                             "downtime_s_max"};
+constexpr std::string_view kPartitionFields[] = {"between", "from_s", "to_s"};
+constexpr std::string_view kWalletFields[] = {"expiry_scan_interval_s", "hold_ttl_max_s"};
+
+constexpr LatencyDistribution kDistributions[] = {
+    LatencyDistribution::kConstant, LatencyDistribution::kUniform, LatencyDistribution::kLogNormal};
+
+const AccountTypeSpec* FindType(const std::vector<AccountTypeSpec>& types, std::string_view name) {
+  for (const AccountTypeSpec& t : types) {
+    if (t.name == name) {
+      return &t;
+    }
+  }
+  return nullptr;
+}
+
+std::string UnknownTypeReason(std::string_view name, const std::vector<AccountTypeSpec>& types) {
+  return fmt::format("unknown account type {}; known types: {}", Quote(name),
+                     JoinNames(types, [](const AccountTypeSpec& t) { return t.name; }));
+}
+
+const KnownNode* FindNode(std::string_view name) {
+  for (const KnownNode& n : kKnownNodes) {
+    if (n.name == name) {
+      return &n;
+    }
+  }
+  return nullptr;
+}
+
+std::string KnownNodeNames(bool crashable_only) {
+  std::string out;
+  for (const KnownNode& n : kKnownNodes) {
+    if (crashable_only && !n.crashable) {
+      continue;
+    }
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += n.name;
+  }
+  return out;
+}
+
+// Reads a node name at `pointer` and checks it against kKnownNodes.
+void ReadNodeName(Reader& r, const Json& j, const std::string& pointer, bool must_be_crashable,
+                  std::string* out) {
+  if (!r.ReadString(j, pointer, out)) {
+    return;
+  }
+  const KnownNode* node = FindNode(*out);
+  if (node == nullptr) {
+    r.Fail(pointer,
+           fmt::format("unknown node {}; known nodes: {}", Quote(*out), KnownNodeNames(false)));
+    return;
+  }
+  if (must_be_crashable && !node->crashable) {
+    r.Fail(pointer, fmt::format("node {} cannot crash; crashable nodes: {}", Quote(*out),
+                                KnownNodeNames(true)));
+  }
+}
+
+bool IsValidTypeName(std::string_view name) {
+  if (name.empty() || name[0] < 'A' || name[0] > 'Z') {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+void ReadAccountTypes(Reader& r, const Json& j, const std::string& pointer,
+                      std::vector<AccountTypeSpec>* out) {
+  if (r.failed()) {
+    return;
+  }
+  if (!j.is_array()) {
+    r.Fail(pointer, Expected("an array", j));
+    return;
+  }
+  if (j.empty()) {
+    r.Fail(pointer, "must not be empty");
+    return;
+  }
+  for (size_t i = 0; i < j.size() && r.ok(); ++i) {
+    ObjectReader o(r, j[i], Child(pointer, i), kAccountTypeFields);
+    AccountTypeSpec t;
+    o.String("name", Need::kRequired, &t.name);
+    if (r.ok() && !IsValidTypeName(t.name)) {
+      r.Fail(o.PointerTo("name"), fmt::format("must match [A-Z][A-Z0-9_]*, got {}", Quote(t.name)));
+    }
+    if (r.ok() && t.name.starts_with(kReservedTypePrefix)) {
+      r.Fail(o.PointerTo("name"), fmt::format("names starting with {} are reserved, got {}",
+                                              Quote(kReservedTypePrefix), Quote(t.name)));
+    }
+    for (size_t k = 0; k < out->size() && r.ok(); ++k) {
+      if ((*out)[k].name == t.name) {
+        r.Fail(o.PointerTo("name"), fmt::format("duplicate account type name {}, also at {}",
+                                                Quote(t.name), Child(Child(pointer, k), "name")));
+      }
+    }
+    o.Integer("debit_priority", Need::kRequired, AtLeast<int64_t>(0), &t.debit_priority);
+    for (size_t k = 0; k < out->size() && r.ok(); ++k) {
+      if ((*out)[k].debit_priority == t.debit_priority) {
+        r.Fail(o.PointerTo("debit_priority"),
+               fmt::format("duplicate debit_priority {}, also used by {} at {}", t.debit_priority,
+                           (*out)[k].name, Child(Child(pointer, k), "debit_priority")));
+      }
+    }
+    o.Bool("allow_negative", Need::kOptional, &t.allow_negative);
+    o.Number("expires_after_days", Need::kOptional, AtLeast(0.0, kExpiryDaysMax),
+             &t.expires_after_days);
+    o.Bool("auto_create", Need::kOptional, &t.auto_create);
+    o.Integer("balance_cap", Need::kOptional, AtLeast<int64_t>(0), &t.balance_cap);
+    out->push_back(std::move(t));
+  }
+}
+
+void ReadInitialBalances(Reader& r, const Json& j, const std::string& pointer,
+                         const std::vector<AccountTypeSpec>& types, int64_t users,
+                         std::map<std::string, int64_t>* out) {
+  if (r.failed()) {
+    return;
+  }
+  if (!j.is_object()) {
+    r.Fail(pointer, Expected("an object", j));
+    return;
+  }
+  for (const auto& item : j.items()) {
+    const std::string& name = item.key();
+    const Json& value = item.value();
+    std::string key_pointer = Child(pointer, name);
+    const AccountTypeSpec* type = FindType(types, name);
+    if (type == nullptr) {
+      r.Fail(key_pointer, UnknownTypeReason(name, types));
+      return;
+    }
+    int64_t amount = 0;
+    if (!r.ReadInteger(value, key_pointer, &amount)) {
+      return;
+    }
+    r.CheckRange(key_pointer, amount, AtLeast<int64_t>(0), false);
+    if (r.ok() && type->balance_cap > 0 && amount > type->balance_cap) {
+      r.Fail(key_pointer, fmt::format("must be <= the balance_cap of {} ({}), got {}", name,
+                                      type->balance_cap, amount));
+    }
+    if (r.failed()) {
+      return;
+    }
+    (*out)[name] = amount;
+  }
+  // Checkers add up all the money in the system; make sure that sum fits.
+  int64_t per_user = 0;
+  int64_t total = 0;
+  for (const auto& [name, amount] : *out) {
+    if (__builtin_add_overflow(per_user, amount, &per_user)) {
+      per_user = std::numeric_limits<int64_t>::max();
+    }
+  }
+  if (__builtin_mul_overflow(per_user, users, &total)) {
+    r.Fail(pointer, fmt::format("users ({}) times the sum of initial balances overflows int64",
+                                users));
+  }
+}
+
+void ReadMix(Reader& r, const Json& j, const std::string& pointer, Mix* mix) {
+  ObjectReader o(r, j, pointer, kMixFields);
+  o.Number("deposit", Need::kOptional, AtLeast(0.0), &mix->deposit);
+  o.Number("transfer", Need::kOptional, AtLeast(0.0), &mix->transfer);
+  o.Number("two_phase", Need::kOptional, AtLeast(0.0), &mix->two_phase);
+  o.Number("misuse", Need::kOptional, AtLeast(0.0), &mix->misuse);
+  if (r.failed()) {
+    return;
+  }
+  double sum = mix->deposit + mix->transfer + mix->two_phase + mix->misuse;
+  if (!(sum > 0) || !std::isfinite(sum)) {
+    r.Fail(pointer, fmt::format("weights must have a finite sum > 0, got {}", sum));
+  }
+}
+
+void ReadWorkload(Reader& r, const Json& j, const std::string& pointer,
+                  const std::vector<AccountTypeSpec>& types, Workload* w) {
+  ObjectReader o(r, j, pointer, kWorkloadFields);
+  o.Integer("operations", Need::kRequired, AtLeast<int64_t>(1), &w->operations);
+  o.Number("rate_per_s", Need::kRequired, Above(0.0), &w->rate_per_s);
+  if (const Json* mix = o.Get("mix", Need::kOptional)) {
+    ReadMix(r, *mix, o.PointerTo("mix"), &w->mix);
+  }
+  o.Integer("amount_min", Need::kOptional, AtLeast<int64_t>(1), &w->amount_min);
+  Range<int64_t> amount_max_range = AtLeast<int64_t>(w->amount_min);
+  amount_max_range.min_name = "amount_min";
+  o.Integer("amount_max", Need::kOptional, amount_max_range, &w->amount_max);
+
+  if (const Json* deposit = o.Get("deposit_type", Need::kOptional)) {
+    std::string deposit_pointer = o.PointerTo("deposit_type");
+    if (r.ReadString(*deposit, deposit_pointer, &w->deposit_type) &&
+        FindType(types, w->deposit_type) == nullptr) {
+      r.Fail(deposit_pointer, UnknownTypeReason(w->deposit_type, types));
+    }
+  } else if (r.ok() && !types.empty()) {
+    auto highest = std::max_element(types.begin(), types.end(),
+                                    [](const AccountTypeSpec& a, const AccountTypeSpec& b) {
+                                      return a.debit_priority < b.debit_priority;
+                                    });
+    w->deposit_type = highest->name;
+  }
+
+  o.Number("rollback_ratio", Need::kOptional, kProbability, &w->rollback_ratio);
+  o.Number("abandon_ratio", Need::kOptional, kProbability, &w->abandon_ratio);
+  if (r.ok() && w->rollback_ratio + w->abandon_ratio > 1) {
+    r.Fail(o.PointerTo("abandon_ratio"),
+           fmt::format("rollback_ratio + abandon_ratio must be <= 1, got {} + {}",
+                       w->rollback_ratio, w->abandon_ratio));
+  }
+  o.Number("hold_ttl_s", Need::kOptional, kSecondsPositive, &w->hold_ttl_s);
+  o.Number("timeout_ms", Need::kOptional, kMillisPositive, &w->timeout_ms);
+  o.Integer("retry_count_max", Need::kOptional, Within<int64_t>(0, 100), &w->retry_count_max);
+  o.Number("retry_backoff_ms", Need::kOptional, kMillisNonNegative, &w->retry_backoff_ms);
+}
+
+void ReadLatency(Reader& r, const Json& j, const std::string& pointer, LatencySpec* l) {
+  ObjectReader o(r, j, pointer, kLatencyFields);
+  if (const Json* d = o.Get("distribution", Need::kOptional)) {
+    std::string d_pointer = o.PointerTo("distribution");
+    std::string name;
+    if (r.ReadString(*d, d_pointer, &name)) {
+      auto it = std::find_if(std::begin(kDistributions), std::end(kDistributions),
+                             [&](LatencyDistribution x) { return ToString(x) == name; });
+      if (it == std::end(kDistributions)) {
+        r.Fail(d_pointer, fmt::format("must be one of {}; got {}",
+                                      JoinNames(kDistributions,
+                                                [](LatencyDistribution x) {
+                                                  return Quote(ToString(x));
+                                                }),
+                                      Quote(name)));
+      } else {
+        l->distribution = *it;
+      }
+    }
+  }
+  o.Number("min", Need::kOptional, kMillisNonNegative, &l->min);
+  Range<double> max_range = AtLeast(l->min, kDurationMillisMax);
+  max_range.min_name = "min";
+  o.Number("max", Need::kOptional, max_range, &l->max);
+  o.Number("median", Need::kOptional, kMillisPositive, &l->median);
+  Range<double> median_range = Within(l->min, l->max);
+  median_range.min_name = "min";
+  median_range.max_name = "max";
+  r.CheckRange(o.PointerTo("median"), l->median, median_range, !o.Has("median"));
+  o.Number("sigma", Need::kOptional, AtLeast(0.0), &l->sigma);
+}
+
+void ReadNetwork(Reader& r, const Json& j, const std::string& pointer, Network* n) {
+  ObjectReader o(r, j, pointer, kNetworkFields);
+  if (const Json* latency = o.Get("latency_ms", Need::kOptional)) {
+    ReadLatency(r, *latency, o.PointerTo("latency_ms"), &n->latency_ms);
+  }
+}
+
+void ReadCrash(Reader& r, const Json& j, const std::string& pointer, CrashSpec* c) {
+  ObjectReader o(r, j, pointer, kCrashFields);
+  if (const Json* node = o.Get("node", Need::kRequired)) {
+    ReadNodeName(r, *node, o.PointerTo("node"), /*must_be_crashable=*/true, &c->node);
+  }
+  o.Number("mean_interval_s", Need::kRequired, kSecondsPositive, &c->mean_interval_s);
+  o.Number("downtime_s_min", Need::kOptional, kSecondsNonNegative, &c->downtime_s_min);
+  Range<double> max_range = AtLeast(c->downtime_s_min, kDurationSecondsMax);
+  max_range.min_name = "downtime_s_min";
+  o.Number("downtime_s_max", Need::kOptional, max_range, &c->downtime_s_max);
+}
+
+void ReadPartition(Reader& r, const Json& j, const std::string& pointer, PartitionSpec* p) {
+  ObjectReader o(r, j, pointer, kPartitionFields);
+  if (const Json* between = o.Get("between", Need::kRequired)) {
+    std::string b_pointer = o.PointerTo("between");
+    if (!between->is_array()) {
+      r.Fail(b_pointer, Expected("an array", *between));
+    } else if (between->size() != 2) {
+      r.Fail(b_pointer, fmt::format("must name exactly 2 nodes, got {}", between->size()));
+    } else {
+      ReadNodeName(r, (*between)[0], Child(b_pointer, 0), false, &p->between[0]);
+      ReadNodeName(r, (*between)[1], Child(b_pointer, 1), false, &p->between[1]);
+      if (r.ok() && p->between[0] == p->between[1]) {
+        r.Fail(Child(b_pointer, 1),
+               fmt::format("must differ from {}: a node cannot be partitioned from itself",
+                           Child(b_pointer, 0)));
+      }
+    }
+  }
+  o.Number("from_s", Need::kRequired, kSecondsNonNegative, &p->from_s);
+  Range<double> to_range = Above(p->from_s, kDurationSecondsMax);
+  to_range.min_name = "from_s";
+  o.Number("to_s", Need::kRequired, to_range, &p->to_s);
+}
+
+template <typename T, typename ReadElement>
+void ReadArray(Reader& r, const Json& j, const std::string& pointer, std::vector<T>* out,
+               ReadElement read_element) {
+  if (r.failed()) {
+    return;
+  }
+  if (!j.is_array()) {
+    r.Fail(pointer, Expected("an array", j));
+    return;
+  }
+  for (size_t i = 0; i < j.size() && r.ok(); ++i) {
+    T element;
+    read_element(r, j[i], Child(pointer, i), &element);
+    out->push_back(std::move(element));
+  }
+}
+
+void ReadFaults(Reader& r, const Json& j, const std::string& pointer, Faults* f) {
+  ObjectReader o(r, j, pointer, kFaultsFields);
+  o.Number("drop_request", Need::kOptional, kProbability, &f->drop_request);
+  o.Number("drop_reply", Need::kOptional, kProbability, &f->drop_reply);
+  o.Number("duplicate_request", Need::kOptional, kProbability, &f->duplicate_request);
+  o.Number("delay", Need::kOptional, kProbability, &f->delay);
+  o.Number("delay_ms_max", Need::kOptional, kMillisNonNegative, &f->delay_ms_max);
+  if (const Json* crashes = o.Get("crashes", Need::kOptional)) {
+    ReadArray(r, *crashes, o.PointerTo("crashes"), &f->crashes, ReadCrash);
+  }
+  if (const Json* partitions = o.Get("partitions", Need::kOptional)) {
+    ReadArray(r, *partitions, o.PointerTo("partitions"), &f->partitions, ReadPartition);
+  }
+}
+
+void ReadWallet(Reader& r, const Json& j, const std::string& pointer, WalletOptions* w) {
+  ObjectReader o(r, j, pointer, kWalletFields);
+  o.Number("expiry_scan_interval_s", Need::kOptional, kSecondsPositive,
+           &w->expiry_scan_interval_s);
+  o.Number("hold_ttl_max_s", Need::kOptional, kSecondsPositive, &w->hold_ttl_max_s);
+}
+
+void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
+  ObjectReader o(r, doc, "", kScenarioFields);
+  o.String("name", Need::kRequired, &s->name);
+  if (r.ok() && s->name.empty()) {
+    r.Fail(o.PointerTo("name"), "must not be empty");
+  }
+  o.String("description", Need::kOptional, &s->description);
+  o.Number("duration_s", Need::kRequired, kSecondsPositive, &s->duration_s);
+  o.Number("settle_s", Need::kOptional, kSecondsNonNegative, &s->settle_s);
+  if (const Json* types = o.Get("account_types", Need::kRequired)) {
+    ReadAccountTypes(r, *types, o.PointerTo("account_types"), &s->account_types);
+  }
+  if (const Json* population = o.Get("population", Need::kRequired)) {
+    ObjectReader p(r, *population, o.PointerTo("population"), kPopulationFields);
+    p.Integer("users", Need::kRequired, AtLeast<int64_t>(1), &s->population.users);
+    if (const Json* balances = p.Get("initial_balances", Need::kOptional)) {
+      ReadInitialBalances(r, *balances, p.PointerTo("initial_balances"), s->account_types,
+                          s->population.users, &s->population.initial_balances);
+    }
+  }
+  if (const Json* workload = o.Get("workload", Need::kRequired)) {
+    ReadWorkload(r, *workload, o.PointerTo("workload"), s->account_types, &s->workload);
+  }
+  if (const Json* network = o.Get("network", Need::kOptional)) {
+    ReadNetwork(r, *network, o.PointerTo("network"), &s->network);
+  }
+  if (const Json* faults = o.Get("faults", Need::kOptional)) {
+    ReadFaults(r, *faults, o.PointerTo("faults"), &s->faults);
+  }
+  if (const Json* wallet = o.Get("wallet", Need::kOptional)) {
+    ReadWallet(r, *wallet, o.PointerTo("wallet"), &s->wallet);
+  }
+}
+
+std::variant<Scenario, ScenarioError> ParseUnguarded(std::string_view json_text) {
+  SyntaxChecker checker(json_text);
+  bool well_formed = Json::sax_parse(json_text.begin(), json_text.end(), &checker,
+                                     Json::input_format_t::json, /*strict=*/true,
+                                     /*ignore_comments=*/false);
+  if (!well_formed) {
+    if (checker.error()) {
+      return std::move(*checker.error());
+    }
+    return ScenarioError{"", "malformed JSON"};  // The parser stopped without saying why.
+  }
+  Json doc = Json::parse(json_text.begin(), json_text.end(), nullptr, /*allow_exceptions=*/false,
+                         /*ignore_comments=*/false);
+  if (doc.is_discarded()) {
+    return ScenarioError{"", "malformed JSON"};  // Unreachable: the SAX pass accepted the text.
+  }
+  Reader reader;
+  Scenario scenario;
+  ReadScenario(reader, doc, &scenario);
+  if (reader.failed()) {
+    return reader.TakeError();
+  }
+  return scenario;
+}
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+std::variant<Scenario, ScenarioError> LoadUnguarded(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return ScenarioError{"", "cannot read file: it is a directory"};
+  }
+  errno = 0;
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (file == nullptr) {
+    int err = errno;
+    return ScenarioError{"", fmt::format("cannot open file: {}",
+                                         std::generic_category().message(err))};
+  }
+  std::string text;
+  char buffer[1 << 16];
+  while (true) {
+    size_t n = std::fread(buffer, 1, sizeof(buffer), file.get());
+    text.append(buffer, n);
+    if (text.size() > kFileBytesMax) {
+      return ScenarioError{"", fmt::format("cannot read file: larger than {} bytes",
+                                           kFileBytesMax)};
+    }
+    if (n < sizeof(buffer)) {
+      break;
+    }
+  }
+  if (std::ferror(file.get())) {
+    int err = errno;
+    return ScenarioError{"", fmt::format("cannot read file: {}",
+                                         std::generic_category().message(err))};
+  }
+  return ParseUnguarded(text);
+}
+
+// Shows control characters as \u00XX, so that a key holding a newline cannot split a message.
+std::string OneLine(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
+      out += fmt::format("\\u{:04X}", static_cast<unsigned char>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view ToString(LatencyDistribution d) {
+  switch (d) {
+    case LatencyDistribution::kConstant:
+      return "constant";
+    case LatencyDistribution::kUniform:
+      return "uniform";
+    case LatencyDistribution::kLogNormal:
+      return "lognormal";
+  }
+  return "unknown";
+}
+
+std::variant<Scenario, ScenarioError> ParseScenario(std::string_view json_text) {
+  // The schema walk checks types before every access, so nothing below should throw; the guard
+  // is for what cannot be ruled out (std::bad_alloc on a huge document).
+  try {
+    return ParseUnguarded(json_text);
+  } catch (const std::exception& e) {
+    return ScenarioError{"", fmt::format("internal error while parsing: {}", e.what())};
+  }
+}
+
+std::variant<Scenario, ScenarioError> LoadScenario(const std::filesystem::path& path) {
+  try {
+    return LoadUnguarded(path);
+  } catch (const std::exception& e) {
+    return ScenarioError{"", fmt::format("internal error while loading: {}", e.what())};
+  }
+}
+
+std::string FormatError(const std::filesystem::path& file, const ScenarioError& e) {
+  if (e.pointer.empty()) {
+    return fmt::format("{}: {}", file.string(), OneLine(e.reason));
+  }
+  return fmt::format("{}: {}: {}", file.string(), OneLine(e.pointer), OneLine(e.reason));
+}
+
+nlohmann::json ToJson(const Scenario& s) {
+  nlohmann::json types = nlohmann::json::array();
+  for (const AccountTypeSpec& t : s.account_types) {
+    types.push_back({
+        {"name", t.name},
+        {"debit_priority", t.debit_priority},
+        {"allow_negative", t.allow_negative},
+        {"expires_after_days", t.expires_after_days},
+        {"auto_create", t.auto_create},
+        {"balance_cap", t.balance_cap},
+    });
+  }
+  nlohmann::json balances = nlohmann::json::object();
+  for (const auto& [name, amount] : s.population.initial_balances) {
+    balances[name] = amount;
+  }
+  const Workload& w = s.workload;
+  const LatencySpec& l = s.network.latency_ms;
+  nlohmann::json crashes = nlohmann::json::array();
+  for (const CrashSpec& c : s.faults.crashes) {
+    crashes.push_back({
+        {"node", c.node},
+        {"mean_interval_s", c.mean_interval_s},
+        {"downtime_s_min", c.downtime_s_min},
+        {"downtime_s_max", c.downtime_s_max},
+    });
+  }
+  nlohmann::json partitions = nlohmann::json::array();
+  for (const PartitionSpec& p : s.faults.partitions) {
+    partitions.push_back({
+        {"between", nlohmann::json::array({p.between[0], p.between[1]})},
+        {"from_s", p.from_s},
+        {"to_s", p.to_s},
+    });
+  }
+  return nlohmann::json{
+      {"name", s.name},
+      {"description", s.description},
+      {"duration_s", s.duration_s},
+      {"settle_s", s.settle_s},
+      {"account_types", std::move(types)},
+      {"population",
+       {
+           {"users", s.population.users},
+           {"initial_balances", std::move(balances)},
+       }},
+      {"workload",
+       {
+           {"operations", w.operations},
+           {"rate_per_s", w.rate_per_s},
+           {"mix",
+            {
+                {"deposit", w.mix.deposit},
+                {"transfer", w.mix.transfer},
+                {"two_phase", w.mix.two_phase},
+                {"misuse", w.mix.misuse},
+            }},
+           {"amount_min", w.amount_min},
+           {"amount_max", w.amount_max},
+           {"deposit_type", w.deposit_type},
+           {"rollback_ratio", w.rollback_ratio},
+           {"abandon_ratio", w.abandon_ratio},
+           {"hold_ttl_s", w.hold_ttl_s},
+           {"timeout_ms", w.timeout_ms},
+           {"retry_count_max", w.retry_count_max},
+           {"retry_backoff_ms", w.retry_backoff_ms},
+       }},
+      {"network",
+       {
+           {"latency_ms",
+            {
+                {"distribution", std::string(ToString(l.distribution))},
+                {"min", l.min},
+                {"max", l.max},
+                {"median", l.median},
+                {"sigma", l.sigma},
+            }},
+       }},
+      {"faults",
+       {
+           {"drop_request", s.faults.drop_request},
+           {"drop_reply", s.faults.drop_reply},
+           {"duplicate_request", s.faults.duplicate_request},
+           {"delay", s.faults.delay},
+           {"delay_ms_max", s.faults.delay_ms_max},
+           {"crashes", std::move(crashes)},
+           {"partitions", std::move(partitions)},
+       }},
+      {"wallet",
+       {
+           {"expiry_scan_interval_s", s.wallet.expiry_scan_interval_s},
+           {"hold_ttl_max_s", s.wallet.hold_ttl_max_s},
+       }},
+  };
+}
+
+}  // namespace paylab::scenarios

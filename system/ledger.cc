@@ -1,0 +1,857 @@
+// Implementation of the wallet ledger (see ledger.h).
+#include "system/ledger.h"
+
+#include <algorithm>
+#include <array>
+
+#include "sim/check.h"
+
+namespace paylab::system {
+
+std::string_view WalletStatusName(WalletStatus s) {
+  switch (s) {
+    case WalletStatus::kOk: return "ok";
+    case WalletStatus::kInsufficientFunds: return "insufficient_funds";
+    case WalletStatus::kCapExceeded: return "cap_exceeded";
+    case WalletStatus::kNoSuchUser: return "no_such_user";
+    case WalletStatus::kNoSuchAccount: return "no_such_account";
+    case WalletStatus::kNoSuchHold: return "no_such_hold";
+    case WalletStatus::kHoldExpired: return "hold_expired";
+    case WalletStatus::kHoldNotActive: return "hold_not_active";
+    case WalletStatus::kIdempotencyMismatch: return "idempotency_mismatch";
+    case WalletStatus::kInvalidArgument: return "invalid_argument";
+  }
+  return "unknown";
+}
+
+std::string_view MovementKindName(MovementKind k) {
+  switch (k) {
+    case MovementKind::kDeposit: return "deposit";
+    case MovementKind::kTransfer: return "transfer";
+    case MovementKind::kPrepare: return "prepare";
+    case MovementKind::kCommit: return "commit";
+    case MovementKind::kRollback: return "rollback";
+    case MovementKind::kExpireHold: return "expire_hold";
+    case MovementKind::kBreakage: return "breakage";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS account_types(
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL, debit_priority INTEGER NOT NULL,
+  allow_negative INTEGER NOT NULL, expires_after_ns INTEGER NOT NULL,
+  auto_create INTEGER NOT NULL, balance_cap INTEGER NOT NULL, system INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS users(id INTEGER PRIMARY KEY, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts(
+  user_id INTEGER NOT NULL, type INTEGER NOT NULL, balance INTEGER NOT NULL,
+  PRIMARY KEY(user_id, type)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS balance_items(
+  id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, type INTEGER NOT NULL,
+  amount INTEGER NOT NULL, remaining INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, movement_id INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS balance_items_open
+  ON balance_items(user_id, type, expires_at, id) WHERE remaining > 0;
+CREATE INDEX IF NOT EXISTS balance_items_expiry ON balance_items(expires_at) WHERE remaining > 0;
+CREATE TABLE IF NOT EXISTS balance_item_log(
+  seq INTEGER PRIMARY KEY, item_id INTEGER NOT NULL, movement_id INTEGER NOT NULL,
+  delta INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS balance_item_log_by_movement ON balance_item_log(movement_id);
+CREATE TABLE IF NOT EXISTS movements(
+  seq INTEGER PRIMARY KEY, id INTEGER NOT NULL, kind INTEGER NOT NULL, idem_key TEXT,
+  hold_id INTEGER, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS movements_by_id ON movements(id);
+CREATE TABLE IF NOT EXISTS journal(
+  seq INTEGER PRIMARY KEY, movement_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+  type INTEGER NOT NULL, delta INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS journal_by_movement ON journal(movement_id);
+CREATE TABLE IF NOT EXISTS holds(
+  id INTEGER PRIMARY KEY, idem_key TEXT NOT NULL, src_user INTEGER NOT NULL,
+  dst_user INTEGER NOT NULL, amount INTEGER NOT NULL, state INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL, prepare_movement INTEGER NOT NULL, resolve_movement INTEGER,
+  created_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS holds_open ON holds(expires_at, id) WHERE state = 1;
+CREATE TABLE IF NOT EXISTS idempotency(
+  key TEXT PRIMARY KEY, op INTEGER NOT NULL, a INTEGER NOT NULL, b INTEGER NOT NULL,
+  c INTEGER NOT NULL, d INTEGER NOT NULL, status INTEGER NOT NULL, result_id INTEGER NOT NULL,
+  amount INTEGER NOT NULL) WITHOUT ROWID;
+)sql";
+
+std::string_view ReasonFor(WalletStatus s) {
+  switch (s) {
+    case WalletStatus::kOk: return "";
+    case WalletStatus::kInsufficientFunds: return "the source's accounts do not cover the amount";
+    case WalletStatus::kCapExceeded: return "the credit would exceed the destination's balance caps";
+    case WalletStatus::kNoSuchUser: return "no such user";
+    case WalletStatus::kNoSuchAccount: return "the account does not exist and is not auto-created";
+    case WalletStatus::kNoSuchHold: return "no such hold";
+    case WalletStatus::kHoldExpired: return "the hold expired and its funds were released";
+    case WalletStatus::kHoldNotActive: return "the hold is already resolved the other way";
+    case WalletStatus::kIdempotencyMismatch:
+      return "the idempotency key was already used with different parameters";
+    case WalletStatus::kInvalidArgument: return "invalid argument";
+  }
+  return "";
+}
+
+WalletReply Reply(WalletStatus s, uint64_t id = 0, int64_t amount = 0) {
+  return WalletReply{s, id, amount, ReasonFor(s)};
+}
+
+WalletReply Invalid(std::string_view reason) {
+  return WalletReply{WalletStatus::kInvalidArgument, 0, 0, reason};
+}
+
+}  // namespace
+
+struct Ledger::Stmts {
+  explicit Stmts(sim::Database& db)
+      : meta_get(db, "SELECT value FROM meta WHERE key = ?"),
+        meta_put(db, "INSERT INTO meta(key, value) VALUES(?, ?) "
+                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+        user_exists(db, "SELECT 1 FROM users WHERE id = ?"),
+        user_count(db, "SELECT COUNT(*) FROM users"),
+        user_insert(db, "INSERT INTO users(id, created_at) VALUES(?, ?)"),
+        balances(db, "SELECT type, balance FROM accounts WHERE user_id = ?"),
+        balance(db, "SELECT balance FROM accounts WHERE user_id = ? AND type = ?"),
+        account_add(db, "INSERT INTO accounts(user_id, type, balance) VALUES(?, ?, ?) "
+                        "ON CONFLICT(user_id, type) DO UPDATE SET balance = balance + excluded.balance"),
+        items_open(db, "SELECT id, remaining FROM balance_items "
+                       "WHERE user_id = ? AND type = ? AND remaining > 0 ORDER BY expires_at, id"),
+        item_insert(db, "INSERT INTO balance_items(user_id, type, amount, remaining, expires_at, "
+                        "created_at, movement_id) VALUES(?, ?, ?, ?, ?, ?, ?)"),
+        item_add(db, "UPDATE balance_items SET remaining = remaining + ? WHERE id = ?"),
+        item_log(db, "INSERT INTO balance_item_log(item_id, movement_id, delta) VALUES(?, ?, ?)"),
+        item_log_by_movement(db, "SELECT l.item_id, l.delta, i.type FROM balance_item_log l "
+                                 "JOIN balance_items i ON i.id = l.item_id "
+                                 "WHERE l.movement_id = ? ORDER BY l.seq"),
+        items_expired(db, "SELECT id, user_id, type, remaining FROM balance_items "
+                          "WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?"),
+        movement_insert(db, "INSERT INTO movements(id, kind, idem_key, hold_id, at) "
+                            "VALUES(?, ?, ?, ?, ?)"),
+        journal_insert(db, "INSERT INTO journal(movement_id, user_id, type, delta) "
+                           "VALUES(?, ?, ?, ?)"),
+        journal_of_user(db, "SELECT type, delta FROM journal WHERE movement_id = ? AND user_id = ? "
+                            "ORDER BY seq DESC"),
+        hold_insert(db, "INSERT INTO holds(id, idem_key, src_user, dst_user, amount, state, "
+                        "expires_at, prepare_movement, created_at) VALUES(?, ?, ?, ?, ?, 1, ?, ?, ?)"),
+        hold_get(db, "SELECT state, src_user, dst_user, amount, expires_at, prepare_movement "
+                     "FROM holds WHERE id = ?"),
+        hold_resolve(db, "UPDATE holds SET state = ?, resolve_movement = ? WHERE id = ?"),
+        holds_expired(db, "SELECT id, src_user, amount, prepare_movement FROM holds "
+                          "WHERE state = 1 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?"),
+        idem_get(db, "SELECT op, a, b, c, d, status, result_id, amount FROM idempotency "
+                     "WHERE key = ?"),
+        idem_put(db, "INSERT INTO idempotency(key, op, a, b, c, d, status, result_id, amount) "
+                     "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)") {}
+
+  sim::Statement meta_get, meta_put, user_exists, user_count, user_insert, balances, balance,
+      account_add, items_open, item_insert, item_add, item_log, item_log_by_movement,
+      items_expired, movement_insert, journal_insert, journal_of_user, hold_insert, hold_get,
+      hold_resolve, holds_expired, idem_get, idem_put;
+};
+
+struct Ledger::Pending {
+  uint64_t id;
+  MovementKind kind;
+  std::string key;
+  uint64_t hold_id;
+  sim::Time at;
+  std::vector<JournalEntry> entries;
+};
+
+Ledger::Ledger(sim::Database& db, const AccountTypes& types, LedgerOptions options,
+               LedgerObserver* observer)
+    : db_(db), types_(types), options_(options), observer_(observer) {
+  db_.ExecScript(kSchema);
+  st_ = std::make_unique<Stmts>(db_);
+  sim::Transaction txn(db_);
+  sim::Statement put_type(db_,
+                          "INSERT OR REPLACE INTO account_types VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+  for (const AccountType& t : types_.all()) {
+    put_type.Bind(1, int64_t{t.id})
+        .Bind(2, t.name)
+        .Bind(3, t.debit_priority)
+        .Bind(4, int64_t{t.allow_negative})
+        .Bind(5, t.expires_after)
+        .Bind(6, int64_t{t.auto_create})
+        .Bind(7, t.balance_cap)
+        .Bind(8, int64_t{t.system})
+        .Exec();
+  }
+  sim::Statement open_system(db_, "INSERT OR IGNORE INTO accounts VALUES(0, ?, 0)");
+  for (TypeId t : {AccountTypes::kExternal, AccountTypes::kHolds, AccountTypes::kBreakage}) {
+    open_system.Bind(1, int64_t{t}).Exec();
+  }
+  int64_t reserved = 0;
+  st_->meta_get.Bind(1, std::string_view("id_reserved_until_ms"));
+  if (st_->meta_get.Step()) {
+    reserved = st_->meta_get.Int(0);
+  }
+  st_->meta_get.Reset();
+  ids_ = std::make_unique<IdGenerator>(
+      IdSystem::kWallet, options_.id_worker, reserved, [this](int64_t until) {
+        st_->meta_put.Bind(1, std::string_view("id_reserved_until_ms")).Bind(2, until).Exec();
+      });
+  txn.Commit();
+}
+
+Ledger::~Ledger() = default;
+
+// --- helpers ---------------------------------------------------------------
+
+uint64_t Ledger::NextId(sim::Time now) {
+  return ids_->Next(options_.clock_origin_unix_ms + now / sim::kMillisecond);
+}
+
+bool Ledger::UserExists(UserId user) {
+  if (user <= kSystemUser) {
+    return false;
+  }
+  st_->user_exists.Bind(1, user);
+  const bool found = st_->user_exists.Step();
+  st_->user_exists.Reset();
+  return found;
+}
+
+std::optional<int64_t> Ledger::AccountBalance(UserId user, TypeId type) {
+  st_->balance.Bind(1, user).Bind(2, int64_t{type});
+  std::optional<int64_t> b;
+  if (st_->balance.Step()) {
+    b = st_->balance.Int(0);
+  }
+  st_->balance.Reset();
+  return b;
+}
+
+void Ledger::AddToAccount(UserId user, TypeId type, int64_t delta) {
+  st_->account_add.Bind(1, user).Bind(2, int64_t{type}).Bind(3, delta).Exec();
+}
+
+std::optional<WalletReply> Ledger::LookupIdempotent(std::string_view key, const IdemParams& p) {
+  st_->idem_get.Bind(1, key);
+  std::optional<WalletReply> r;
+  if (st_->idem_get.Step()) {
+    auto& q = st_->idem_get;
+    const bool same = q.Int(0) == static_cast<int64_t>(p.op) && q.Int(1) == p.a &&
+                      q.Int(2) == p.b && q.Int(3) == p.c && q.Int(4) == p.d;
+    if (same) {
+      r = Reply(static_cast<WalletStatus>(q.Int(5)), static_cast<uint64_t>(q.Int(6)), q.Int(7));
+    } else {
+      r = Reply(WalletStatus::kIdempotencyMismatch);
+    }
+  }
+  st_->idem_get.Reset();
+  return r;
+}
+
+void Ledger::StoreIdempotent(std::string_view key, const IdemParams& p, const WalletReply& r) {
+  st_->idem_put.Bind(1, key)
+      .Bind(2, static_cast<int64_t>(p.op))
+      .Bind(3, p.a)
+      .Bind(4, p.b)
+      .Bind(5, p.c)
+      .Bind(6, p.d)
+      .Bind(7, static_cast<int64_t>(r.status))
+      .Bind(8, static_cast<int64_t>(r.id))
+      .Bind(9, r.amount)
+      .Exec();
+}
+
+namespace {
+// A user's balances indexed by type id (user types only).
+struct Balances {
+  static constexpr size_t kMax = AccountTypes::kExternal;
+  std::array<int64_t, kMax> value{};
+  std::array<bool, kMax> exists{};
+};
+}  // namespace
+
+bool Ledger::PlanDebit(UserId user, int64_t amount, Plan& plan) {
+  Balances b;
+  st_->balances.Bind(1, user);
+  while (st_->balances.Step()) {
+    const auto t = static_cast<size_t>(st_->balances.Int(0));
+    if (t < Balances::kMax) {
+      b.value[t] = st_->balances.Int(1);
+      b.exists[t] = true;
+    }
+  }
+  st_->balances.Reset();
+  size_t& n = plan.n;
+  n = 0;
+  int64_t left = amount;
+  for (TypeId t : types_.debit_order()) {
+    if (left == 0) {
+      break;
+    }
+    if (!b.exists[t]) {
+      continue;
+    }
+    const int64_t take = std::min(std::max<int64_t>(b.value[t], 0), left);
+    if (take > 0) {
+      plan.parts[n++] = {t, take};
+      left -= take;
+    }
+  }
+  if (left > 0) {
+    // The first account (in debit order) that may go negative takes the rest.
+    for (TypeId t : types_.debit_order()) {
+      if (b.exists[t] && types_.Get(t).allow_negative) {
+        size_t i = 0;
+        while (i < n && plan.parts[i].first != t) {
+          ++i;
+        }
+        if (i == n) {
+          plan.parts[n++] = {t, 0};
+        }
+        plan.parts[i].second += left;
+        left = 0;
+        break;
+      }
+    }
+  }
+  return left == 0;
+}
+
+void Ledger::ApplyDebit(UserId user, const Plan& plan, uint64_t movement,
+                        std::vector<JournalEntry>& out) {
+  for (size_t i = 0; i < plan.n; ++i) {
+    DebitAccount(user, plan.parts[i].first, plan.parts[i].second, movement);
+    out.push_back(JournalEntry{user, plan.parts[i].first, -plan.parts[i].second});
+  }
+}
+
+void Ledger::DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t movement) {
+  AddToAccount(user, type, -amount);
+  if (user == kSystemUser) {
+    return;
+  }
+  // Collect the items to consume before updating them: the scan's index
+  // covers only items with something left.
+  std::array<std::pair<int64_t, int64_t>, 64> take;
+  int64_t left = amount;
+  while (left > 0) {
+    size_t n = 0;
+    st_->items_open.Bind(1, user).Bind(2, int64_t{type});
+    int64_t planned = 0;
+    while (n < take.size() && planned < left && st_->items_open.Step()) {
+      const int64_t id = st_->items_open.Int(0);
+      const int64_t t = std::min(st_->items_open.Int(1), left - planned);
+      take[n++] = {id, t};
+      planned += t;
+    }
+    st_->items_open.Reset();
+    if (n == 0) {
+      // No items left: the rest drives the balance below zero, which only
+      // a type that allows it may do (Debit planned it so).
+      PAYLAB_CHECK(types_.Get(type).allow_negative);
+      break;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      st_->item_add.Bind(1, -take[i].second).Bind(2, take[i].first).Exec();
+      st_->item_log.Bind(1, take[i].first)
+          .Bind(2, static_cast<int64_t>(movement))
+          .Bind(3, -take[i].second)
+          .Exec();
+    }
+    left -= planned;
+  }
+}
+
+bool Ledger::PlanCredit(UserId user, int64_t amount, Plan& plan) {
+  Balances b;
+  st_->balances.Bind(1, user);
+  while (st_->balances.Step()) {
+    const auto t = static_cast<size_t>(st_->balances.Int(0));
+    if (t < Balances::kMax) {
+      b.value[t] = st_->balances.Int(1);
+      b.exists[t] = true;
+    }
+  }
+  st_->balances.Reset();
+  size_t& n = plan.n;
+  n = 0;
+  int64_t left = amount;
+  for (TypeId t : types_.credit_order()) {
+    if (left == 0) {
+      break;
+    }
+    const AccountType& type = types_.Get(t);
+    if (!b.exists[t] && !type.auto_create) {
+      continue;
+    }
+    int64_t room = left;
+    if (type.balance_cap != kNoCap) {
+      room = std::max<int64_t>(0, type.balance_cap - b.value[t]);
+    }
+    const int64_t put = std::min(room, left);
+    if (put > 0) {
+      plan.parts[n++] = {t, put};
+      left -= put;
+    }
+  }
+  return left == 0;
+}
+
+void Ledger::ApplyCredit(UserId user, const Plan& plan, uint64_t movement, sim::Time now,
+                         std::vector<JournalEntry>& out) {
+  for (size_t i = 0; i < plan.n; ++i) {
+    CreditAccount(user, plan.parts[i].first, plan.parts[i].second, movement, now);
+    out.push_back(JournalEntry{user, plan.parts[i].first, plan.parts[i].second});
+  }
+}
+
+void Ledger::CreditAccount(UserId user, TypeId type, int64_t amount, uint64_t movement,
+                           sim::Time now) {
+  int64_t repay = 0;
+  if (user != kSystemUser) {
+    const int64_t before = AccountBalance(user, type).value_or(0);
+    if (before < 0) {
+      repay = std::min(-before, amount);
+    }
+  }
+  AddToAccount(user, type, amount);
+  if (user == kSystemUser || amount - repay == 0) {
+    return;
+  }
+  const AccountType& t = types_.Get(type);
+  const sim::Time expires = t.expires_after > 0 ? now + t.expires_after : kNever;
+  st_->item_insert.Bind(1, user)
+      .Bind(2, int64_t{type})
+      .Bind(3, amount - repay)
+      .Bind(4, amount - repay)
+      .Bind(5, expires)
+      .Bind(6, now)
+      .Bind(7, static_cast<int64_t>(movement))
+      .Exec();
+}
+
+void Ledger::WriteMovement(uint64_t id, MovementKind kind, std::string_view key, uint64_t hold_id,
+                           sim::Time now, std::vector<JournalEntry>& entries) {
+  int64_t sum = 0;
+  for (const JournalEntry& e : entries) {
+    sum += e.delta;
+  }
+  if (!options_.defect_credit_without_debit) {
+    // Write path: a movement that does not balance is a bug in this file.
+    PAYLAB_CHECK(sum == 0);
+  }
+  auto& m = st_->movement_insert;
+  m.Bind(1, static_cast<int64_t>(id)).Bind(2, static_cast<int64_t>(kind));
+  if (key.empty()) {
+    m.BindNull(3);
+  } else {
+    m.Bind(3, key);
+  }
+  if (hold_id == 0) {
+    m.BindNull(4);
+  } else {
+    m.Bind(4, static_cast<int64_t>(hold_id));
+  }
+  m.Bind(5, now).Exec();
+  for (const JournalEntry& e : entries) {
+    st_->journal_insert.Bind(1, static_cast<int64_t>(id))
+        .Bind(2, e.user)
+        .Bind(3, int64_t{e.type})
+        .Bind(4, e.delta)
+        .Exec();
+  }
+  if (observer_ != nullptr) {
+    pending_.push_back(Pending{id, kind, std::string(key), hold_id, now, entries});
+  }
+}
+
+void Ledger::CommitTxn(sim::Transaction& txn) {
+  txn.Commit();
+  if (observer_ == nullptr) {
+    return;
+  }
+  for (const auto& [hold, expires] : pending_holds_) {
+    observer_->OnHoldCreated(hold, expires);
+  }
+  for (const Pending& p : pending_) {
+    observer_->OnMovement(MovementRecord{p.id, p.kind, p.key, p.hold_id, p.at, p.entries});
+  }
+  pending_.clear();
+  pending_holds_.clear();
+}
+
+void Ledger::ReleaseHold(uint64_t hold_id, UserId src, int64_t amount, uint64_t prepare_movement,
+                         HoldState final_state, sim::Time now) {
+  const uint64_t movement = NextId(now);
+  std::vector<JournalEntry> entries;
+  entries.push_back(JournalEntry{kSystemUser, AccountTypes::kHolds, -amount});
+  AddToAccount(kSystemUser, AccountTypes::kHolds, -amount);
+  // Give each account back what was taken from it, last taken first.
+  st_->journal_of_user.Bind(1, static_cast<int64_t>(prepare_movement)).Bind(2, src);
+  std::array<std::pair<TypeId, int64_t>, kMaxUserTypes> parts;
+  size_t n = 0;
+  while (n < parts.size() && st_->journal_of_user.Step()) {
+    parts[n++] = {static_cast<TypeId>(st_->journal_of_user.Int(0)), -st_->journal_of_user.Int(1)};
+  }
+  st_->journal_of_user.Reset();
+  int64_t restored = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const auto [type, part] = parts[i];
+    if (types_.Get(type).allow_negative) {
+      // The account may have taken on (more) debt since: give it back as a
+      // fresh credit, which repays debt first.
+      CreditAccount(src, type, part, movement, now);
+    } else {
+      AddToAccount(src, type, part);
+    }
+    entries.push_back(JournalEntry{src, type, part});
+    restored += part;
+  }
+  PAYLAB_CHECK(restored == amount);
+  // Un-consume the exact balance items of accounts that cannot go negative,
+  // so their expiry is kept: everything taken from them came from items.
+  st_->item_log_by_movement.Bind(1, static_cast<int64_t>(prepare_movement));
+  std::vector<std::pair<int64_t, int64_t>> items;
+  while (st_->item_log_by_movement.Step()) {
+    if (!types_.Get(static_cast<TypeId>(st_->item_log_by_movement.Int(2))).allow_negative) {
+      items.emplace_back(st_->item_log_by_movement.Int(0), -st_->item_log_by_movement.Int(1));
+    }
+  }
+  st_->item_log_by_movement.Reset();
+  for (const auto& [item, back] : items) {
+    st_->item_add.Bind(1, back).Bind(2, item).Exec();
+    st_->item_log.Bind(1, item).Bind(2, static_cast<int64_t>(movement)).Bind(3, back).Exec();
+  }
+  const MovementKind kind =
+      final_state == HoldState::kExpired ? MovementKind::kExpireHold : MovementKind::kRollback;
+  WriteMovement(movement, kind, "", hold_id, now, entries);
+  st_->hold_resolve.Bind(1, static_cast<int64_t>(final_state))
+      .Bind(2, static_cast<int64_t>(movement))
+      .Bind(3, static_cast<int64_t>(hold_id))
+      .Exec();
+}
+
+// --- operations ------------------------------------------------------------
+
+void Ledger::Populate(int64_t count, std::span<const InitialBalance> balances, sim::Time now) {
+  if (user_count() > 0) {
+    return;
+  }
+  sim::Transaction txn(db_);
+  std::vector<JournalEntry> entries;
+  for (UserId u = 1; u <= count; ++u) {
+    st_->user_insert.Bind(1, u).Bind(2, now).Exec();
+    for (TypeId t : types_.debit_order()) {
+      if (!types_.Get(t).auto_create) {
+        AddToAccount(u, t, 0);
+      }
+    }
+    for (const InitialBalance& b : balances) {
+      if (b.amount == 0) {
+        continue;
+      }
+      const uint64_t movement = NextId(now);
+      entries.clear();
+      entries.push_back(JournalEntry{kSystemUser, AccountTypes::kExternal, -b.amount});
+      AddToAccount(kSystemUser, AccountTypes::kExternal, -b.amount);
+      entries.push_back(JournalEntry{u, b.type, b.amount});
+      CreditAccount(u, b.type, b.amount, movement, now);
+      WriteMovement(movement, MovementKind::kDeposit, "", 0, now, entries);
+    }
+  }
+  CommitTxn(txn);
+}
+
+int64_t Ledger::user_count() {
+  st_->user_count.Step();
+  const int64_t n = st_->user_count.Int(0);
+  st_->user_count.Reset();
+  return n;
+}
+
+WalletReply Ledger::Deposit(std::string_view key, UserId user, TypeId type, int64_t amount,
+                            sim::Time now) {
+  if (key.empty()) {
+    return Invalid("an idempotency key is required");
+  }
+  if (amount <= 0) {
+    return Invalid("amount must be > 0");
+  }
+  if (type < 1 || static_cast<size_t>(type) > types_.debit_order().size()) {
+    return Invalid("unknown account type");
+  }
+  const IdemParams p{Op::kDeposit, user, type, amount, 0};
+  sim::Transaction txn(db_);
+  if (auto r = LookupIdempotent(key, p)) {
+    return *r;
+  }
+  WalletReply reply;
+  const AccountType& t = types_.Get(type);
+  const std::optional<int64_t> bal = UserExists(user) ? AccountBalance(user, type) : std::nullopt;
+  if (!UserExists(user)) {
+    reply = Reply(WalletStatus::kNoSuchUser);
+  } else if (!bal && !t.auto_create) {
+    reply = Reply(WalletStatus::kNoSuchAccount);
+  } else if (t.balance_cap != kNoCap && bal.value_or(0) + amount > t.balance_cap) {
+    reply = Reply(WalletStatus::kCapExceeded);
+  } else {
+    const uint64_t movement = NextId(now);
+    std::vector<JournalEntry> entries;
+    entries.push_back(JournalEntry{kSystemUser, AccountTypes::kExternal, -amount});
+    AddToAccount(kSystemUser, AccountTypes::kExternal, -amount);
+    entries.push_back(JournalEntry{user, type, amount});
+    CreditAccount(user, type, amount, movement, now);
+    WriteMovement(movement, MovementKind::kDeposit, key, 0, now, entries);
+    reply = Reply(WalletStatus::kOk, movement, amount);
+  }
+  StoreIdempotent(key, p, reply);
+  CommitTxn(txn);
+  return reply;
+}
+
+WalletReply Ledger::Transfer(std::string_view key, UserId src, UserId dst, int64_t amount,
+                             sim::Time now) {
+  if (key.empty()) {
+    return Invalid("an idempotency key is required");
+  }
+  if (amount <= 0) {
+    return Invalid("amount must be > 0");
+  }
+  if (src == dst) {
+    return Invalid("source and destination must differ");
+  }
+  const IdemParams p{Op::kTransfer, src, dst, amount, 0};
+  sim::Transaction txn(db_);
+  if (auto r = LookupIdempotent(key, p)) {
+    return *r;
+  }
+  WalletReply reply;
+  if (!UserExists(src) || !UserExists(dst)) {
+    reply = Reply(WalletStatus::kNoSuchUser);
+  } else {
+    // Plan both sides before writing anything, so a refusal changes nothing.
+    Plan debit, credit;
+    if (!options_.defect_credit_without_debit && !PlanDebit(src, amount, debit)) {
+      reply = Reply(WalletStatus::kInsufficientFunds);
+    } else if (!PlanCredit(dst, amount, credit)) {
+      reply = Reply(WalletStatus::kCapExceeded);
+    } else {
+      const uint64_t movement = NextId(now);
+      std::vector<JournalEntry> entries;
+      // TEST ONLY: the deliberately wrong ledger skips the debit.
+      if (!options_.defect_credit_without_debit) {
+        ApplyDebit(src, debit, movement, entries);
+      }
+      ApplyCredit(dst, credit, movement, now, entries);
+      WriteMovement(movement, MovementKind::kTransfer, key, 0, now, entries);
+      reply = Reply(WalletStatus::kOk, movement, amount);
+    }
+  }
+  StoreIdempotent(key, p, reply);
+  CommitTxn(txn);
+  return reply;
+}
+
+WalletReply Ledger::Prepare(std::string_view key, UserId src, UserId dst, int64_t amount,
+                            sim::Duration ttl, sim::Time now) {
+  if (key.empty()) {
+    return Invalid("an idempotency key is required");
+  }
+  if (amount <= 0) {
+    return Invalid("amount must be > 0");
+  }
+  if (src == dst) {
+    return Invalid("source and destination must differ");
+  }
+  if (ttl <= 0 || ttl > options_.hold_ttl_max) {
+    return Invalid("hold ttl must be > 0 and at most the wallet's hold_ttl_max");
+  }
+  const IdemParams p{Op::kPrepare, src, dst, amount, ttl};
+  sim::Transaction txn(db_);
+  if (auto r = LookupIdempotent(key, p)) {
+    return *r;
+  }
+  WalletReply reply;
+  Plan debit;
+  if (!UserExists(src) || !UserExists(dst)) {
+    reply = Reply(WalletStatus::kNoSuchUser);
+  } else if (!PlanDebit(src, amount, debit)) {
+    reply = Reply(WalletStatus::kInsufficientFunds);
+  } else {
+    const uint64_t hold = NextId(now);
+    const uint64_t movement = NextId(now);
+    std::vector<JournalEntry> entries;
+    ApplyDebit(src, debit, movement, entries);
+    entries.push_back(JournalEntry{kSystemUser, AccountTypes::kHolds, amount});
+    AddToAccount(kSystemUser, AccountTypes::kHolds, amount);
+    WriteMovement(movement, MovementKind::kPrepare, key, hold, now, entries);
+    st_->hold_insert.Bind(1, static_cast<int64_t>(hold))
+        .Bind(2, key)
+        .Bind(3, src)
+        .Bind(4, dst)
+        .Bind(5, amount)
+        .Bind(6, now + ttl)
+        .Bind(7, static_cast<int64_t>(movement))
+        .Bind(8, now)
+        .Exec();
+    if (observer_ != nullptr) {
+      pending_holds_.emplace_back(hold, now + ttl);
+    }
+    reply = Reply(WalletStatus::kOk, hold, amount);
+  }
+  StoreIdempotent(key, p, reply);
+  CommitTxn(txn);
+  return reply;
+}
+
+namespace {
+struct HoldRow {
+  HoldState state;
+  UserId src, dst;
+  int64_t amount;
+  sim::Time expires_at;
+  uint64_t prepare_movement;
+};
+}  // namespace
+
+WalletReply Ledger::Commit(uint64_t hold_id, sim::Time now) {
+  sim::Transaction txn(db_);
+  auto& q = st_->hold_get;
+  q.Bind(1, static_cast<int64_t>(hold_id));
+  if (!q.Step()) {
+    q.Reset();
+    return Reply(WalletStatus::kNoSuchHold);
+  }
+  const HoldRow h{static_cast<HoldState>(q.Int(0)), q.Int(1), q.Int(2), q.Int(3), q.Int(4),
+                  static_cast<uint64_t>(q.Int(5))};
+  q.Reset();
+  switch (h.state) {
+    case HoldState::kCommitted:
+      return Reply(WalletStatus::kOk, hold_id, h.amount);
+    case HoldState::kRolledBack:
+    case HoldState::kExpired:
+      return Reply(WalletStatus::kHoldNotActive);
+    case HoldState::kHeld:
+      break;
+  }
+  if (now >= h.expires_at) {
+    // Too late: release the funds now rather than wait for the sweep.
+    ReleaseHold(hold_id, h.src, h.amount, h.prepare_movement, HoldState::kExpired, now);
+    CommitTxn(txn);
+    return Reply(WalletStatus::kHoldExpired);
+  }
+  Plan credit;
+  if (!PlanCredit(h.dst, h.amount, credit)) {
+    return Reply(WalletStatus::kCapExceeded);
+  }
+  const uint64_t movement = NextId(now);
+  std::vector<JournalEntry> entries;
+  entries.push_back(JournalEntry{kSystemUser, AccountTypes::kHolds, -h.amount});
+  AddToAccount(kSystemUser, AccountTypes::kHolds, -h.amount);
+  ApplyCredit(h.dst, credit, movement, now, entries);
+  WriteMovement(movement, MovementKind::kCommit, "", hold_id, now, entries);
+  st_->hold_resolve.Bind(1, static_cast<int64_t>(HoldState::kCommitted))
+      .Bind(2, static_cast<int64_t>(movement))
+      .Bind(3, static_cast<int64_t>(hold_id))
+      .Exec();
+  CommitTxn(txn);
+  return Reply(WalletStatus::kOk, hold_id, h.amount);
+}
+
+WalletReply Ledger::Rollback(uint64_t hold_id, sim::Time now) {
+  sim::Transaction txn(db_);
+  auto& q = st_->hold_get;
+  q.Bind(1, static_cast<int64_t>(hold_id));
+  if (!q.Step()) {
+    q.Reset();
+    return Reply(WalletStatus::kNoSuchHold);
+  }
+  const HoldRow h{static_cast<HoldState>(q.Int(0)), q.Int(1), q.Int(2), q.Int(3), q.Int(4),
+                  static_cast<uint64_t>(q.Int(5))};
+  q.Reset();
+  switch (h.state) {
+    case HoldState::kCommitted:
+      return Reply(WalletStatus::kHoldNotActive);
+    case HoldState::kRolledBack:
+    case HoldState::kExpired:
+      // Already released: the same answer as the first rollback.
+      return Reply(WalletStatus::kOk, hold_id, h.amount);
+    case HoldState::kHeld:
+      break;
+  }
+  ReleaseHold(hold_id, h.src, h.amount, h.prepare_movement, HoldState::kRolledBack, now);
+  CommitTxn(txn);
+  return Reply(WalletStatus::kOk, hold_id, h.amount);
+}
+
+int64_t Ledger::ExpireHolds(sim::Time now, int64_t limit) {
+  struct Due {
+    uint64_t id;
+    UserId src;
+    int64_t amount;
+    uint64_t prepare_movement;
+  };
+  std::vector<Due> due;
+  auto& q = st_->holds_expired;
+  q.Bind(1, now).Bind(2, limit);
+  while (q.Step()) {
+    due.push_back(Due{static_cast<uint64_t>(q.Int(0)), q.Int(1), q.Int(2),
+                      static_cast<uint64_t>(q.Int(3))});
+  }
+  q.Reset();
+  if (due.empty()) {
+    return 0;
+  }
+  sim::Transaction txn(db_);
+  for (const Due& d : due) {
+    ReleaseHold(d.id, d.src, d.amount, d.prepare_movement, HoldState::kExpired, now);
+  }
+  CommitTxn(txn);
+  return static_cast<int64_t>(due.size());
+}
+
+int64_t Ledger::ExpireBalanceItems(sim::Time now, int64_t limit) {
+  struct Due {
+    int64_t item;
+    UserId user;
+    TypeId type;
+    int64_t remaining;
+  };
+  std::vector<Due> due;
+  auto& q = st_->items_expired;
+  q.Bind(1, now).Bind(2, limit);
+  while (q.Step()) {
+    due.push_back(Due{q.Int(0), q.Int(1), static_cast<TypeId>(q.Int(2)), q.Int(3)});
+  }
+  q.Reset();
+  if (due.empty()) {
+    return 0;
+  }
+  sim::Transaction txn(db_);
+  std::vector<JournalEntry> entries;
+  for (const Due& d : due) {
+    const uint64_t movement = NextId(now);
+    entries.clear();
+    entries.push_back(JournalEntry{d.user, d.type, -d.remaining});
+    AddToAccount(d.user, d.type, -d.remaining);
+    entries.push_back(JournalEntry{kSystemUser, AccountTypes::kBreakage, d.remaining});
+    AddToAccount(kSystemUser, AccountTypes::kBreakage, d.remaining);
+    st_->item_add.Bind(1, -d.remaining).Bind(2, d.item).Exec();
+    st_->item_log.Bind(1, d.item).Bind(2, static_cast<int64_t>(movement)).Bind(3, -d.remaining).Exec();
+    WriteMovement(movement, MovementKind::kBreakage, "", 0, now, entries);
+  }
+  CommitTxn(txn);
+  return static_cast<int64_t>(due.size());
+}
+
+int64_t Ledger::Balance(UserId user, TypeId type) { return AccountBalance(user, type).value_or(0); }
+
+int64_t Ledger::TotalBalance(UserId user) {
+  int64_t total = 0;
+  for (TypeId t : types_.debit_order()) {
+    total += Balance(user, t);
+  }
+  return total;
+}
+
+}  // namespace paylab::system

@@ -1,0 +1,203 @@
+// The wallet's ledger: accounts, balance items, double-entry money
+// movements, holds and idempotency, in one SQLite database (seeds 000, 004).
+//
+// Contract:
+//  - Every operation is one SQLite transaction: all of its effects, its
+//    idempotency record and its ID reservation commit together or not at
+//    all. Operations are synchronous (no coroutine suspends inside one), so
+//    a crash never splits one.
+//  - Money moves only as movements whose journal entries sum to zero.
+//    A debit drains the user's accounts in debit order, consuming balance
+//    items soonest-expiring first and logging each consumption; a credit
+//    fills accounts in credit order up to their caps, creating a balance
+//    item (with the type's expiry) per credit.
+//  - Invariant per user account: SUM(items.remaining) == max(balance, 0);
+//    balance == the journal's sum for that account.
+//  - Two-phase: Prepare moves the funds into SYS_HOLDS under a hold with an
+//    expiry; Commit credits the destination from SYS_HOLDS; Rollback (or
+//    expiry) returns them to the exact balance items they came from.
+//  - Idempotency: an operation with a key already used with the same
+//    parameters returns the stored answer and has no further effect; with
+//    other parameters it is refused (kIdempotencyMismatch).
+//  - Expected outcomes (declined, refused, expired) are statuses, never
+//    exceptions. Bad arguments get kInvalidArgument and a reason.
+//  - The ledger never reads a clock: callers pass the node's virtual time.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sim/storage.h"
+#include "sim/time.h"
+#include "system/account_types.h"
+#include "system/ids.h"
+
+namespace paylab::system {
+
+enum class WalletStatus : uint8_t {
+  kOk,
+  kInsufficientFunds,
+  kCapExceeded,
+  kNoSuchUser,
+  kNoSuchAccount,
+  kNoSuchHold,
+  kHoldExpired,
+  kHoldNotActive,
+  kIdempotencyMismatch,
+  kInvalidArgument,
+};
+std::string_view WalletStatusName(WalletStatus s);
+
+struct WalletReply {
+  WalletStatus status = WalletStatus::kOk;
+  uint64_t id = 0;      // the movement (deposit, transfer) or hold (prepare, commit, rollback)
+  int64_t amount = 0;   // the amount moved
+  std::string_view reason;  // a static explanation for refusals; empty when kOk
+  bool operator==(const WalletReply& o) const {
+    return status == o.status && id == o.id && amount == o.amount;
+  }
+};
+
+enum class MovementKind : uint8_t {
+  kDeposit = 1,
+  kTransfer = 2,
+  kPrepare = 3,
+  kCommit = 4,
+  kRollback = 5,
+  kExpireHold = 6,
+  kBreakage = 7,
+};
+std::string_view MovementKindName(MovementKind k);
+
+enum class HoldState : uint8_t { kHeld = 1, kCommitted = 2, kRolledBack = 3, kExpired = 4 };
+
+struct JournalEntry {
+  UserId user = 0;
+  TypeId type = 0;
+  int64_t delta = 0;
+};
+
+// A committed movement, as handed to observers.
+struct MovementRecord {
+  uint64_t id = 0;
+  MovementKind kind = MovementKind::kDeposit;
+  std::string_view idem_key;  // empty for movements without a key
+  uint64_t hold_id = 0;
+  sim::Time at = 0;
+  std::span<const JournalEntry> entries;
+};
+
+// Fed every committed movement and hold, after its transaction commits.
+class LedgerObserver {
+ public:
+  virtual ~LedgerObserver() = default;
+  virtual void OnMovement(const MovementRecord& m) = 0;
+  virtual void OnHoldCreated(uint64_t hold_id, sim::Time expires_at) = 0;
+};
+
+struct LedgerOptions {
+  uint32_t id_worker = 0;
+  sim::Duration hold_ttl_max = 3600 * sim::kSecond;
+  // The wall clock this node believes in: Unix ms at virtual time 0.
+  int64_t clock_origin_unix_ms = kIdEpochMs + 86'400'000;
+  // TEST ONLY. Transfers credit the destination without debiting the
+  // source, and the write-path balance assertion is skipped: a deliberately
+  // wrong ledger that the checkers must catch.
+  bool defect_credit_without_debit = false;
+};
+
+struct InitialBalance {
+  TypeId type = 0;
+  int64_t amount = 0;
+};
+
+class Ledger {
+ public:
+  // Creates the schema if missing and recovers the ID generator.
+  Ledger(sim::Database& db, const AccountTypes& types, LedgerOptions options,
+         LedgerObserver* observer);
+  ~Ledger();
+
+  // Creates users 1..count with the given opening balances (deposits from
+  // SYS_EXTERNAL), once: does nothing if users already exist.
+  void Populate(int64_t count, std::span<const InitialBalance> balances, sim::Time now);
+  int64_t user_count();
+
+  WalletReply Deposit(std::string_view key, UserId user, TypeId type, int64_t amount,
+                      sim::Time now);
+  WalletReply Transfer(std::string_view key, UserId src, UserId dst, int64_t amount,
+                       sim::Time now);
+  WalletReply Prepare(std::string_view key, UserId src, UserId dst, int64_t amount,
+                      sim::Duration ttl, sim::Time now);
+  WalletReply Commit(uint64_t hold_id, sim::Time now);
+  WalletReply Rollback(uint64_t hold_id, sim::Time now);
+
+  // Rolls back every held hold whose expiry has passed; returns how many.
+  int64_t ExpireHolds(sim::Time now, int64_t limit);
+  // Moves every expired balance item's remainder to SYS_BREAKAGE.
+  int64_t ExpireBalanceItems(sim::Time now, int64_t limit);
+
+  int64_t Balance(UserId user, TypeId type);
+  // Sum of a user's balances over the user types.
+  int64_t TotalBalance(UserId user);
+
+ private:
+  struct Stmts;
+  struct Pending;
+  enum class Op : uint8_t { kDeposit = 1, kTransfer = 2, kPrepare = 3 };
+  struct IdemParams {
+    Op op;
+    int64_t a, b, c, d;
+  };
+
+  std::optional<WalletReply> LookupIdempotent(std::string_view key, const IdemParams& p);
+  void StoreIdempotent(std::string_view key, const IdemParams& p, const WalletReply& r);
+  uint64_t NextId(sim::Time now);
+  bool UserExists(UserId user);
+  std::optional<int64_t> AccountBalance(UserId user, TypeId type);
+  void AddToAccount(UserId user, TypeId type, int64_t delta);
+  static constexpr size_t kMaxUserTypes = 16;
+  // Which accounts an amount comes from or goes to; planned before any write.
+  struct Plan {
+    std::array<std::pair<TypeId, int64_t>, kMaxUserTypes> parts;
+    size_t n = 0;
+  };
+  // Plans draining `amount` from the user's accounts in debit order. False
+  // if the user cannot cover it.
+  bool PlanDebit(UserId user, int64_t amount, Plan& plan);
+  void ApplyDebit(UserId user, const Plan& plan, uint64_t movement, std::vector<JournalEntry>& out);
+  // Takes `amount` from one account, consuming balance items.
+  void DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t movement);
+  // Plans filling the user's accounts in credit order up to their caps.
+  // False if the caps leave no room for all of it.
+  bool PlanCredit(UserId user, int64_t amount, Plan& plan);
+  void ApplyCredit(UserId user, const Plan& plan, uint64_t movement, sim::Time now,
+                   std::vector<JournalEntry>& out);
+  void CreditAccount(UserId user, TypeId type, int64_t amount, uint64_t movement, sim::Time now);
+  void WriteMovement(uint64_t id, MovementKind kind, std::string_view key, uint64_t hold_id,
+                     sim::Time now, std::vector<JournalEntry>& entries);
+  // Returns the funds of a held hold to the items they came from.
+  void ReleaseHold(uint64_t hold_id, UserId src, int64_t amount, uint64_t prepare_movement,
+                   HoldState final_state, sim::Time now);
+  void CommitTxn(sim::Transaction& txn);
+
+  sim::Database& db_;
+  const AccountTypes& types_;
+  LedgerOptions options_;
+  LedgerObserver* observer_;
+  std::unique_ptr<Stmts> st_;
+  std::unique_ptr<IdGenerator> ids_;
+  // Movements written by the open transaction, handed to the observer
+  // once it commits.
+  std::vector<Pending> pending_;
+  std::vector<std::pair<uint64_t, sim::Time>> pending_holds_;
+};
+
+}  // namespace paylab::system
