@@ -63,7 +63,7 @@ json MinimalJson() {
 }
 
 // Parses `text`, expecting an error; returns it (or a sentinel that fails the caller's checks).
-ScenarioError ErrorOf(std::string_view text) {
+ScenarioError ErrorOfText(std::string_view text) {
   std::variant<Scenario, ScenarioError> result = ParseScenario(text);
   if (const ScenarioError* e = std::get_if<ScenarioError>(&result)) {
     return *e;
@@ -72,9 +72,9 @@ ScenarioError ErrorOf(std::string_view text) {
   return ScenarioError{"<parsed without error>", ""};
 }
 
-ScenarioError ErrorOf(const json& doc) { return ErrorOf(doc.dump()); }
+ScenarioError ErrorOf(const json& doc) { return ErrorOfText(doc.dump()); }
 
-Scenario ScenarioOf(std::string_view text) {
+Scenario ScenarioOfText(std::string_view text) {
   std::variant<Scenario, ScenarioError> result = ParseScenario(text);
   if (const ScenarioError* e = std::get_if<ScenarioError>(&result)) {
     ADD_FAILURE() << "unexpected error: " << FormatError("<text>", *e);
@@ -83,7 +83,7 @@ Scenario ScenarioOf(std::string_view text) {
   return std::get<Scenario>(result);
 }
 
-Scenario ScenarioOf(const json& doc) { return ScenarioOf(doc.dump()); }
+Scenario ScenarioOf(const json& doc) { return ScenarioOfText(doc.dump()); }
 
 // Asserts that `doc` is refused at exactly `pointer`, with `reason_part` in the reason.
 void ExpectError(const json& doc, std::string_view pointer, std::string_view reason_part) {
@@ -160,11 +160,11 @@ TEST(ScenarioTest, QuickstartRoundTripsThroughToJson) {
   const Scenario& s = std::get<Scenario>(loaded);
 
   json canonical = ToJson(s);
-  Scenario again = ScenarioOf(canonical.dump());
+  Scenario again = ScenarioOfText(canonical.dump());
   EXPECT_EQ(again, s);
   // Canonical means a fixed point: the same text every time.
   EXPECT_EQ(ToJson(again).dump(), canonical.dump());
-  EXPECT_EQ(ScenarioOf(canonical.dump(2)), s);
+  EXPECT_EQ(ScenarioOfText(canonical.dump(2)), s);
 }
 
 TEST(ScenarioTest, DefaultsAreFilledIn) {
@@ -194,7 +194,7 @@ TEST(ScenarioTest, DefaultsAreFilledIn) {
   EXPECT_EQ(s.wallet.expiry_scan_interval_s, 5);
   EXPECT_EQ(s.wallet.hold_ttl_max_s, 3600);
 
-  EXPECT_EQ(ScenarioOf(ToJson(s).dump()), s);
+  EXPECT_EQ(ScenarioOfText(ToJson(s).dump()), s);
 }
 
 TEST(ScenarioTest, DepositTypeDefaultsToHighestDebitPriority) {
@@ -239,7 +239,7 @@ TEST(ScenarioTest, ExtremeButValidValuesRoundTrip) {
   doc["description"] = "ウォレット \"quoted\" \\ tab\t";
   doc["population"]["initial_balances"]["MONEY"] = 0;
   Scenario s = ScenarioOf(doc);
-  EXPECT_EQ(ScenarioOf(ToJson(s).dump()), s);
+  EXPECT_EQ(ScenarioOfText(ToJson(s).dump()), s);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -265,32 +265,33 @@ TEST(ScenarioErrorTest, DirectoryIsNotAFile) {
 }
 
 TEST(ScenarioErrorTest, MalformedJsonReportsBytePosition) {
-  ScenarioError e = ErrorOf("{\n  \"name\": \"x\",\n  \"duration_s\": 10,\n}");
+  ScenarioError e = ErrorOfText("{\n  \"name\": \"x\",\n  \"duration_s\": 10,\n}");
   EXPECT_EQ(e.pointer, "");
   EXPECT_THAT(e.reason, StartsWith("malformed JSON at byte "));
   EXPECT_THAT(e.reason, HasSubstr("byte 38 (line 4, column 1)"));
 
-  EXPECT_THAT(ErrorOf("").reason, HasSubstr("malformed JSON at byte 1"));
-  EXPECT_THAT(ErrorOf("{} {}").reason, HasSubstr("malformed JSON"));
-  EXPECT_THAT(ErrorOf("{\"duration_s\": 1e400}").reason, HasSubstr("number overflow"));
-  EXPECT_THAT(ErrorOf("// comment\n{}").reason, HasSubstr("malformed JSON"));
+  EXPECT_THAT(ErrorOfText("").reason, HasSubstr("malformed JSON at byte 1"));
+  EXPECT_THAT(ErrorOfText("{} {}").reason, HasSubstr("malformed JSON"));
+  EXPECT_THAT(ErrorOfText("{\"duration_s\": 1e400}").reason, HasSubstr("number overflow"));
+  EXPECT_THAT(ErrorOfText("// comment\n{}").reason, HasSubstr("malformed JSON"));
 }
 
 TEST(ScenarioErrorTest, MalformedJsonReasonIsValidUtf8) {
-  ScenarioError e = ErrorOf(std::string("{\"name\": \"\xff\"}"));
+  ScenarioError e = ErrorOfText(std::string("{\"name\": \"\xff\"}"));
   EXPECT_EQ(e.pointer, "");
   EXPECT_THAT(e.reason, HasSubstr("malformed JSON"));
   EXPECT_NO_THROW(json(e.reason).dump());  // dump() throws on invalid UTF-8
 }
 
 TEST(ScenarioErrorTest, RootMustBeAnObject) {
-  ScenarioError e = ErrorOf("[1, 2]");
+  ScenarioError e = ErrorOfText("[1, 2]");
   EXPECT_EQ(e.pointer, "");
   EXPECT_EQ(e.reason, "expected an object, got an array");
 }
 
 TEST(ScenarioErrorTest, DuplicateKey) {
-  ScenarioError e = ErrorOf(R"({"name": "a", "faults": {"crashes": [{}, {"node": 1, "node": 2}]}})");
+  ScenarioError e =
+      ErrorOfText(R"({"name": "a", "faults": {"crashes": [{}, {"node": 1, "node": 2}]}})");
   EXPECT_EQ(e.pointer, "/faults/crashes/1/node");
   EXPECT_EQ(e.reason, "duplicate key");
 }
@@ -559,10 +560,10 @@ TEST(ScenarioRobustnessTest, EveryTruncatedPrefixIsAnError) {
 TEST(ScenarioRobustnessTest, DeepNestingIsAnErrorNotACrash) {
   constexpr int kDepth = 100000;
   std::string deep = "{\"faults\": " + std::string(kDepth, '[') + std::string(kDepth, ']') + "}";
-  ScenarioError e = ErrorOf(deep);
+  ScenarioError e = ErrorOfText(deep);
   EXPECT_EQ(e.pointer, "/name");  // required fields come first
   std::string unclosed(kDepth, '{');
-  EXPECT_THAT(ErrorOf(unclosed).reason, HasSubstr("malformed JSON"));
+  EXPECT_THAT(ErrorOfText(unclosed).reason, HasSubstr("malformed JSON"));
 }
 
 // Byte-level mutations of quickstart.json: whatever comes out, ParseScenario returns a value,
@@ -594,7 +595,7 @@ TEST(ScenarioRobustnessTest, MutatedTextNeverThrows) {
     ASSERT_NO_THROW(result = ParseScenario(text)) << text;
     if (const Scenario* s = std::get_if<Scenario>(&result)) {
       ++accepted;
-      EXPECT_EQ(ScenarioOf(ToJson(*s).dump()), *s) << text;
+      EXPECT_EQ(ScenarioOfText(ToJson(*s).dump()), *s) << text;
     }
   }
   EXPECT_GT(accepted, 0);  // some mutations land in whitespace or change a number
@@ -625,7 +626,7 @@ TEST(ScenarioRobustnessTest, MutatedValuesNeverThrow) {
     std::variant<Scenario, ScenarioError> result;
     ASSERT_NO_THROW(result = ParseScenario(doc.dump())) << pointer;
     if (const Scenario* s = std::get_if<Scenario>(&result)) {
-      EXPECT_EQ(ScenarioOf(ToJson(*s).dump()), *s) << pointer;
+      EXPECT_EQ(ScenarioOfText(ToJson(*s).dump()), *s) << pointer;
     } else {
       EXPECT_FALSE(std::get<ScenarioError>(result).pointer.empty()) << pointer;
     }

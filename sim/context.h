@@ -56,14 +56,14 @@ class NodeContext {
   // kOk with the answer, or kTimeout (lost request, lost reply, callee down
   // or partitioned, or simply slower than `timeout`).
   template <class Svc, class F>
-  auto Call(NodeId to, std::string_view method, Duration timeout, F fn)
-      -> asio::awaitable<RpcResult<typename std::invoke_result_t<F, Svc&>::value_type>> {
+  auto Call(NodeId to, std::string_view method, Duration timeout, F fn) {
     using R = typename std::invoke_result_t<F, Svc&>::value_type;
     Guard();
-    auto result = co_await node_.network().AsyncCall<Svc, R>(id(), to, method, timeout,
-                                                             std::move(fn), asio::use_awaitable);
-    Guard();
-    co_return result;
+    // Not a coroutine itself: `fn` goes straight into the operation, never
+    // into a coroutine frame as a by-value parameter (GCC 12 mishandles
+    // those when they own memory).
+    return node_.network().AsyncCall<Svc, R>(id(), to, method, timeout, std::move(fn),
+                                             asio::use_awaitable);
   }
 
   void Trace(TraceKind kind, std::string_view name, int64_t a = 0, int64_t b = 0) {

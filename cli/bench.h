@@ -1,0 +1,23 @@
+// `paylab bench`: the figures the walking skeleton promises, measured on
+// this machine and printed (never asserted in tests):
+//  - kernel events per second (raw events through the event queue, and
+//    coroutine sleeps through Boost.Asio);
+//  - simulated transfers per second: the whole platform (client, network,
+//    wallet, checkers) on a fault-free scenario;
+//  - the same SQL work done directly: the ledger called in a loop on SQLite,
+//    with no simulator;
+//  - the ratio between the two.
+#pragma once
+
+#include <cstdint>
+
+namespace paylab::cli {
+
+struct BenchArgs {
+  int64_t transfers = 20000;
+  int64_t events = 2'000'000;
+};
+
+int RunBench(const BenchArgs& args);
+
+}  // namespace paylab::cli

@@ -1,0 +1,176 @@
+// Implementation of the summary and report.json (see report.h).
+#include "reports/report.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace paylab::reports {
+
+namespace {
+
+std::string_view OutcomeWord(RunOutcome o) {
+  switch (o) {
+    case RunOutcome::kPass: return "pass";
+    case RunOutcome::kCheckFailed: return "fail";
+    case RunOutcome::kInternalError: return "error";
+  }
+  return "error";
+}
+
+// Quotes an argument for a POSIX shell when it needs quoting.
+std::string ShellQuote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-_./=:,+@") == std::string::npos) {
+    return s;
+  }
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      q += "'\\''";
+    } else {
+      q += c;
+    }
+  }
+  return q + "'";
+}
+
+}  // namespace
+
+std::string ReplayCommand(const RunResult& r) {
+  return fmt::format("paylab run {} --seed {}", ShellQuote(r.scenario_file), r.seed);
+}
+
+void PrintSummary(std::FILE* out, const RunResult& r, const std::string& report_path) {
+  fmt::print(out, "paylab run: {} (seed {})\n", r.scenario_name, r.seed);
+  fmt::print(out, "  time        virtual {:.3f} s, wall {:.3f} s, {} kernel events\n",
+             r.virtual_time_s, r.wall_time_s, r.kernel_events);
+  fmt::print(out, "  operations  {} planned, {} issued, {} finished, {} retries, {} movements\n",
+             r.operations_planned, r.operations_issued, r.operations_finished, r.retries,
+             r.movements);
+  for (const auto& [kind, outcomes] : r.operations) {
+    std::string line;
+    int64_t total = 0;
+    for (const auto& [name, n] : outcomes) {
+      total += n;
+      if (n != 0) {
+        line += fmt::format("  {} {}", name, n);
+      }
+    }
+    fmt::print(out, "    {:<10} {:>6}:{}\n", kind, total, line.empty() ? "  -" : line);
+  }
+  std::string faults;
+  for (const auto& [name, n] : r.faults) {
+    faults += fmt::format("  {} {}", name, n);
+  }
+  fmt::print(out, "  faults     {}\n", faults);
+  int passed = 0, failed = 0;
+  for (const CheckResult& c : r.checks) {
+    (c.violations == 0 ? passed : failed)++;
+  }
+  fmt::print(out, "  checks      {} passed, {} failed\n", passed, failed);
+  for (const CheckResult& c : r.checks) {
+    fmt::print(out, "    {:<30} {:<4} ({} evaluations)\n", c.name,
+               c.violations == 0 ? "ok" : "FAIL", c.evaluations);
+  }
+  fmt::print(out, "  trace hash  {:016x} ({} events)\n", r.trace_hash, r.trace_events);
+  for (const std::string& a : r.artifacts) {
+    fmt::print(out, "  wrote       {}\n", a);
+  }
+  if (!report_path.empty()) {
+    fmt::print(out, "  report      {}\n", report_path);
+  }
+  switch (r.outcome) {
+    case RunOutcome::kPass:
+      fmt::print(out, "  result      PASS\n");
+      break;
+    case RunOutcome::kCheckFailed:
+      fmt::print(out, "  result      FAIL: check {} violated at t={:.6f} s\n", r.violation->check,
+                 r.violation->at_s);
+      fmt::print(out, "              {}\n", r.violation->detail);
+      fmt::print(out, "  replay      {}\n", ReplayCommand(r));
+      break;
+    case RunOutcome::kInternalError:
+      fmt::print(out, "  result      ERROR: {}\n", r.internal_error);
+      fmt::print(out, "  replay      {}\n", ReplayCommand(r));
+      break;
+  }
+}
+
+nlohmann::ordered_json ReportJson(const RunResult& r) {
+  nlohmann::ordered_json j;
+  j["report_version"] = 1;
+  j["scenario"] = {{"name", r.scenario_name}, {"file", r.scenario_file}};
+  j["seed"] = r.seed;
+  j["result"] = OutcomeWord(r.outcome);
+  if (r.violation) {
+    j["violation"] = {{"check", r.violation->check},
+                      {"detail", r.violation->detail},
+                      {"at_s", r.violation->at_s}};
+  } else {
+    j["violation"] = nullptr;
+  }
+  j["internal_error"] = r.internal_error.empty() ? nlohmann::ordered_json(nullptr)
+                                                 : nlohmann::ordered_json(r.internal_error);
+  j["replay"] = ReplayCommand(r);
+  j["trace_hash"] = fmt::format("{:016x}", r.trace_hash);
+  j["trace_events"] = r.trace_events;
+  j["kernel_events"] = r.kernel_events;
+  j["virtual_time_s"] = r.virtual_time_s;
+  j["wall_time_s"] = r.wall_time_s;
+  j["operations"] = {{"planned", r.operations_planned},
+                     {"issued", r.operations_issued},
+                     {"finished", r.operations_finished},
+                     {"retries", r.retries},
+                     {"movements", r.movements}};
+  nlohmann::ordered_json by_kind = nlohmann::ordered_json::object();
+  for (const auto& [kind, outcomes] : r.operations) {
+    nlohmann::ordered_json o = nlohmann::ordered_json::object();
+    for (const auto& [name, n] : outcomes) {
+      o[name] = n;
+    }
+    by_kind[kind] = o;
+  }
+  j["operations"]["by_kind"] = by_kind;
+  nlohmann::ordered_json faults = nlohmann::ordered_json::object();
+  for (const auto& [name, n] : r.faults) {
+    faults[name] = n;
+  }
+  j["faults"] = faults;
+  nlohmann::ordered_json checks = nlohmann::ordered_json::array();
+  for (const CheckResult& c : r.checks) {
+    checks.push_back({{"name", c.name},
+                      {"status", c.violations == 0 ? "pass" : "fail"},
+                      {"evaluations", c.evaluations},
+                      {"violations", c.violations}});
+  }
+  j["checks"] = checks;
+  j["artifacts"] = r.artifacts;
+  return j;
+}
+
+std::string WriteFileAtomic(const std::filesystem::path& path, const std::string& content) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) {
+      return fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno));
+    }
+    f << content;
+    f.flush();
+    if (!f) {
+      return fmt::format("cannot write {}: {}", tmp.string(), std::strerror(errno));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    return fmt::format("cannot rename {} to {}: {}", tmp.string(), path.string(), ec.message());
+  }
+  return "";
+}
+
+}  // namespace paylab::reports

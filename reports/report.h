@@ -1,0 +1,29 @@
+// Turning a RunResult into what people and machines read: the terminal
+// summary and report.json.
+//
+// report.json has stable keys in a fixed order (documented in
+// reports/README.md); files are written atomically (a temporary file in the
+// same directory, then a rename), so a reader never sees half a report.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "reports/run_result.h"
+
+namespace paylab::reports {
+
+// The command that replays `r` exactly.
+std::string ReplayCommand(const RunResult& r);
+
+void PrintSummary(std::FILE* out, const RunResult& r, const std::string& report_path);
+
+nlohmann::ordered_json ReportJson(const RunResult& r);
+
+// Writes `content` to `path` atomically. Returns "" or a one-line error.
+std::string WriteFileAtomic(const std::filesystem::path& path, const std::string& content);
+
+}  // namespace paylab::reports

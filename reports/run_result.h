@@ -1,0 +1,57 @@
+// The result of one run, as plain data: what the runner measured and what
+// every report (summary, report.json, later HTML and JUnit) is made from.
+// Reports read this and nothing else of the simulation.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace paylab::reports {
+
+enum class RunOutcome { kPass, kCheckFailed, kInternalError };
+
+struct CheckResult {
+  std::string name;
+  int64_t evaluations = 0;
+  int64_t violations = 0;
+};
+
+struct ViolationInfo {
+  std::string check;
+  std::string detail;
+  double at_s = 0;  // virtual time
+};
+
+struct RunResult {
+  std::string scenario_name;
+  std::string scenario_file;
+  uint64_t seed = 0;
+  RunOutcome outcome = RunOutcome::kPass;
+  std::optional<ViolationInfo> violation;
+  std::string internal_error;
+
+  uint64_t trace_hash = 0;
+  uint64_t trace_events = 0;
+  uint64_t kernel_events = 0;
+  double virtual_time_s = 0;
+  double wall_time_s = 0;
+
+  int64_t operations_planned = 0;
+  int64_t operations_issued = 0;
+  int64_t operations_finished = 0;
+  int64_t retries = 0;
+  int64_t movements = 0;
+  // operation kind -> outcome -> count; kinds and outcomes in a fixed order.
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, int64_t>>>> operations;
+  // fault type -> count, in a fixed order.
+  std::vector<std::pair<std::string, int64_t>> faults;
+  std::vector<CheckResult> checks;
+  // Files the run wrote besides the report (databases, trace).
+  std::vector<std::string> artifacts;
+};
+
+}  // namespace paylab::reports

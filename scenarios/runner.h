@@ -1,0 +1,40 @@
+// The runner: builds the simulated platform a scenario describes, runs it
+// under one seed, checks it, and returns a RunResult.
+//
+// A run has two phases (as TigerBeetle's VOPR):
+//  - safety: duration_s of virtual time with every configured fault on;
+//  - liveness: faults healed (network perfect, crashed nodes restarted),
+//    the workload runs to its end, then settle_s more for background jobs
+//    (hold expiry) to finish. The run is bounded: a workload that has not
+//    finished by a generous bound fails the check "workload_completes".
+// Then the checkers look at the databases. The first violated check stops
+// the run at once (its time and event are reported).
+//
+// Determinism: everything that decides behaviour comes from the scenario
+// and the seed. The wall clock is read here, and only to report how long
+// the run took.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "reports/run_result.h"
+#include "scenarios/scenario.h"
+
+namespace paylab::scenarios {
+
+struct RunOptions {
+  uint64_t seed = 1;
+  std::string scenario_file;  // as the user gave it, for the replay command
+  std::string trace_path;     // "" = no trace file
+  std::string out_dir;        // "" = no database files
+  // TEST ONLY: the deliberately wrong ledger (see system::LedgerOptions).
+  bool defect_credit_without_debit = false;
+};
+
+// Never throws for a valid scenario: internal errors are reported in the
+// result (outcome kInternalError) with the seed, as is a trace or database
+// file that cannot be written.
+reports::RunResult RunScenario(const Scenario& scenario, const RunOptions& options);
+
+}  // namespace paylab::scenarios

@@ -1,0 +1,215 @@
+// Implementation of the upstream client (see client.h).
+#include "system/client.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace paylab::system {
+
+std::string_view OpKindName(OpKind k) {
+  switch (k) {
+    case OpKind::kDeposit: return "deposit";
+    case OpKind::kTransfer: return "transfer";
+    case OpKind::kTwoPhase: return "two_phase";
+    case OpKind::kMisuse: return "misuse";
+  }
+  return "unknown";
+}
+
+std::string_view OutcomeName(Outcome o) {
+  switch (o) {
+    case Outcome::kOk: return "ok";
+    case Outcome::kRolledBack: return "rolled_back";
+    case Outcome::kAbandoned: return "abandoned";
+    case Outcome::kDeclined: return "declined";
+    case Outcome::kExpired: return "expired";
+    case Outcome::kRefused: return "refused";
+    case Outcome::kAccepted: return "accepted";
+    case Outcome::kGaveUp: return "gave_up";
+  }
+  return "unknown";
+}
+
+namespace {
+constexpr size_t kRecentMax = 64;
+constexpr sim::Duration kBackoffMax = 5 * sim::kSecond;
+}  // namespace
+
+Client::Client(sim::NodeContext& ctx, const WorkloadConfig& config, sim::NodeId wallet,
+               ClientObserver* observer)
+    : ctx_(ctx), config_(config), wallet_(wallet), observer_(observer), rng_(ctx.Stream("workload")) {}
+
+asio::awaitable<void> Client::Boot() {
+  ctx_.Spawn(Arrivals());
+  co_return;
+}
+
+asio::awaitable<void> Client::Arrivals() {
+  const double mean_gap_ns = 1e9 / config_.rate_per_s;
+  for (int64_t seq = 0; seq < config_.operations; ++seq) {
+    co_await ctx_.Sleep(static_cast<sim::Duration>(rng_.Exponential(mean_gap_ns)));
+    ++issued_;
+    ctx_.Spawn(Run(DrawKind(), seq));
+  }
+}
+
+OpKind Client::DrawKind() {
+  double total = 0;
+  for (double w : config_.mix) {
+    total += w;
+  }
+  double x = rng_.UniformDouble() * total;
+  for (size_t k = 0; k < kOpKinds; ++k) {
+    if (x < config_.mix[k]) {
+      return static_cast<OpKind>(k);
+    }
+    x -= config_.mix[k];
+  }
+  return OpKind::kTransfer;
+}
+
+UserId Client::DrawUser() { return rng_.UniformInt(1, config_.users); }
+
+Outcome Client::FromStatus(const WalletReply& r) const {
+  switch (r.status) {
+    case WalletStatus::kOk: return Outcome::kOk;
+    case WalletStatus::kHoldExpired: return Outcome::kExpired;
+    default: return Outcome::kDeclined;
+  }
+}
+
+template <class F>
+asio::awaitable<std::optional<WalletReply>> Client::Send(std::string_view method, const F& fn) {
+  for (int attempt = 0;; ++attempt) {
+    auto r = co_await ctx_.Call<Wallet>(wallet_, method, config_.timeout, fn);
+    if (r.ok()) {
+      co_return r.value;
+    }
+    if (attempt >= config_.retry_count_max) {
+      co_return std::nullopt;
+    }
+    ++retries_;
+    // Exponential backoff with full jitter, capped.
+    const sim::Duration base = std::min(config_.retry_backoff << std::min(attempt, 20), kBackoffMax);
+    co_await ctx_.Sleep(base / 2 + rng_.UniformInt(0, base));
+  }
+}
+
+asio::awaitable<void> Client::Run(OpKind kind, int64_t seq) {
+  std::string key = fmt::format("c{}-{}", ctx_.incarnation(), seq);
+  Outcome o = Outcome::kGaveUp;
+  switch (kind) {
+    case OpKind::kDeposit: o = co_await RunDeposit(std::move(key)); break;
+    case OpKind::kTransfer: o = co_await RunTransfer(std::move(key)); break;
+    case OpKind::kTwoPhase: o = co_await RunTwoPhase(std::move(key)); break;
+    case OpKind::kMisuse: o = co_await RunMisuse(std::move(key)); break;
+  }
+  ++counts_[static_cast<size_t>(kind)][static_cast<size_t>(o)];
+  ++finished_;
+}
+
+asio::awaitable<Outcome> Client::RunDeposit(std::string key) {
+  DepositRequest req{key, DrawUser(), config_.deposit_type,
+                     rng_.UniformInt(config_.amount_min, config_.amount_max)};
+  const auto call1 = [req](Wallet& w) { return w.Deposit(req); };
+  auto r = co_await Send("wallet.deposit", call1);
+  if (!r) {
+    co_return Outcome::kGaveUp;
+  }
+  observer_->OnReply(OpKind::kDeposit, key, *r);
+  co_return FromStatus(*r);
+}
+
+asio::awaitable<Outcome> Client::RunTransfer(std::string key) {
+  const UserId src = DrawUser();
+  UserId dst = DrawUser();
+  if (dst == src) {
+    dst = src % config_.users + 1;
+  }
+  TransferRequest req{key, src, dst, rng_.UniformInt(config_.amount_min, config_.amount_max)};
+  if (src == dst) {
+    co_return Outcome::kDeclined;  // a population of one user has no one to pay
+  }
+  const auto call2 = [req](Wallet& w) { return w.Transfer(req); };
+  auto r = co_await Send("wallet.transfer", call2);
+  if (!r) {
+    co_return Outcome::kGaveUp;
+  }
+  observer_->OnReply(OpKind::kTransfer, key, *r);
+  if (r->status == WalletStatus::kOk) {
+    Finished f{key, req};
+    if (recent_.size() < kRecentMax) {
+      recent_.push_back(std::move(f));
+    } else {
+      recent_[recent_next_++ % kRecentMax] = std::move(f);
+    }
+  }
+  co_return FromStatus(*r);
+}
+
+asio::awaitable<Outcome> Client::RunTwoPhase(std::string key) {
+  const UserId src = DrawUser();
+  UserId dst = DrawUser();
+  if (dst == src) {
+    dst = src % config_.users + 1;
+  }
+  if (src == dst) {
+    co_return Outcome::kDeclined;
+  }
+  PrepareRequest req{key, src, dst, rng_.UniformInt(config_.amount_min, config_.amount_max),
+                     config_.hold_ttl};
+  const auto call3 = [req](Wallet& w) { return w.Prepare(req); };
+  auto prepared = co_await Send("wallet.prepare", call3);
+  if (!prepared) {
+    co_return Outcome::kGaveUp;
+  }
+  observer_->OnReply(OpKind::kTwoPhase, key, *prepared);
+  if (prepared->status != WalletStatus::kOk) {
+    co_return Outcome::kDeclined;
+  }
+  const uint64_t hold = prepared->id;
+  // The upstream does its own work between the phases.
+  co_await ctx_.Sleep(static_cast<sim::Duration>(rng_.Exponential(100.0 * sim::kMillisecond)));
+  const double x = rng_.UniformDouble();
+  if (x < config_.abandon_ratio) {
+    co_return Outcome::kAbandoned;
+  }
+  const bool rollback = x < config_.abandon_ratio + config_.rollback_ratio;
+  const std::string phase_key = fmt::format("{}/{}", rollback ? "rollback" : "commit", hold);
+  std::optional<WalletReply> r;
+  if (rollback) {
+    const auto call4 = [hold](Wallet& w) { return w.Rollback(hold); };
+    r = co_await Send("wallet.rollback", call4);
+  } else {
+    const auto call5 = [hold](Wallet& w) { return w.Commit(hold); };
+    r = co_await Send("wallet.commit", call5);
+  }
+  if (!r) {
+    co_return Outcome::kGaveUp;  // the hold will expire
+  }
+  observer_->OnReply(OpKind::kTwoPhase, phase_key, *r);
+  if (r->status != WalletStatus::kOk) {
+    co_return FromStatus(*r);
+  }
+  co_return rollback ? Outcome::kRolledBack : Outcome::kOk;
+}
+
+asio::awaitable<Outcome> Client::RunMisuse(std::string key) {
+  if (recent_.empty()) {
+    // Nothing to reuse yet: a plain transfer instead, counted as one.
+    co_return co_await RunTransfer(std::move(key));
+  }
+  const Finished& f = recent_[static_cast<size_t>(rng_.UniformInt(0, static_cast<int64_t>(recent_.size()) - 1))];
+  TransferRequest req = f.request;
+  req.amount += 1;  // same key, different parameters
+  const auto call6 = [req](Wallet& w) { return w.Transfer(req); };
+  auto r = co_await Send("wallet.transfer", call6);
+  if (!r) {
+    co_return Outcome::kGaveUp;
+  }
+  observer_->OnMisuseReply(req.key, *r);
+  co_return r->status == WalletStatus::kIdempotencyMismatch ? Outcome::kRefused : Outcome::kAccepted;
+}
+
+}  // namespace paylab::system

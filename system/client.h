@@ -1,0 +1,122 @@
+// The upstream client: a node that sends the workload to the wallet the way
+// a real upstream service would.
+//
+// Operations arrive as a Poisson process. Each one is sent with an
+// idempotency key; on a timeout the client retries with the same key and
+// the same parameters, with jittered exponential backoff, and gives up after
+// retry_count_max retries (the outcome is then unknown to it: "gave_up").
+// Two-phase operations prepare a hold and then commit it, roll it back, or
+// abandon it to expire. A small share of "misuse" requests reuse a finished
+// operation's key with different parameters, which the wallet must refuse.
+//
+// Every answer the client receives is reported to a ClientObserver (the
+// idempotency checker). Outcome counts are volatile: the client node is
+// never crashed by the scenarios of this issue.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sim/context.h"
+#include "system/ledger.h"
+#include "system/wallet.h"
+
+namespace paylab::system {
+
+namespace asio = boost::asio;
+
+enum class OpKind : uint8_t { kDeposit, kTransfer, kTwoPhase, kMisuse };
+inline constexpr size_t kOpKinds = 4;
+std::string_view OpKindName(OpKind k);
+
+enum class Outcome : uint8_t {
+  kOk,          // done (a two-phase operation: committed)
+  kRolledBack,  // two-phase: rolled back by the client
+  kAbandoned,   // two-phase: left for the hold to expire
+  kDeclined,    // the wallet said no (funds, caps)
+  kExpired,     // two-phase: the hold expired before the commit arrived
+  kRefused,     // misuse refused, as it must be
+  kAccepted,    // misuse accepted: an idempotency defect
+  kGaveUp,      // retries exhausted; the outcome is unknown to the client
+};
+inline constexpr size_t kOutcomes = 8;
+std::string_view OutcomeName(Outcome o);
+
+struct WorkloadConfig {
+  int64_t operations = 0;
+  double rate_per_s = 1;
+  std::array<double, kOpKinds> mix{0, 1, 0, 0};  // weights, by OpKind
+  int64_t amount_min = 1;
+  int64_t amount_max = 10000;
+  TypeId deposit_type = 1;
+  double rollback_ratio = 0;
+  double abandon_ratio = 0;
+  sim::Duration hold_ttl = 30 * sim::kSecond;
+  sim::Duration timeout = 200 * sim::kMillisecond;
+  int retry_count_max = 5;
+  sim::Duration retry_backoff = 50 * sim::kMillisecond;
+  int64_t users = 1;
+};
+
+// What the client saw. `key` identifies the request being answered (the
+// idempotency key; "commit/<hold>" or "rollback/<hold>" for second phases).
+class ClientObserver {
+ public:
+  virtual ~ClientObserver() = default;
+  virtual void OnReply(OpKind kind, std::string_view key, const WalletReply& reply) = 0;
+  // A misuse request (a reused key with other parameters) was answered.
+  virtual void OnMisuseReply(std::string_view key, const WalletReply& reply) = 0;
+};
+
+class Client : public sim::Service {
+ public:
+  Client(sim::NodeContext& ctx, const WorkloadConfig& config, sim::NodeId wallet,
+         ClientObserver* observer);
+
+  asio::awaitable<void> Boot() override;
+
+  int64_t count(OpKind k, Outcome o) const { return counts_[static_cast<size_t>(k)][static_cast<size_t>(o)]; }
+  int64_t issued() const { return issued_; }
+  int64_t finished() const { return finished_; }
+  int64_t retries() const { return retries_; }
+  bool done() const { return finished_ == config_.operations; }
+
+ private:
+  struct Finished {
+    std::string key;
+    TransferRequest request;
+  };
+
+  asio::awaitable<void> Arrivals();
+  asio::awaitable<void> Run(OpKind kind, int64_t seq);
+  asio::awaitable<Outcome> RunDeposit(std::string key);
+  asio::awaitable<Outcome> RunTransfer(std::string key);
+  asio::awaitable<Outcome> RunTwoPhase(std::string key);
+  asio::awaitable<Outcome> RunMisuse(std::string key);
+  // Sends until an answer arrives or the retries run out. `fn` is taken by
+  // reference: callers pass a named local that outlives the co_await (a
+  // by-value lambda parameter of a coroutine trips a GCC 12 bug).
+  template <class F>
+  asio::awaitable<std::optional<WalletReply>> Send(std::string_view method, const F& fn);
+  OpKind DrawKind();
+  UserId DrawUser();
+  Outcome FromStatus(const WalletReply& r) const;
+
+  sim::NodeContext& ctx_;
+  const WorkloadConfig& config_;
+  sim::NodeId wallet_;
+  ClientObserver* observer_;
+  sim::Rng rng_;
+  std::array<std::array<int64_t, kOutcomes>, kOpKinds> counts_{};
+  int64_t issued_ = 0;
+  int64_t finished_ = 0;
+  int64_t retries_ = 0;
+  // Recently finished transfers, for misuse requests to reuse (bounded).
+  std::vector<Finished> recent_;
+  size_t recent_next_ = 0;
+};
+
+}  // namespace paylab::system

@@ -1,0 +1,72 @@
+// Implementation of the wallet service (see wallet.h).
+#include "system/wallet.h"
+
+namespace paylab::system {
+
+Wallet::Wallet(sim::NodeContext& ctx, const WalletConfig& config, LedgerObserver* observer)
+    : ctx_(ctx), config_(config), observer_(observer) {}
+
+asio::awaitable<void> Wallet::Boot() {
+  ledger_ = std::make_unique<Ledger>(ctx_.db(), *config_.types, config_.ledger, this);
+  ledger_->Populate(config_.users, config_.initial_balances, ctx_.Now());
+  ctx_.Trace(sim::TraceKind::kNote, "wallet.boot", ledger_->user_count());
+  ctx_.Spawn(ExpiryLoop());
+  co_return;
+}
+
+Ledger& Wallet::Live() {
+  // Refuses (NodeCrashed) if this incarnation is over; the ledger itself
+  // holds the database directly.
+  ctx_.db();
+  return *ledger_;
+}
+
+asio::awaitable<WalletReply> Wallet::Deposit(DepositRequest r) {
+  co_return Live().Deposit(r.key, r.user, r.type, r.amount, ctx_.Now());
+}
+
+asio::awaitable<WalletReply> Wallet::Transfer(TransferRequest r) {
+  co_return Live().Transfer(r.key, r.src, r.dst, r.amount, ctx_.Now());
+}
+
+asio::awaitable<WalletReply> Wallet::Prepare(PrepareRequest r) {
+  co_return Live().Prepare(r.key, r.src, r.dst, r.amount, r.ttl, ctx_.Now());
+}
+
+asio::awaitable<WalletReply> Wallet::Commit(uint64_t hold_id) {
+  co_return Live().Commit(hold_id, ctx_.Now());
+}
+
+asio::awaitable<WalletReply> Wallet::Rollback(uint64_t hold_id) {
+  co_return Live().Rollback(hold_id, ctx_.Now());
+}
+
+void Wallet::OnMovement(const MovementRecord& m) {
+  int64_t moved = 0;
+  for (const JournalEntry& e : m.entries) {
+    moved += e.delta > 0 ? e.delta : 0;
+  }
+  ctx_.Trace(sim::TraceKind::kCommit, MovementKindName(m.kind), static_cast<int64_t>(m.id), moved);
+  if (observer_ != nullptr) {
+    observer_->OnMovement(m);
+  }
+}
+
+void Wallet::OnHoldCreated(uint64_t hold_id, sim::Time expires_at) {
+  if (observer_ != nullptr) {
+    observer_->OnHoldCreated(hold_id, expires_at);
+  }
+}
+
+asio::awaitable<void> Wallet::ExpiryLoop() {
+  for (;;) {
+    co_await ctx_.Sleep(config_.expiry_scan_interval);
+    const int64_t holds = Live().ExpireHolds(ctx_.Now(), config_.expiry_batch_max);
+    const int64_t items = Live().ExpireBalanceItems(ctx_.Now(), config_.expiry_batch_max);
+    if (holds + items > 0) {
+      ctx_.Trace(sim::TraceKind::kNote, "wallet.expire", holds, items);
+    }
+  }
+}
+
+}  // namespace paylab::system

@@ -1,0 +1,82 @@
+// The wallet service: a node that serves the ledger's API over RPC and runs
+// the expiry job (seed 000's legacy wallet).
+//
+// All state that matters is in the node's database; the service keeps only
+// prepared statements and the ID generator's lease in memory, and its Boot()
+// rebuilds both. Handlers are synchronous once they run (one SQLite
+// transaction each), so a crash either happened before a request was
+// applied or after its transaction committed.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/context.h"
+#include "system/account_types.h"
+#include "system/ledger.h"
+
+namespace paylab::system {
+
+namespace asio = boost::asio;
+
+struct WalletConfig {
+  const AccountTypes* types = nullptr;
+  LedgerOptions ledger;
+  int64_t users = 0;
+  std::vector<InitialBalance> initial_balances;
+  sim::Duration expiry_scan_interval = 5 * sim::kSecond;
+  int64_t expiry_batch_max = 1000;
+};
+
+struct DepositRequest {
+  std::string key;
+  UserId user = 0;
+  TypeId type = 0;
+  int64_t amount = 0;
+};
+struct TransferRequest {
+  std::string key;
+  UserId src = 0;
+  UserId dst = 0;
+  int64_t amount = 0;
+};
+struct PrepareRequest {
+  std::string key;
+  UserId src = 0;
+  UserId dst = 0;
+  int64_t amount = 0;
+  sim::Duration ttl = 0;
+};
+
+class Wallet : public sim::Service, public LedgerObserver {
+ public:
+  Wallet(sim::NodeContext& ctx, const WalletConfig& config, LedgerObserver* observer);
+
+  asio::awaitable<void> Boot() override;
+
+  asio::awaitable<WalletReply> Deposit(DepositRequest r);
+  asio::awaitable<WalletReply> Transfer(TransferRequest r);
+  asio::awaitable<WalletReply> Prepare(PrepareRequest r);
+  asio::awaitable<WalletReply> Commit(uint64_t hold_id);
+  asio::awaitable<WalletReply> Rollback(uint64_t hold_id);
+
+  // REQUIRES: booted.
+  Ledger& ledger() { return *ledger_; }
+
+  // Traces every committed movement, then forwards it to the outside
+  // observer (the checkers).
+  void OnMovement(const MovementRecord& m) override;
+  void OnHoldCreated(uint64_t hold_id, sim::Time expires_at) override;
+
+ private:
+  asio::awaitable<void> ExpiryLoop();
+  Ledger& Live();
+
+  sim::NodeContext& ctx_;
+  const WalletConfig& config_;
+  LedgerObserver* observer_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+}  // namespace paylab::system

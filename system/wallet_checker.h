@@ -1,0 +1,105 @@
+// The wallet's invariant checkers, fed every committed movement and every
+// answer the upstream client receives; they check as the run goes and again
+// at the end against the database itself (TigerBeetle's StateChecker,
+// FoundationDB's workload check()).
+//
+// Checks (names as printed in summaries and reports):
+//   movement_balanced       every movement's journal entries sum to zero
+//   journal_zero            the database's journal sums to zero, always
+//   no_forbidden_negative   no account of a type that forbids it goes below zero
+//   balance_reconciles      balance == replay of the journal == what the
+//                           checker replayed from the movements it saw, and
+//                           SUM(balance items) == max(balance, 0); each
+//                           item's remainder == its amount + its log
+//   ids_unique              movement and hold IDs are unique and even (wallet)
+//   idempotency_one_effect  a key has at most one effect movement
+//   idempotency_same_answer every answer for one key is the same answer
+//   idempotency_mismatch_refused  a key reused with other parameters is refused
+//   holds_resolved          at the end, no hold is still held past its expiry
+//
+// The first violation is kept (check, virtual time, the event that broke
+// it) and reported through the callback; later ones are counted only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "sim/simulator.h"
+#include "sim/storage.h"
+#include "system/client.h"
+#include "system/ledger.h"
+
+namespace paylab::system {
+
+struct Violation {
+  std::string check;
+  std::string detail;  // the event that broke it
+  sim::Time at = 0;
+};
+
+struct CheckStatus {
+  std::string name;
+  int64_t evaluations = 0;
+  int64_t violations = 0;
+};
+
+class WalletChecker : public LedgerObserver, public ClientObserver {
+ public:
+  WalletChecker(sim::Simulator& sim, const AccountTypes& types,
+                std::function<void(const Violation&)> on_violation);
+
+  // LedgerObserver
+  void OnMovement(const MovementRecord& m) override;
+  void OnHoldCreated(uint64_t hold_id, sim::Time expires_at) override;
+  // ClientObserver
+  void OnReply(OpKind kind, std::string_view key, const WalletReply& reply) override;
+  void OnMisuseReply(std::string_view key, const WalletReply& reply) override;
+
+  // Checks the database against everything seen, at quiescence.
+  void CheckFinal(sim::Database& db);
+
+  const std::vector<CheckStatus>& statuses() const { return statuses_; }
+  const std::optional<Violation>& first_violation() const { return first_; }
+  int64_t movements_seen() const { return movements_; }
+
+ private:
+  enum Check : size_t {
+    kMovementBalanced,
+    kJournalZero,
+    kNoForbiddenNegative,
+    kBalanceReconciles,
+    kIdsUnique,
+    kIdemOneEffect,
+    kIdemSameAnswer,
+    kIdemMismatchRefused,
+    kHoldsResolved,
+    kCheckCount,
+  };
+  void Pass(Check c) { ++statuses_[c].evaluations; }
+  void Fail(Check c, std::string detail);
+  void SeeId(uint64_t id, std::string_view what);
+
+  sim::Simulator& sim_;
+  const AccountTypes& types_;
+  std::function<void(const Violation&)> on_violation_;
+  std::vector<CheckStatus> statuses_;
+  std::optional<Violation> first_;
+  int64_t movements_ = 0;
+  int64_t journal_total_ = 0;
+  // Balances replayed from the movements seen, by (user, type). Ordered so
+  // that the final comparison reports the same first difference every run.
+  std::map<std::pair<UserId, TypeId>, int64_t> model_;
+  // Membership only: iteration order never matters.
+  std::unordered_set<uint64_t> ids_;
+  std::unordered_map<std::string, uint64_t> effect_by_key_;
+  std::unordered_map<std::string, WalletReply> answer_by_key_;
+};
+
+}  // namespace paylab::system
