@@ -139,6 +139,7 @@ nlohmann::ordered_json ReportJson(const RunResult& r) {
     faults[name] = n;
   }
   j["faults"] = faults;
+  j["network"] = {{"rpc_calls", r.rpc_calls}};
   nlohmann::ordered_json checks = nlohmann::ordered_json::array();
   for (const CheckResult& c : r.checks) {
     checks.push_back({{"name", c.name},

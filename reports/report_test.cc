@@ -1,0 +1,86 @@
+// Tests of the report writers: report.json has its documented keys in a
+// fixed order, a failed run carries its check and replay command, the
+// replay command quotes what a shell would split, and files are replaced
+// atomically.
+#include "reports/report.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace paylab::reports {
+namespace {
+
+RunResult Sample() {
+  RunResult r;
+  r.scenario_name = "quickstart";
+  r.scenario_file = "scenarios/quickstart.json";
+  r.seed = 7;
+  r.trace_hash = 0xabc;
+  r.operations = {{"transfer", {{"ok", 3}, {"gave_up", 1}}}};
+  r.faults = {{"drop_reply", 2}, {"crash", 1}};
+  r.checks = {{"movement_balanced", 10, 0}, {"journal_zero", 10, 0}};
+  return r;
+}
+
+TEST(ReportTest, KeysAreStableAndOrdered) {
+  const auto j = ReportJson(Sample());
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j.items()) {
+    keys.push_back(k);
+  }
+  const std::vector<std::string> want = {
+      "report_version", "scenario", "seed", "result", "violation", "internal_error",
+      "replay", "trace_hash", "trace_events", "kernel_events", "virtual_time_s",
+      "wall_time_s", "operations", "faults", "network", "checks", "artifacts"};
+  EXPECT_EQ(keys, want);
+  EXPECT_EQ(j["result"], "pass");
+  EXPECT_EQ(j["trace_hash"], "0000000000000abc");
+  EXPECT_EQ(j["operations"]["by_kind"]["transfer"]["gave_up"], 1);
+  EXPECT_EQ(j["checks"][0]["status"], "pass");
+}
+
+TEST(ReportTest, FailedRunCarriesTheCheckAndTheReplayCommand) {
+  RunResult r = Sample();
+  r.outcome = RunOutcome::kCheckFailed;
+  r.violation = ViolationInfo{"journal_zero", "after transfer movement 12 the journal sums to 5", 1.5};
+  r.checks[1].violations = 1;
+  const auto j = ReportJson(r);
+  EXPECT_EQ(j["result"], "fail");
+  EXPECT_EQ(j["violation"]["check"], "journal_zero");
+  EXPECT_EQ(j["replay"], "paylab run scenarios/quickstart.json --seed 7");
+  EXPECT_EQ(j["checks"][1]["status"], "fail");
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* mem = open_memstream(&buf, &len);
+  PrintSummary(mem, r, "");
+  std::fclose(mem);
+  const std::string text(buf, len);
+  free(buf);
+  EXPECT_NE(text.find("FAIL: check journal_zero"), std::string::npos) << text;
+  EXPECT_NE(text.find("replay      paylab run scenarios/quickstart.json --seed 7"), std::string::npos)
+      << text;
+}
+
+TEST(ReportTest, ReplayCommandQuotesForTheShell) {
+  RunResult r = Sample();
+  r.scenario_file = "my scenarios/it's.json";
+  EXPECT_EQ(ReplayCommand(r), "paylab run 'my scenarios/it'\\''s.json' --seed 7");
+}
+
+TEST(ReportTest, WriteFileAtomicReplacesWholeFiles) {
+  const auto path = std::filesystem::temp_directory_path() / "paylab_report_test.json";
+  ASSERT_EQ(WriteFileAtomic(path, "first"), "");
+  ASSERT_EQ(WriteFileAtomic(path, "second"), "");
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  EXPECT_EQ(ss.str(), "second");
+  EXPECT_FALSE(std::filesystem::exists(path.string() + ".tmp"));
+  EXPECT_NE(WriteFileAtomic("/nonexistent-dir/x.json", "x"), "");
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace paylab::reports

@@ -44,6 +44,7 @@ struct RunResult {
   int64_t operations_issued = 0;
   int64_t operations_finished = 0;
   int64_t retries = 0;
+  int64_t rpc_calls = 0;
   int64_t movements = 0;
   // operation kind -> outcome -> count; kinds and outcomes in a fixed order.
   std::vector<std::pair<std::string, std::vector<std::pair<std::string, int64_t>>>> operations;

@@ -188,6 +188,7 @@ void Collect(World& w, reports::RunResult& r) {
     }
   }
   const sim::NetworkCounters& n = w.net.counters();
+  r.rpc_calls = static_cast<int64_t>(n.calls);
   r.faults = {
       {"drop_request", static_cast<int64_t>(n.requests_dropped)},
       {"drop_reply", static_cast<int64_t>(n.replies_dropped)},

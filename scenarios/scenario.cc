@@ -9,6 +9,8 @@
 // caller: the entry points catch whatever could escape (std::bad_alloc on a huge document).
 #include "scenarios/scenario.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -21,8 +23,6 @@
 #include <span>
 #include <system_error>
 #include <utility>
-
-#include <fmt/format.h>
 
 namespace paylab::scenarios {
 namespace {
@@ -368,8 +368,8 @@ std::optional<std::string> RangeViolation(T v, const Range<T>& r) {
                        Bound(r.max, r.max_name), v);
   }
   if (below) {
-    return fmt::format("must be {} {}, got {}", r.min_exclusive ? ">" : ">=",
-                       Bound(r.min, r.min_name), v);
+    return fmt::format("must be {} {}, got {}",
+                       r.min_exclusive ? ">" : ">=", Bound(r.min, r.min_name), v);
   }
   if (above) {
     return fmt::format("must be <= {}, got {}", Bound(r.max, r.max_name), v);
@@ -571,20 +571,19 @@ class ObjectReader {
 
 // Field lists, in the order the walk reads them (and README.md documents them).
 constexpr std::string_view kScenarioFields[] = {
-    "name",          "description", "duration_s", "settle_s", "account_types",
-    "population",    "workload",    "network",    "faults",   "wallet"};
+    "name",       "description", "duration_s", "settle_s", "account_types",
+    "population", "workload",    "network",    "faults",   "wallet"};
 constexpr std::string_view kAccountTypeFields[] = {
-    "name",       "debit_priority", "allow_negative", "expires_after_days", "auto_create",
-    "balance_cap"};
+    "name", "debit_priority", "allow_negative", "expires_after_days", "auto_create", "balance_cap"};
 constexpr std::string_view kPopulationFields[] = {"users", "initial_balances"};
 constexpr std::string_view kWorkloadFields[] = {
-    "operations",     "rate_per_s",    "mix",        "amount_min",
-    "amount_max",     "deposit_type",  "rollback_ratio", "abandon_ratio",
-    "hold_ttl_s",     "timeout_ms",    "retry_count_max", "retry_backoff_ms"};
+    "operations",      "rate_per_s",      "mix",           "amount_min", "amount_max",
+    "deposit_type",    "rollback_ratio",  "abandon_ratio", "hold_ttl_s", "timeout_ms",
+    "retry_count_max", "retry_backoff_ms"};
 constexpr std::string_view kMixFields[] = {"deposit", "transfer", "two_phase", "misuse"};
 constexpr std::string_view kNetworkFields[] = {"latency_ms"};
 constexpr std::string_view kLatencyFields[] = {"distribution", "min", "max", "median", "sigma"};
-constexpr std::string_view kFaultsFields[] = {"drop_request", "drop_reply", "duplicate_request",
+constexpr std::string_view kFaultsFields[] = {"drop_request", "drop_reply",   "duplicate_request",
                                               "delay",        "delay_ms_max", "crashes",
                                               "partitions"};
 constexpr std::string_view kCrashFields[] = {"node", "mean_interval_s", "downtime_s_min",
@@ -748,8 +747,8 @@ void ReadInitialBalances(Reader& r, const Json& j, const std::string& pointer,
     }
   }
   if (__builtin_mul_overflow(per_user, users, &total)) {
-    r.Fail(pointer, fmt::format("users ({}) times the sum of initial balances overflows int64",
-                                users));
+    r.Fail(pointer,
+           fmt::format("users ({}) times the sum of initial balances overflows int64", users));
   }
 }
 
@@ -817,12 +816,11 @@ void ReadLatency(Reader& r, const Json& j, const std::string& pointer, LatencySp
       auto it = std::find_if(std::begin(kDistributions), std::end(kDistributions),
                              [&](LatencyDistribution x) { return ToString(x) == name; });
       if (it == std::end(kDistributions)) {
-        r.Fail(d_pointer, fmt::format("must be one of {}; got {}",
-                                      JoinNames(kDistributions,
-                                                [](LatencyDistribution x) {
-                                                  return Quote(ToString(x));
-                                                }),
-                                      Quote(name)));
+        r.Fail(d_pointer,
+               fmt::format("must be one of {}; got {}",
+                           JoinNames(kDistributions,
+                                     [](LatencyDistribution x) { return Quote(ToString(x)); }),
+                           Quote(name)));
       } else {
         l->distribution = *it;
       }
@@ -917,8 +915,7 @@ void ReadFaults(Reader& r, const Json& j, const std::string& pointer, Faults* f)
 
 void ReadWallet(Reader& r, const Json& j, const std::string& pointer, WalletOptions* w) {
   ObjectReader o(r, j, pointer, kWalletFields);
-  o.Number("expiry_scan_interval_s", Need::kOptional, kSecondsPositive,
-           &w->expiry_scan_interval_s);
+  o.Number("expiry_scan_interval_s", Need::kOptional, kSecondsPositive, &w->expiry_scan_interval_s);
   o.Number("hold_ttl_max_s", Need::kOptional, kSecondsPositive, &w->hold_ttl_max_s);
 }
 
@@ -994,8 +991,8 @@ std::variant<Scenario, ScenarioError> LoadUnguarded(const std::filesystem::path&
   std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
   if (file == nullptr) {
     int err = errno;
-    return ScenarioError{"", fmt::format("cannot open file: {}",
-                                         std::generic_category().message(err))};
+    return ScenarioError{"",
+                         fmt::format("cannot open file: {}", std::generic_category().message(err))};
   }
   std::string text;
   char buffer[1 << 16];
@@ -1003,8 +1000,8 @@ std::variant<Scenario, ScenarioError> LoadUnguarded(const std::filesystem::path&
     size_t n = std::fread(buffer, 1, sizeof(buffer), file.get());
     text.append(buffer, n);
     if (text.size() > kFileBytesMax) {
-      return ScenarioError{"", fmt::format("cannot read file: larger than {} bytes",
-                                           kFileBytesMax)};
+      return ScenarioError{"",
+                           fmt::format("cannot read file: larger than {} bytes", kFileBytesMax)};
     }
     if (n < sizeof(buffer)) {
       break;
@@ -1012,8 +1009,8 @@ std::variant<Scenario, ScenarioError> LoadUnguarded(const std::filesystem::path&
   }
   if (std::ferror(file.get())) {
     int err = errno;
-    return ScenarioError{"", fmt::format("cannot read file: {}",
-                                         std::generic_category().message(err))};
+    return ScenarioError{"",
+                         fmt::format("cannot read file: {}", std::generic_category().message(err))};
   }
   return ParseUnguarded(text);
 }

@@ -17,12 +17,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace paylab::scenarios {
 
@@ -40,9 +39,9 @@ inline constexpr std::array<KnownNode, 2> kKnownNodes = {{
 
 // Upper bounds on durations, so that every duration converts to the simulator's 64-bit
 // nanosecond clock (which spans about 292 years) with room to add several of them together.
-inline constexpr double kDurationSecondsMax = 1e9;                            // about 31.7 years
-inline constexpr double kDurationMillisMax = kDurationSecondsMax * 1000;      // the same, in ms
-inline constexpr double kExpiryDaysMax = 10000;                               // about 27.4 years
+inline constexpr double kDurationSecondsMax = 1e9;                        // about 31.7 years
+inline constexpr double kDurationMillisMax = kDurationSecondsMax * 1000;  // the same, in ms
+inline constexpr double kExpiryDaysMax = 10000;                           // about 27.4 years
 
 // Account type names with this prefix are reserved for the system's own accounts.
 inline constexpr std::string_view kReservedTypePrefix = "SYS_";
@@ -62,7 +61,7 @@ struct AccountTypeSpec {
 };
 
 struct Population {
-  int64_t users = 0;                               // >= 1
+  int64_t users = 0;                                // >= 1
   std::map<std::string, int64_t> initial_balances;  // account type name -> amount per user
 
   bool operator==(const Population&) const = default;
@@ -159,8 +158,8 @@ struct WalletOptions {
 struct Scenario {
   std::string name;  // non-empty
   std::string description;
-  double duration_s = 0;  // safety phase (faults on), virtual seconds; > 0
-  double settle_s = 60;   // liveness phase (faults healed), virtual seconds
+  double duration_s = 0;                       // safety phase (faults on), virtual seconds; > 0
+  double settle_s = 60;                        // liveness phase (faults healed), virtual seconds
   std::vector<AccountTypeSpec> account_types;  // file order; non-empty
   Population population;
   Workload workload;

@@ -7,9 +7,14 @@
 // value. Run from the repository root, where "scenarios/quickstart.json" resolves.
 #include "scenarios/scenario.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <fstream>
 #include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <random>
 #include <sstream>
@@ -17,10 +22,6 @@
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 namespace paylab::scenarios {
 
@@ -121,10 +122,13 @@ TEST(ScenarioTest, QuickstartLoads) {
   EXPECT_EQ(s->population.initial_balances,
             (std::map<std::string, int64_t>{{"CASHBACK", 2000}, {"MONEY", 50000}}));
 
+  // The workload's size, rate and mix get tuned; check only what the rest of the file relies on.
   const Workload& w = s->workload;
-  EXPECT_EQ(w.operations, 12000);
-  EXPECT_EQ(w.rate_per_s, 10);
-  EXPECT_EQ(w.mix, (Mix{.deposit = 0.15, .transfer = 0.6, .two_phase = 0.23, .misuse = 0.02}));
+  EXPECT_GT(w.operations, 0);
+  EXPECT_GT(w.rate_per_s, 0);
+  EXPECT_NEAR(w.mix.deposit + w.mix.transfer + w.mix.two_phase + w.mix.misuse, 1.0, 1e-9);
+  EXPECT_GT(w.mix.two_phase, 0);
+  EXPECT_GT(w.mix.misuse, 0);
   EXPECT_EQ(w.amount_min, 1);
   EXPECT_EQ(w.amount_max, 8000);
   EXPECT_EQ(w.deposit_type, "MONEY");
@@ -143,10 +147,10 @@ TEST(ScenarioTest, QuickstartLoads) {
   EXPECT_EQ(f.delay, 0.02);
   EXPECT_EQ(f.delay_ms_max, 300);
   ASSERT_EQ(f.crashes.size(), 1u);
-  EXPECT_EQ(f.crashes[0], (CrashSpec{.node = "wallet",
-                                     .mean_interval_s = 150,
-                                     .downtime_s_min = 2,
-                                     .downtime_s_max = 15}));
+  EXPECT_EQ(
+      f.crashes[0],
+      (CrashSpec{
+          .node = "wallet", .mean_interval_s = 150, .downtime_s_min = 2, .downtime_s_max = 15}));
   ASSERT_EQ(f.partitions.size(), 1u);
   EXPECT_EQ(f.partitions[0].between[0], "client");
   EXPECT_EQ(f.partitions[0].between[1], "wallet");
@@ -240,6 +244,22 @@ TEST(ScenarioTest, ExtremeButValidValuesRoundTrip) {
   doc["population"]["initial_balances"]["MONEY"] = 0;
   Scenario s = ScenarioOf(doc);
   EXPECT_EQ(ScenarioOfText(ToJson(s).dump()), s);
+}
+
+// The examples in README.md are complete files: each one must load.
+TEST(ScenarioTest, ReadmeExamplesAreValid) {
+  const std::string readme = ReadText("scenarios/README.md");
+  ASSERT_FALSE(readme.empty());
+  constexpr std::string_view kOpen = "```json\n";
+  int examples = 0;
+  for (size_t at = readme.find(kOpen); at != std::string::npos; at = readme.find(kOpen, at)) {
+    at += kOpen.size();
+    size_t end = readme.find("```", at);
+    ASSERT_NE(end, std::string::npos);
+    ScenarioOfText(std::string_view(readme).substr(at, end - at));
+    ++examples;
+  }
+  EXPECT_GE(examples, 2);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -510,9 +530,9 @@ TEST(ScenarioErrorTest, OtherRanges) {
 
 TEST(ScenarioErrorTest, FirstErrorInSchemaOrderWins) {
   json doc = QuickstartJson();
-  doc["wallet"]["hold_ttl_max_s"] = 0;           // later in the schema
-  doc["workload"]["timeout_ms"] = 0;             // earlier
-  doc["population"]["users"] = -3;               // earliest
+  doc["wallet"]["hold_ttl_max_s"] = 0;  // later in the schema
+  doc["workload"]["timeout_ms"] = 0;    // earlier
+  doc["population"]["users"] = -3;      // earliest
   ExpectError(doc, "/population/users", "must be >= 1");
 }
 
@@ -573,7 +593,7 @@ TEST(ScenarioRobustnessTest, MutatedTextNeverThrows) {
   constexpr std::string_view kAlphabet = "{}[]\",:-.0123456789eE+tfn \\/~\xff\x01";
   std::mt19937_64 rng(20261126);
   int accepted = 0;
-  for (int round = 0; round < 3000; ++round) {
+  for (int round = 0; round < 1000; ++round) {
     std::string text = original;
     int edits = 1 + static_cast<int>(rng() % 4);
     for (int i = 0; i < edits && !text.empty(); ++i) {
@@ -606,7 +626,8 @@ TEST(ScenarioRobustnessTest, MutatedTextNeverThrows) {
 TEST(ScenarioRobustnessTest, MutatedValuesNeverThrow) {
   const json original = QuickstartJson();
   std::vector<std::string> pointers;
-  for (const auto& item : original.flatten().items()) {
+  const json flat = original.flatten();  // a named object: items() of a temporary would dangle
+  for (const auto& item : flat.items()) {
     std::string pointer = item.key();
     // Also the containers above each leaf.
     while (!pointer.empty()) {
@@ -614,12 +635,14 @@ TEST(ScenarioRobustnessTest, MutatedValuesNeverThrow) {
       pointer = pointer.substr(0, pointer.rfind('/'));
     }
   }
+  // clang-format off
   const std::vector<json> replacements = {
       nullptr, true, -1, 0, 1, 2.5, 1e300, -1e300, "", "MONEY", "wallet", "x/y~z",
       std::numeric_limits<int64_t>::max(), std::numeric_limits<uint64_t>::max(),
       json::array(), json::object(), json::array({1, 2}), json::parse(R"({"zz": 1})")};
+  // clang-format on
   std::mt19937_64 rng(7);
-  for (int round = 0; round < 3000; ++round) {
+  for (int round = 0; round < 1000; ++round) {
     json doc = original;
     const std::string& pointer = pointers[rng() % pointers.size()];
     doc[json::json_pointer(pointer)] = replacements[rng() % replacements.size()];

@@ -728,8 +728,11 @@ WalletReply Ledger::Commit(uint64_t hold_id, sim::Time now) {
   switch (h.state) {
     case HoldState::kCommitted:
       return Reply(WalletStatus::kOk, hold_id, h.amount);
-    case HoldState::kRolledBack:
     case HoldState::kExpired:
+      // The same answer as the commit that found it expired, so a retried
+      // commit whose first answer was lost hears the same thing.
+      return Reply(WalletStatus::kHoldExpired);
+    case HoldState::kRolledBack:
       return Reply(WalletStatus::kHoldNotActive);
     case HoldState::kHeld:
       break;

@@ -15,7 +15,10 @@
 //    balance == the journal's sum for that account.
 //  - Two-phase: Prepare moves the funds into SYS_HOLDS under a hold with an
 //    expiry; Commit credits the destination from SYS_HOLDS; Rollback (or
-//    expiry) returns them to the exact balance items they came from.
+//    expiry) returns them to the exact balance items they came from, even
+//    past a balance cap: caps limit what flows in, and these funds never
+//    left the user. A commit of an expired hold answers kHoldExpired every
+//    time it is asked.
 //  - Idempotency: an operation with a key already used with the same
 //    parameters returns the stored answer and has no further effect; with
 //    other parameters it is refused (kIdempotencyMismatch).
