@@ -122,7 +122,8 @@ double BareSeconds(int64_t n) {
     key = fmt::format("c1-{}", i);
     const auto r = ledger.Transfer(key, src, dst, rng.UniformInt(1, 10000), i * sim::kMillisecond);
     if (r.status != system::WalletStatus::kOk) {
-      fmt::print(stderr, "paylab bench: bare transfer failed: {}\n", system::WalletStatusName(r.status));
+      fmt::print(stderr, "paylab bench: bare transfer failed: {}\n",
+                 system::WalletStatusName(r.status));
       return -1;
     }
   }
@@ -145,11 +146,16 @@ int RunBench(const BenchArgs& a) {
     return 3;
   }
   const double n = static_cast<double>(a.transfers);
-  fmt::print("  simulated transfers    {:>12.0f} transfers/s ({:.2f} us each: client, network, wallet, checkers)\n",
-             n / simulated, simulated / n * 1e6);
-  fmt::print("  bare ledger on SQLite  {:>12.0f} transfers/s ({:.2f} us each: the same SQL, no simulator)\n",
-             n / bare, bare / n * 1e6);
-  fmt::print("  ratio simulated/bare   {:>12.2f}             (target: at most 2.00)\n", simulated / bare);
+  fmt::print(
+      "  simulated transfers    {:>12.0f} transfers/s ({:.2f} us each: client, network, wallet, "
+      "checkers)\n",
+      n / simulated, simulated / n * 1e6);
+  fmt::print(
+      "  bare ledger on SQLite  {:>12.0f} transfers/s ({:.2f} us each: the same SQL, no "
+      "simulator)\n",
+      n / bare, bare / n * 1e6);
+  fmt::print("  ratio simulated/bare   {:>12.2f}             (target: at most 2.00)\n",
+             simulated / bare);
   fmt::print("  kernel target          {:>12}             (target: at least 5,000,000 events/s)\n",
              eps >= 5e6 ? "met" : "NOT met");
   return 0;

@@ -5,12 +5,13 @@
 // Exit codes: 0 the run passed; 1 a check failed; 2 bad input (arguments,
 // scenario file, output directory); 3 an internal error (a bug in paylab,
 // reported with the seed and the replay command).
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "cli/bench.h"
 #include "reports/report.h"
@@ -34,9 +35,28 @@ struct RunArgs {
   uint64_t seed = 1;
   std::string out;
   std::string trace;
+  std::vector<std::string> defects;
+};
+
+// Deliberate bugs a run may switch on, to show the checks catch them.
+constexpr const char* kDefects[][2] = {
+    {"credit_without_debit",
+     "the ledger credits a transfer's destination without debiting its source"},
 };
 
 int Run(const RunArgs& a) {
+  paylab::scenarios::RunOptions options;
+  for (const std::string& d : a.defects) {
+    if (d == "credit_without_debit") {
+      options.defect_credit_without_debit = true;
+    } else {
+      std::string known;
+      for (const auto& k : kDefects) {
+        known += fmt::format("\n  {:<22} {}", k[0], k[1]);
+      }
+      return BadInput(fmt::format("--defect {}: unknown defect; known defects:{}", d, known));
+    }
+  }
   auto loaded = paylab::scenarios::LoadScenario(a.scenario);
   if (auto* err = std::get_if<paylab::scenarios::ScenarioError>(&loaded)) {
     return BadInput(paylab::scenarios::FormatError(a.scenario, *err));
@@ -51,7 +71,6 @@ int Run(const RunArgs& a) {
     return BadInput(fmt::format("--out {}: cannot create the directory{}", out.string(),
                                 ec ? ": " + ec.message() : ""));
   }
-  paylab::scenarios::RunOptions options;
   options.seed = a.seed;
   options.scenario_file = a.scenario;
   options.trace_path = a.trace;
@@ -66,9 +85,12 @@ int Run(const RunArgs& a) {
   paylab::reports::PrintSummary(stdout, r, err.empty() ? report.string() : "");
   std::fflush(stdout);
   switch (r.outcome) {
-    case paylab::reports::RunOutcome::kPass: return err.empty() ? kExitPass : kExitBadInput;
-    case paylab::reports::RunOutcome::kCheckFailed: return kExitFail;
-    case paylab::reports::RunOutcome::kInternalError: return kExitInternal;
+    case paylab::reports::RunOutcome::kPass:
+      return err.empty() ? kExitPass : kExitBadInput;
+    case paylab::reports::RunOutcome::kCheckFailed:
+      return kExitFail;
+    case paylab::reports::RunOutcome::kInternalError:
+      return kExitInternal;
   }
   return kExitInternal;
 }
@@ -89,6 +111,9 @@ int main(int argc, char** argv) {
                       "Directory for report.json and the nodes' databases "
                       "(default: out/<scenario>/seed-<seed>)");
   run_cmd->add_option("--trace", run.trace, "Write every trace event to FILE (JSON lines)");
+  run_cmd->add_option("--defect", run.defects,
+                      "Switch on a deliberate bug the checks must catch (never in a normal run); "
+                      "credit_without_debit");
 
   paylab::cli::BenchArgs bench;
   CLI::App* bench_cmd = app.add_subcommand(

@@ -21,7 +21,8 @@ void CrashInjector::Start() {
 
 void CrashInjector::ScheduleCrash(size_t i) {
   Armed& a = armed_[i];
-  const auto gap = static_cast<sim::Duration>(a.rng.Exponential(static_cast<double>(a.plan.mean_interval)));
+  const auto gap =
+      static_cast<sim::Duration>(a.rng.Exponential(static_cast<double>(a.plan.mean_interval)));
   sim_.ScheduleAfter(gap, [this, i] {
     Armed& a = armed_[i];
     if (healed_) {

@@ -46,7 +46,8 @@ TEST(CrashInjectorTest, CrashesAtTheMeanRateAndRestartsEachTime) {
 TEST(CrashInjectorTest, SameSeedSameCrashes) {
   auto run = [](uint64_t seed) {
     World w(seed);
-    CrashInjector inj(w.sim, {CrashPlan{&w.node, 5 * sim::kSecond, sim::kSecond, 3 * sim::kSecond}});
+    CrashInjector inj(w.sim,
+                      {CrashPlan{&w.node, 5 * sim::kSecond, sim::kSecond, 3 * sim::kSecond}});
     inj.Start();
     w.sim.Run(300 * sim::kSecond);
     return std::make_pair(w.sim.trace().hash(), inj.downtime_total());

@@ -13,9 +13,12 @@ namespace {
 
 std::string_view OutcomeWord(RunOutcome o) {
   switch (o) {
-    case RunOutcome::kPass: return "pass";
-    case RunOutcome::kCheckFailed: return "fail";
-    case RunOutcome::kInternalError: return "error";
+    case RunOutcome::kPass:
+      return "pass";
+    case RunOutcome::kCheckFailed:
+      return "fail";
+    case RunOutcome::kInternalError:
+      return "error";
   }
   return "error";
 }
@@ -40,11 +43,19 @@ std::string ShellQuote(const std::string& s) {
 }  // namespace
 
 std::string ReplayCommand(const RunResult& r) {
-  return fmt::format("paylab run {} --seed {}", ShellQuote(r.scenario_file), r.seed);
+  std::string cmd = fmt::format("paylab run {} --seed {}", ShellQuote(r.scenario_file), r.seed);
+  for (const std::string& d : r.defects) {
+    cmd += " --defect " + ShellQuote(d);
+  }
+  return cmd;
 }
 
 void PrintSummary(std::FILE* out, const RunResult& r, const std::string& report_path) {
   fmt::print(out, "paylab run: {} (seed {})\n", r.scenario_name, r.seed);
+  for (const std::string& d : r.defects) {
+    fmt::print(out, "  DEFECT      {} is switched on (a deliberate bug the checks must catch)\n",
+               d);
+  }
   fmt::print(out, "  time        virtual {:.3f} s, wall {:.3f} s, {} kernel events\n",
              r.virtual_time_s, r.wall_time_s, r.kernel_events);
   fmt::print(out, "  operations  {} planned, {} issued, {} finished, {} retries, {} movements\n",
@@ -104,6 +115,7 @@ nlohmann::ordered_json ReportJson(const RunResult& r) {
   j["report_version"] = 1;
   j["scenario"] = {{"name", r.scenario_name}, {"file", r.scenario_file}};
   j["seed"] = r.seed;
+  j["defects"] = r.defects;
   j["result"] = OutcomeWord(r.outcome);
   if (r.violation) {
     j["violation"] = {{"check", r.violation->check},

@@ -31,9 +31,10 @@ TEST(ReportTest, KeysAreStableAndOrdered) {
     keys.push_back(k);
   }
   const std::vector<std::string> want = {
-      "report_version", "scenario", "seed", "result", "violation", "internal_error",
-      "replay", "trace_hash", "trace_events", "kernel_events", "virtual_time_s",
-      "wall_time_s", "operations", "faults", "network", "checks", "artifacts"};
+      "report_version", "scenario",       "seed",        "defects",    "result",
+      "violation",      "internal_error", "replay",      "trace_hash", "trace_events",
+      "kernel_events",  "virtual_time_s", "wall_time_s", "operations", "faults",
+      "network",        "checks",         "artifacts"};
   EXPECT_EQ(keys, want);
   EXPECT_EQ(j["result"], "pass");
   EXPECT_EQ(j["trace_hash"], "0000000000000abc");
@@ -44,7 +45,8 @@ TEST(ReportTest, KeysAreStableAndOrdered) {
 TEST(ReportTest, FailedRunCarriesTheCheckAndTheReplayCommand) {
   RunResult r = Sample();
   r.outcome = RunOutcome::kCheckFailed;
-  r.violation = ViolationInfo{"journal_zero", "after transfer movement 12 the journal sums to 5", 1.5};
+  r.violation =
+      ViolationInfo{"journal_zero", "after transfer movement 12 the journal sums to 5", 1.5};
   r.checks[1].violations = 1;
   const auto j = ReportJson(r);
   EXPECT_EQ(j["result"], "fail");
@@ -59,14 +61,18 @@ TEST(ReportTest, FailedRunCarriesTheCheckAndTheReplayCommand) {
   const std::string text(buf, len);
   free(buf);
   EXPECT_NE(text.find("FAIL: check journal_zero"), std::string::npos) << text;
-  EXPECT_NE(text.find("replay      paylab run scenarios/quickstart.json --seed 7"), std::string::npos)
+  EXPECT_NE(text.find("replay      paylab run scenarios/quickstart.json --seed 7"),
+            std::string::npos)
       << text;
 }
 
-TEST(ReportTest, ReplayCommandQuotesForTheShell) {
+TEST(ReportTest, ReplayCommandQuotesForTheShellAndNamesDefects) {
   RunResult r = Sample();
   r.scenario_file = "my scenarios/it's.json";
   EXPECT_EQ(ReplayCommand(r), "paylab run 'my scenarios/it'\\''s.json' --seed 7");
+  r.defects = {"credit_without_debit"};
+  EXPECT_EQ(ReplayCommand(r),
+            "paylab run 'my scenarios/it'\\''s.json' --seed 7 --defect credit_without_debit");
 }
 
 TEST(ReportTest, WriteFileAtomicReplacesWholeFiles) {

@@ -30,6 +30,8 @@ struct RunResult {
   std::string scenario_name;
   std::string scenario_file;
   uint64_t seed = 0;
+  // Deliberate defects switched on for this run (never in a normal run).
+  std::vector<std::string> defects;
   RunOutcome outcome = RunOutcome::kPass;
   std::optional<ViolationInfo> violation;
   std::string internal_error;

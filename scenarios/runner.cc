@@ -24,9 +24,15 @@ namespace {
 sim::LatencyModel ToLatency(const LatencySpec& l) {
   sim::LatencyModel m;
   switch (l.distribution) {
-    case LatencyDistribution::kConstant: m.distribution = sim::LatencyDistribution::kConstant; break;
-    case LatencyDistribution::kUniform: m.distribution = sim::LatencyDistribution::kUniform; break;
-    case LatencyDistribution::kLogNormal: m.distribution = sim::LatencyDistribution::kLogNormal; break;
+    case LatencyDistribution::kConstant:
+      m.distribution = sim::LatencyDistribution::kConstant;
+      break;
+    case LatencyDistribution::kUniform:
+      m.distribution = sim::LatencyDistribution::kUniform;
+      break;
+    case LatencyDistribution::kLogNormal:
+      m.distribution = sim::LatencyDistribution::kLogNormal;
+      break;
   }
   m.min = sim::FromMillis(l.min);
   m.max = sim::FromMillis(l.max);
@@ -72,8 +78,7 @@ struct World {
     wallet_config.ledger.defect_credit_without_debit = o.defect_credit_without_debit;
     wallet_config.users = s.population.users;
     for (const auto& [name, amount] : s.population.initial_balances) {
-      wallet_config.initial_balances.push_back(
-          system::InitialBalance{*types.Find(name), amount});
+      wallet_config.initial_balances.push_back(system::InitialBalance{*types.Find(name), amount});
     }
     wallet_config.expiry_scan_interval = sim::FromSeconds(s.wallet.expiry_scan_interval_s);
 
@@ -97,8 +102,8 @@ struct World {
         sim, net, NodeIdOf("client"), "client", [this, wallet_id](sim::NodeContext& ctx) {
           return std::make_unique<system::Client>(ctx, workload, wallet_id, &checker);
         });
-    wallet = std::make_unique<sim::Node>(
-        sim, net, wallet_id, "wallet", [this](sim::NodeContext& ctx) {
+    wallet =
+        std::make_unique<sim::Node>(sim, net, wallet_id, "wallet", [this](sim::NodeContext& ctx) {
           return std::make_unique<system::Wallet>(ctx, wallet_config, &checker);
         });
     net.AddNode(client.get());
@@ -180,8 +185,9 @@ void Collect(World& w, reports::RunResult& r) {
     for (size_t k = 0; k < system::kOpKinds; ++k) {
       std::vector<std::pair<std::string, int64_t>> outcomes;
       for (size_t o = 0; o < system::kOutcomes; ++o) {
-        outcomes.emplace_back(system::OutcomeName(static_cast<system::Outcome>(o)),
-                              c->count(static_cast<system::OpKind>(k), static_cast<system::Outcome>(o)));
+        outcomes.emplace_back(
+            system::OutcomeName(static_cast<system::Outcome>(o)),
+            c->count(static_cast<system::OpKind>(k), static_cast<system::Outcome>(o)));
       }
       r.operations.emplace_back(system::OpKindName(static_cast<system::OpKind>(k)),
                                 std::move(outcomes));
@@ -215,6 +221,9 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
   r.scenario_name = s.name;
   r.scenario_file = o.scenario_file;
   r.seed = o.seed;
+  if (o.defect_credit_without_debit) {
+    r.defects.emplace_back(std::string_view("credit_without_debit"));
+  }
   r.operations_planned = s.workload.operations;
   reports::CheckResult completes{"workload_completes", 0, 0};
   try {
@@ -273,7 +282,8 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
     }
     if (!o.out_dir.empty()) {
       for (sim::Node* node : {w.client.get(), w.wallet.get()}) {
-        const std::string path = (std::filesystem::path(o.out_dir) / (node->name() + ".db")).string();
+        const std::string path =
+            (std::filesystem::path(o.out_dir) / (node->name() + ".db")).string();
         const std::string err = node->db().Backup(path);
         if (!err.empty()) {
           r.outcome = reports::RunOutcome::kInternalError;

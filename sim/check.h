@@ -22,9 +22,9 @@ class CheckFailure : public std::logic_error {
 
 }  // namespace paylab::sim
 
-#define PAYLAB_CHECK(cond)                                     \
-  do {                                                         \
-    if (!(cond)) [[unlikely]] {                                \
-      ::paylab::sim::FailCheck(#cond, __FILE__, __LINE__);     \
-    }                                                          \
+#define PAYLAB_CHECK(cond)                                 \
+  do {                                                     \
+    if (!(cond)) [[unlikely]] {                            \
+      ::paylab::sim::FailCheck(#cond, __FILE__, __LINE__); \
+    }                                                      \
   } while (0)

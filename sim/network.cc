@@ -54,8 +54,8 @@ bool Network::Partitioned(NodeId a, NodeId b) const {
   return !partitions_.empty() && partitions_.count(std::minmax(a, b)) != 0;
 }
 
-void Network::TraceEvent(TraceKind kind, NodeId node, NodeId peer, std::string_view name,
-                         int64_t a, int64_t b) {
+void Network::TraceEvent(TraceKind kind, NodeId node, NodeId peer, std::string_view name, int64_t a,
+                         int64_t b) {
   sim_.trace().Record(sim::TraceEvent{sim_.Now(), kind, node, peer, name, a, b});
 }
 

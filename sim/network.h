@@ -183,7 +183,8 @@ struct Network::CallStateImpl final : Network::CallState<R> {
     }
     // Default to the simulator's executor: system_executor would need a thread.
     auto target = asio::get_associated_executor(handler, ex);
-    asio::post(target, asio::append(std::move(handler), ec, RpcResult<R>{status, std::move(value)}));
+    asio::post(target,
+               asio::append(std::move(handler), ec, RpcResult<R>{status, std::move(value)}));
   }
 
   Handler handler;
@@ -247,17 +248,18 @@ void Network::Deliver(std::shared_ptr<CallState<R>> st, NodeId from, NodeId to,
     if (latency < 0) {
       co_return;
     }
-    net->sim_.ScheduleAfter(latency, [net, st, from, to, method, reply = std::move(reply)]() mutable {
-      if (st->done) {
-        return;
-      }
-      if (!net->Arrives(to, from, method, st->call_id, /*reply=*/true)) {
-        return;
-      }
-      net->TraceEvent(TraceKind::kRpcReplyDeliver, from, to, method,
-                      static_cast<int64_t>(st->call_id));
-      st->Complete({}, RpcStatus::kOk, std::move(reply));
-    });
+    net->sim_.ScheduleAfter(latency,
+                            [net, st, from, to, method, reply = std::move(reply)]() mutable {
+                              if (st->done) {
+                                return;
+                              }
+                              if (!net->Arrives(to, from, method, st->call_id, /*reply=*/true)) {
+                                return;
+                              }
+                              net->TraceEvent(TraceKind::kRpcReplyDeliver, from, to, method,
+                                              static_cast<int64_t>(st->call_id));
+                              st->Complete({}, RpcStatus::kOk, std::move(reply));
+                            });
   }(this, std::move(st), from, to, method, std::move(fn), svc));
 }
 

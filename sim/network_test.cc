@@ -55,7 +55,8 @@ struct World {
   }
   Simulator sim{5};
   Network net;
-  Node caller{sim, net, 0, "caller", [](NodeContext& ctx) { return std::make_unique<Caller>(ctx); }};
+  Node caller{sim, net, 0, "caller",
+              [](NodeContext& ctx) { return std::make_unique<Caller>(ctx); }};
   Node counter{sim, net, 1, "counter",
                [](NodeContext& ctx) { return std::make_unique<Counter>(ctx); }};
 };
@@ -198,8 +199,8 @@ TEST(NetworkTest, SameSeedSameTraceHash) {
   auto run = [](uint64_t seed) {
     Simulator sim(seed);
     Network net(sim, LatencyModel{});
-    net.SetFaults(NetworkFaults{.drop_request = 0.1, .drop_reply = 0.1, .duplicate_request = 0.1,
-                                .delay = 0.1});
+    net.SetFaults(NetworkFaults{
+        .drop_request = 0.1, .drop_reply = 0.1, .duplicate_request = 0.1, .delay = 0.1});
     Node a(sim, net, 0, "a", [](NodeContext& ctx) { return std::make_unique<Caller>(ctx); });
     Node b(sim, net, 1, "b", [](NodeContext& ctx) { return std::make_unique<Counter>(ctx); });
     net.AddNode(&a);

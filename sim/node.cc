@@ -93,12 +93,12 @@ void Node::Spawn(asio::awaitable<void> coro) {
   t.signal = std::make_unique<asio::cancellation_signal>();
   ++incarnations_.at(incarnation_).tasks;
   asio::co_spawn(sim_.executor(), std::move(coro),
-                 asio::bind_cancellation_slot(
-                     t.signal->slot(), [this, task, inc = incarnation_](std::exception_ptr e) {
-                       // Erase later: this handler is still bound to the
-                       // task's cancellation slot while it runs.
-                       asio::post(sim_.executor(), [this, task, inc, e] { OnTaskDone(task, inc, e); });
-                     }));
+                 asio::bind_cancellation_slot(t.signal->slot(), [this, task, inc = incarnation_](
+                                                                    std::exception_ptr e) {
+                   // Erase later: this handler is still bound to the
+                   // task's cancellation slot while it runs.
+                   asio::post(sim_.executor(), [this, task, inc, e] { OnTaskDone(task, inc, e); });
+                 }));
 }
 
 void Node::OnTaskDone(uint64_t task, uint64_t incarnation, std::exception_ptr e) {

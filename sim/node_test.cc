@@ -99,7 +99,8 @@ class Stubborn : public Service {
 TEST(NodeTest, CoroutineOfACrashedIncarnationCannotAct) {
   Simulator sim(3);
   Network net(sim, LatencyModel{});
-  Node node(sim, net, 0, "stubborn", [](NodeContext& ctx) { return std::make_unique<Stubborn>(ctx); });
+  Node node(sim, net, 0, "stubborn",
+            [](NodeContext& ctx) { return std::make_unique<Stubborn>(ctx); });
   net.AddNode(&node);
   node.Start();
   sim.ScheduleAt(kSecond, [&] { node.Crash(); });

@@ -57,6 +57,7 @@ class Simulator {
   // Queues `fn` to run at absolute virtual time `t`. REQUIRES: t >= Now().
   template <class F>
   void ScheduleAt(Time t, F&& fn) {
+    PAYLAB_CHECK(t >= now_);
     struct FnEvent final : Event {
       explicit FnEvent(F&& f) : fn(std::forward<F>(f)) {}
       void Fire() override { fn(); }
@@ -69,7 +70,8 @@ class Simulator {
     ScheduleAt(now_ + d, std::forward<F>(fn));
   }
 
-  // Takes ownership of `e` and fires it at time t. REQUIRES: t >= Now().
+  // Takes ownership of `e` and fires it at time t. REQUIRES: t >= Now()
+  // (checked; `e` is deleted if the check fails).
   void Push(Time t, Event* e);
 
   // Completes after `d` of virtual time with an empty error_code, or with

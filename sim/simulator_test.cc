@@ -89,11 +89,11 @@ TEST(SimulatorTest, CancelledSleepCompletesWithOperationAborted) {
   asio::cancellation_signal signal;
   boost::system::error_code got;
   Time at = -1;
-  sim.AsyncSleep(kHour, asio::bind_cancellation_slot(signal.slot(),
-                                                     [&](boost::system::error_code ec) {
-                                                       got = ec;
-                                                       at = sim.Now();
-                                                     }));
+  sim.AsyncSleep(kHour,
+                 asio::bind_cancellation_slot(signal.slot(), [&](boost::system::error_code ec) {
+                   got = ec;
+                   at = sim.Now();
+                 }));
   sim.ScheduleAt(kSecond, [&] { signal.emit(asio::cancellation_type::terminal); });
   sim.Run(2 * kSecond);
   EXPECT_EQ(got, asio::error::operation_aborted);

@@ -104,9 +104,10 @@ std::string_view Statement::Text(int col) const {
 bool Statement::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
 Database::Database() {
-  int rc = sqlite3_open_v2(":memory:", &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                                 SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_MEMORY,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      ":memory:", &db_,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_MEMORY,
+      nullptr);
   if (rc != SQLITE_OK) {
     SqlFail(db_, rc, "open :memory:");
   }

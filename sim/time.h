@@ -23,8 +23,12 @@ inline constexpr Duration kDay = 24 * kHour;
 
 // Converts a (possibly fractional) count of seconds or milliseconds from a
 // scenario file into a Duration, rounding to the nearest nanosecond.
-constexpr Duration FromSeconds(double s) { return static_cast<Duration>(s * 1e9 + (s >= 0 ? 0.5 : -0.5)); }
-constexpr Duration FromMillis(double ms) { return static_cast<Duration>(ms * 1e6 + (ms >= 0 ? 0.5 : -0.5)); }
+constexpr Duration FromSeconds(double s) {
+  return static_cast<Duration>(s * 1e9 + (s >= 0 ? 0.5 : -0.5));
+}
+constexpr Duration FromMillis(double ms) {
+  return static_cast<Duration>(ms * 1e6 + (ms >= 0 ? 0.5 : -0.5));
+}
 constexpr double ToSeconds(Duration d) { return static_cast<double>(d) / 1e9; }
 
 }  // namespace paylab::sim

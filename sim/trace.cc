@@ -9,18 +9,30 @@ namespace paylab::sim {
 
 std::string_view TraceKindName(TraceKind kind) {
   switch (kind) {
-    case TraceKind::kRpcSend: return "rpc.send";
-    case TraceKind::kRpcDeliver: return "rpc.deliver";
-    case TraceKind::kRpcReply: return "rpc.reply";
-    case TraceKind::kRpcReplyDeliver: return "rpc.reply_deliver";
-    case TraceKind::kRpcTimeout: return "rpc.timeout";
-    case TraceKind::kRpcDrop: return "rpc.drop";
-    case TraceKind::kCrash: return "crash";
-    case TraceKind::kRestart: return "restart";
-    case TraceKind::kCommit: return "commit";
-    case TraceKind::kFault: return "fault";
-    case TraceKind::kCheck: return "check";
-    case TraceKind::kNote: return "note";
+    case TraceKind::kRpcSend:
+      return "rpc.send";
+    case TraceKind::kRpcDeliver:
+      return "rpc.deliver";
+    case TraceKind::kRpcReply:
+      return "rpc.reply";
+    case TraceKind::kRpcReplyDeliver:
+      return "rpc.reply_deliver";
+    case TraceKind::kRpcTimeout:
+      return "rpc.timeout";
+    case TraceKind::kRpcDrop:
+      return "rpc.drop";
+    case TraceKind::kCrash:
+      return "crash";
+    case TraceKind::kRestart:
+      return "restart";
+    case TraceKind::kCommit:
+      return "commit";
+    case TraceKind::kFault:
+      return "fault";
+    case TraceKind::kCheck:
+      return "check";
+    case TraceKind::kNote:
+      return "note";
   }
   return "unknown";
 }
@@ -76,9 +88,10 @@ void Trace::WriteLine(const TraceEvent& e) {
   };
   // Names are identifiers chosen by the code (method and check names), so
   // they need no JSON escaping beyond what fmt's debug format gives.
-  fmt::print(sink_, "{{\"t_ns\":{},\"kind\":\"{}\",\"node\":\"{}\",\"peer\":\"{}\",\"name\":{:?},\"a\":{},\"b\":{}}}\n",
-             e.time, TraceKindName(e.kind), node_name(e.node), node_name(e.peer), e.name, e.a,
-             e.b);
+  fmt::print(sink_,
+             "{{\"t_ns\":{},\"kind\":\"{}\",\"node\":\"{}\",\"peer\":\"{}\",\"name\":{:?},\"a\":{},"
+             "\"b\":{}}}\n",
+             e.time, TraceKindName(e.kind), node_name(e.node), node_name(e.peer), e.name, e.a, e.b);
 }
 
 std::string FormatHash(uint64_t hash) { return fmt::format("{:016x}", hash); }

@@ -22,8 +22,8 @@ AccountTypes::AccountTypes(std::vector<AccountType> user_types) {
   }
   PAYLAB_CHECK(next < kExternal);
   credit_order_.assign(debit_order_.rbegin(), debit_order_.rend());
-  all_.push_back(AccountType{.name = "SYS_EXTERNAL", .id = kExternal, .allow_negative = true,
-                             .system = true});
+  all_.push_back(
+      AccountType{.name = "SYS_EXTERNAL", .id = kExternal, .allow_negative = true, .system = true});
   all_.push_back(AccountType{.name = "SYS_HOLDS", .id = kHolds, .system = true});
   all_.push_back(AccountType{.name = "SYS_BREAKAGE", .id = kBreakage, .system = true});
 }
@@ -31,7 +31,8 @@ AccountTypes::AccountTypes(std::vector<AccountType> user_types) {
 const AccountType& AccountTypes::Get(TypeId id) const {
   // User types occupy ids 1..n, then the three system types follow.
   const size_t n = debit_order_.size();
-  size_t index = id < kExternal ? static_cast<size_t>(id - 1) : n + static_cast<size_t>(id - kExternal);
+  size_t index =
+      id < kExternal ? static_cast<size_t>(id - 1) : n + static_cast<size_t>(id - kExternal);
   PAYLAB_CHECK(id >= 1 && index < all_.size());
   return all_[index];
 }

@@ -9,24 +9,36 @@ namespace paylab::system {
 
 std::string_view OpKindName(OpKind k) {
   switch (k) {
-    case OpKind::kDeposit: return "deposit";
-    case OpKind::kTransfer: return "transfer";
-    case OpKind::kTwoPhase: return "two_phase";
-    case OpKind::kMisuse: return "misuse";
+    case OpKind::kDeposit:
+      return "deposit";
+    case OpKind::kTransfer:
+      return "transfer";
+    case OpKind::kTwoPhase:
+      return "two_phase";
+    case OpKind::kMisuse:
+      return "misuse";
   }
   return "unknown";
 }
 
 std::string_view OutcomeName(Outcome o) {
   switch (o) {
-    case Outcome::kOk: return "ok";
-    case Outcome::kRolledBack: return "rolled_back";
-    case Outcome::kAbandoned: return "abandoned";
-    case Outcome::kDeclined: return "declined";
-    case Outcome::kExpired: return "expired";
-    case Outcome::kRefused: return "refused";
-    case Outcome::kAccepted: return "accepted";
-    case Outcome::kGaveUp: return "gave_up";
+    case Outcome::kOk:
+      return "ok";
+    case Outcome::kRolledBack:
+      return "rolled_back";
+    case Outcome::kAbandoned:
+      return "abandoned";
+    case Outcome::kDeclined:
+      return "declined";
+    case Outcome::kExpired:
+      return "expired";
+    case Outcome::kRefused:
+      return "refused";
+    case Outcome::kAccepted:
+      return "accepted";
+    case Outcome::kGaveUp:
+      return "gave_up";
   }
   return "unknown";
 }
@@ -38,7 +50,11 @@ constexpr sim::Duration kBackoffMax = 5 * sim::kSecond;
 
 Client::Client(sim::NodeContext& ctx, const WorkloadConfig& config, sim::NodeId wallet,
                ClientObserver* observer)
-    : ctx_(ctx), config_(config), wallet_(wallet), observer_(observer), rng_(ctx.Stream("workload")) {}
+    : ctx_(ctx),
+      config_(config),
+      wallet_(wallet),
+      observer_(observer),
+      rng_(ctx.Stream("workload")) {}
 
 asio::awaitable<void> Client::Boot() {
   ctx_.Spawn(Arrivals());
@@ -73,9 +89,12 @@ UserId Client::DrawUser() { return rng_.UniformInt(1, config_.users); }
 
 Outcome Client::FromStatus(const WalletReply& r) const {
   switch (r.status) {
-    case WalletStatus::kOk: return Outcome::kOk;
-    case WalletStatus::kHoldExpired: return Outcome::kExpired;
-    default: return Outcome::kDeclined;
+    case WalletStatus::kOk:
+      return Outcome::kOk;
+    case WalletStatus::kHoldExpired:
+      return Outcome::kExpired;
+    default:
+      return Outcome::kDeclined;
   }
 }
 
@@ -91,7 +110,8 @@ asio::awaitable<std::optional<WalletReply>> Client::Send(std::string_view method
     }
     ++retries_;
     // Exponential backoff with full jitter, capped.
-    const sim::Duration base = std::min(config_.retry_backoff << std::min(attempt, 20), kBackoffMax);
+    const sim::Duration base =
+        std::min(config_.retry_backoff << std::min(attempt, 20), kBackoffMax);
     co_await ctx_.Sleep(base / 2 + rng_.UniformInt(0, base));
   }
 }
@@ -100,10 +120,18 @@ asio::awaitable<void> Client::Run(OpKind kind, int64_t seq) {
   std::string key = fmt::format("c{}-{}", ctx_.incarnation(), seq);
   Outcome o = Outcome::kGaveUp;
   switch (kind) {
-    case OpKind::kDeposit: o = co_await RunDeposit(std::move(key)); break;
-    case OpKind::kTransfer: o = co_await RunTransfer(std::move(key)); break;
-    case OpKind::kTwoPhase: o = co_await RunTwoPhase(std::move(key)); break;
-    case OpKind::kMisuse: o = co_await RunMisuse(std::move(key)); break;
+    case OpKind::kDeposit:
+      o = co_await RunDeposit(std::move(key));
+      break;
+    case OpKind::kTransfer:
+      o = co_await RunTransfer(std::move(key));
+      break;
+    case OpKind::kTwoPhase:
+      o = co_await RunTwoPhase(std::move(key));
+      break;
+    case OpKind::kMisuse:
+      o = co_await RunMisuse(std::move(key));
+      break;
   }
   ++counts_[static_cast<size_t>(kind)][static_cast<size_t>(o)];
   ++finished_;
@@ -200,7 +228,8 @@ asio::awaitable<Outcome> Client::RunMisuse(std::string key) {
     // Nothing to reuse yet: a plain transfer instead, counted as one.
     co_return co_await RunTransfer(std::move(key));
   }
-  const Finished& f = recent_[static_cast<size_t>(rng_.UniformInt(0, static_cast<int64_t>(recent_.size()) - 1))];
+  const Finished& f =
+      recent_[static_cast<size_t>(rng_.UniformInt(0, static_cast<int64_t>(recent_.size()) - 1))];
   TransferRequest req = f.request;
   req.amount += 1;  // same key, different parameters
   const auto call6 = [req](Wallet& w) { return w.Transfer(req); };
@@ -209,7 +238,8 @@ asio::awaitable<Outcome> Client::RunMisuse(std::string key) {
     co_return Outcome::kGaveUp;
   }
   observer_->OnMisuseReply(req.key, *r);
-  co_return r->status == WalletStatus::kIdempotencyMismatch ? Outcome::kRefused : Outcome::kAccepted;
+  co_return r->status == WalletStatus::kIdempotencyMismatch ? Outcome::kRefused
+                                                            : Outcome::kAccepted;
 }
 
 }  // namespace paylab::system

@@ -78,7 +78,9 @@ class Client : public sim::Service {
 
   asio::awaitable<void> Boot() override;
 
-  int64_t count(OpKind k, Outcome o) const { return counts_[static_cast<size_t>(k)][static_cast<size_t>(o)]; }
+  int64_t count(OpKind k, Outcome o) const {
+    return counts_[static_cast<size_t>(k)][static_cast<size_t>(o)];
+  }
   int64_t issued() const { return issued_; }
   int64_t finished() const { return finished_; }
   int64_t retries() const { return retries_; }

@@ -5,11 +5,11 @@
 // and never waits. Programmer errors fail a PAYLAB_CHECK (sim/check.h) in every build type.
 #include "system/ids.h"
 
-#include "sim/check.h"
-
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
+
+#include "sim/check.h"
 
 namespace paylab::system {
 namespace {

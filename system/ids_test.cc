@@ -7,13 +7,13 @@
 // durable store only when an ID crosses the current reservation. Programmer errors must abort.
 #include "system/ids.h"
 
-#include "sim/check.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <set>
 #include <vector>
+
+#include "sim/check.h"
 
 namespace paylab::system {
 namespace {
@@ -230,7 +230,8 @@ TEST(IdGeneratorTest, RestartedGeneratorPersistsBeforeItsFirstId) {
 }
 
 TEST(IdGeneratorCheckTest, WorkerOutOfRangeFails) {
-  EXPECT_THROW(IdGenerator(IdSystem::kWallet, kIdWorkerCount, 0, [](int64_t) {}), sim::CheckFailure);
+  EXPECT_THROW(IdGenerator(IdSystem::kWallet, kIdWorkerCount, 0, [](int64_t) {}),
+               sim::CheckFailure);
 }
 
 TEST(IdGeneratorCheckTest, NonPositiveLeaseFails) {

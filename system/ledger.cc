@@ -10,29 +10,46 @@ namespace paylab::system {
 
 std::string_view WalletStatusName(WalletStatus s) {
   switch (s) {
-    case WalletStatus::kOk: return "ok";
-    case WalletStatus::kInsufficientFunds: return "insufficient_funds";
-    case WalletStatus::kCapExceeded: return "cap_exceeded";
-    case WalletStatus::kNoSuchUser: return "no_such_user";
-    case WalletStatus::kNoSuchAccount: return "no_such_account";
-    case WalletStatus::kNoSuchHold: return "no_such_hold";
-    case WalletStatus::kHoldExpired: return "hold_expired";
-    case WalletStatus::kHoldNotActive: return "hold_not_active";
-    case WalletStatus::kIdempotencyMismatch: return "idempotency_mismatch";
-    case WalletStatus::kInvalidArgument: return "invalid_argument";
+    case WalletStatus::kOk:
+      return "ok";
+    case WalletStatus::kInsufficientFunds:
+      return "insufficient_funds";
+    case WalletStatus::kCapExceeded:
+      return "cap_exceeded";
+    case WalletStatus::kNoSuchUser:
+      return "no_such_user";
+    case WalletStatus::kNoSuchAccount:
+      return "no_such_account";
+    case WalletStatus::kNoSuchHold:
+      return "no_such_hold";
+    case WalletStatus::kHoldExpired:
+      return "hold_expired";
+    case WalletStatus::kHoldNotActive:
+      return "hold_not_active";
+    case WalletStatus::kIdempotencyMismatch:
+      return "idempotency_mismatch";
+    case WalletStatus::kInvalidArgument:
+      return "invalid_argument";
   }
   return "unknown";
 }
 
 std::string_view MovementKindName(MovementKind k) {
   switch (k) {
-    case MovementKind::kDeposit: return "deposit";
-    case MovementKind::kTransfer: return "transfer";
-    case MovementKind::kPrepare: return "prepare";
-    case MovementKind::kCommit: return "commit";
-    case MovementKind::kRollback: return "rollback";
-    case MovementKind::kExpireHold: return "expire_hold";
-    case MovementKind::kBreakage: return "breakage";
+    case MovementKind::kDeposit:
+      return "deposit";
+    case MovementKind::kTransfer:
+      return "transfer";
+    case MovementKind::kPrepare:
+      return "prepare";
+    case MovementKind::kCommit:
+      return "commit";
+    case MovementKind::kRollback:
+      return "rollback";
+    case MovementKind::kExpireHold:
+      return "expire_hold";
+    case MovementKind::kBreakage:
+      return "breakage";
   }
   return "unknown";
 }
@@ -82,17 +99,26 @@ CREATE TABLE IF NOT EXISTS idempotency(
 
 std::string_view ReasonFor(WalletStatus s) {
   switch (s) {
-    case WalletStatus::kOk: return "";
-    case WalletStatus::kInsufficientFunds: return "the source's accounts do not cover the amount";
-    case WalletStatus::kCapExceeded: return "the credit would exceed the destination's balance caps";
-    case WalletStatus::kNoSuchUser: return "no such user";
-    case WalletStatus::kNoSuchAccount: return "the account does not exist and is not auto-created";
-    case WalletStatus::kNoSuchHold: return "no such hold";
-    case WalletStatus::kHoldExpired: return "the hold expired and its funds were released";
-    case WalletStatus::kHoldNotActive: return "the hold is already resolved the other way";
+    case WalletStatus::kOk:
+      return "";
+    case WalletStatus::kInsufficientFunds:
+      return "the source's accounts do not cover the amount";
+    case WalletStatus::kCapExceeded:
+      return "the credit would exceed the destination's balance caps";
+    case WalletStatus::kNoSuchUser:
+      return "no such user";
+    case WalletStatus::kNoSuchAccount:
+      return "the account does not exist and is not auto-created";
+    case WalletStatus::kNoSuchHold:
+      return "no such hold";
+    case WalletStatus::kHoldExpired:
+      return "the hold expired and its funds were released";
+    case WalletStatus::kHoldNotActive:
+      return "the hold is already resolved the other way";
     case WalletStatus::kIdempotencyMismatch:
       return "the idempotency key was already used with different parameters";
-    case WalletStatus::kInvalidArgument: return "invalid argument";
+    case WalletStatus::kInvalidArgument:
+      return "invalid argument";
   }
   return "";
 }
@@ -110,48 +136,63 @@ WalletReply Invalid(std::string_view reason) {
 struct Ledger::Stmts {
   explicit Stmts(sim::Database& db)
       : meta_get(db, "SELECT value FROM meta WHERE key = ?"),
-        meta_put(db, "INSERT INTO meta(key, value) VALUES(?, ?) "
-                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+        meta_put(db,
+                 "INSERT INTO meta(key, value) VALUES(?, ?) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
         user_exists(db, "SELECT 1 FROM users WHERE id = ?"),
         user_count(db, "SELECT COUNT(*) FROM users"),
         user_insert(db, "INSERT INTO users(id, created_at) VALUES(?, ?)"),
         balances(db, "SELECT type, balance FROM accounts WHERE user_id = ?"),
         balance(db, "SELECT balance FROM accounts WHERE user_id = ? AND type = ?"),
-        account_add(db, "INSERT INTO accounts(user_id, type, balance) VALUES(?, ?, ?) "
-                        "ON CONFLICT(user_id, type) DO UPDATE SET balance = balance + excluded.balance"),
-        items_open(db, "SELECT id, remaining FROM balance_items "
-                       "WHERE user_id = ? AND type = ? AND remaining > 0 ORDER BY expires_at, id"),
-        item_insert(db, "INSERT INTO balance_items(user_id, type, amount, remaining, expires_at, "
-                        "created_at, movement_id) VALUES(?, ?, ?, ?, ?, ?, ?)"),
+        account_add(
+            db,
+            "INSERT INTO accounts(user_id, type, balance) VALUES(?, ?, ?) "
+            "ON CONFLICT(user_id, type) DO UPDATE SET balance = balance + excluded.balance"),
+        items_open(db,
+                   "SELECT id, remaining FROM balance_items "
+                   "WHERE user_id = ? AND type = ? AND remaining > 0 ORDER BY expires_at, id"),
+        item_insert(db,
+                    "INSERT INTO balance_items(user_id, type, amount, remaining, expires_at, "
+                    "created_at, movement_id) VALUES(?, ?, ?, ?, ?, ?, ?)"),
         item_add(db, "UPDATE balance_items SET remaining = remaining + ? WHERE id = ?"),
         item_log(db, "INSERT INTO balance_item_log(item_id, movement_id, delta) VALUES(?, ?, ?)"),
-        item_log_by_movement(db, "SELECT l.item_id, l.delta, i.type FROM balance_item_log l "
-                                 "JOIN balance_items i ON i.id = l.item_id "
-                                 "WHERE l.movement_id = ? ORDER BY l.seq"),
-        items_expired(db, "SELECT id, user_id, type, remaining FROM balance_items "
-                          "WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?"),
-        movement_insert(db, "INSERT INTO movements(id, kind, idem_key, hold_id, at) "
-                            "VALUES(?, ?, ?, ?, ?)"),
-        journal_insert(db, "INSERT INTO journal(movement_id, user_id, type, delta) "
-                           "VALUES(?, ?, ?, ?)"),
-        journal_of_user(db, "SELECT type, delta FROM journal WHERE movement_id = ? AND user_id = ? "
-                            "ORDER BY seq DESC"),
-        hold_insert(db, "INSERT INTO holds(id, idem_key, src_user, dst_user, amount, state, "
-                        "expires_at, prepare_movement, created_at) VALUES(?, ?, ?, ?, ?, 1, ?, ?, ?)"),
-        hold_get(db, "SELECT state, src_user, dst_user, amount, expires_at, prepare_movement "
-                     "FROM holds WHERE id = ?"),
+        item_log_by_movement(db,
+                             "SELECT l.item_id, l.delta, i.type FROM balance_item_log l "
+                             "JOIN balance_items i ON i.id = l.item_id "
+                             "WHERE l.movement_id = ? ORDER BY l.seq"),
+        items_expired(db,
+                      "SELECT id, user_id, type, remaining FROM balance_items "
+                      "WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?"),
+        movement_insert(db,
+                        "INSERT INTO movements(id, kind, idem_key, hold_id, at) "
+                        "VALUES(?, ?, ?, ?, ?)"),
+        journal_insert(db,
+                       "INSERT INTO journal(movement_id, user_id, type, delta) "
+                       "VALUES(?, ?, ?, ?)"),
+        journal_of_user(db,
+                        "SELECT type, delta FROM journal WHERE movement_id = ? AND user_id = ? "
+                        "ORDER BY seq DESC"),
+        hold_insert(db,
+                    "INSERT INTO holds(id, idem_key, src_user, dst_user, amount, state, "
+                    "expires_at, prepare_movement, created_at) VALUES(?, ?, ?, ?, ?, 1, ?, ?, ?)"),
+        hold_get(db,
+                 "SELECT state, src_user, dst_user, amount, expires_at, prepare_movement "
+                 "FROM holds WHERE id = ?"),
         hold_resolve(db, "UPDATE holds SET state = ?, resolve_movement = ? WHERE id = ?"),
-        holds_expired(db, "SELECT id, src_user, amount, prepare_movement FROM holds "
-                          "WHERE state = 1 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?"),
-        idem_get(db, "SELECT op, a, b, c, d, status, result_id, amount FROM idempotency "
-                     "WHERE key = ?"),
-        idem_put(db, "INSERT INTO idempotency(key, op, a, b, c, d, status, result_id, amount) "
-                     "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)") {}
+        holds_expired(db,
+                      "SELECT id, src_user, amount, prepare_movement FROM holds "
+                      "WHERE state = 1 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?"),
+        idem_get(db,
+                 "SELECT op, a, b, c, d, status, result_id, amount FROM idempotency "
+                 "WHERE key = ?"),
+        idem_put(db,
+                 "INSERT INTO idempotency(key, op, a, b, c, d, status, result_id, amount) "
+                 "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)") {}
 
   sim::Statement meta_get, meta_put, user_exists, user_count, user_insert, balances, balance,
-      account_add, items_open, item_insert, item_add, item_log, item_log_by_movement,
-      items_expired, movement_insert, journal_insert, journal_of_user, hold_insert, hold_get,
-      hold_resolve, holds_expired, idem_get, idem_put;
+      account_add, items_open, item_insert, item_add, item_log, item_log_by_movement, items_expired,
+      movement_insert, journal_insert, journal_of_user, hold_insert, hold_get, hold_resolve,
+      holds_expired, idem_get, idem_put;
 };
 
 struct Ledger::Pending {
@@ -798,8 +839,8 @@ int64_t Ledger::ExpireHolds(sim::Time now, int64_t limit) {
   auto& q = st_->holds_expired;
   q.Bind(1, now).Bind(2, limit);
   while (q.Step()) {
-    due.push_back(Due{static_cast<uint64_t>(q.Int(0)), q.Int(1), q.Int(2),
-                      static_cast<uint64_t>(q.Int(3))});
+    due.push_back(
+        Due{static_cast<uint64_t>(q.Int(0)), q.Int(1), q.Int(2), static_cast<uint64_t>(q.Int(3))});
   }
   q.Reset();
   if (due.empty()) {
@@ -840,7 +881,10 @@ int64_t Ledger::ExpireBalanceItems(sim::Time now, int64_t limit) {
     entries.push_back(JournalEntry{kSystemUser, AccountTypes::kBreakage, d.remaining});
     AddToAccount(kSystemUser, AccountTypes::kBreakage, d.remaining);
     st_->item_add.Bind(1, -d.remaining).Bind(2, d.item).Exec();
-    st_->item_log.Bind(1, d.item).Bind(2, static_cast<int64_t>(movement)).Bind(3, -d.remaining).Exec();
+    st_->item_log.Bind(1, d.item)
+        .Bind(2, static_cast<int64_t>(movement))
+        .Bind(3, -d.remaining)
+        .Exec();
     WriteMovement(movement, MovementKind::kBreakage, "", 0, now, entries);
   }
   CommitTxn(txn);

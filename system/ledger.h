@@ -60,8 +60,8 @@ std::string_view WalletStatusName(WalletStatus s);
 
 struct WalletReply {
   WalletStatus status = WalletStatus::kOk;
-  uint64_t id = 0;      // the movement (deposit, transfer) or hold (prepare, commit, rollback)
-  int64_t amount = 0;   // the amount moved
+  uint64_t id = 0;          // the movement (deposit, transfer) or hold (prepare, commit, rollback)
+  int64_t amount = 0;       // the amount moved
   std::string_view reason;  // a static explanation for refusals; empty when kOk
   bool operator==(const WalletReply& o) const {
     return status == o.status && id == o.id && amount == o.amount;
@@ -135,8 +135,7 @@ class Ledger {
 
   WalletReply Deposit(std::string_view key, UserId user, TypeId type, int64_t amount,
                       sim::Time now);
-  WalletReply Transfer(std::string_view key, UserId src, UserId dst, int64_t amount,
-                       sim::Time now);
+  WalletReply Transfer(std::string_view key, UserId src, UserId dst, int64_t amount, sim::Time now);
   WalletReply Prepare(std::string_view key, UserId src, UserId dst, int64_t amount,
                       sim::Duration ttl, sim::Time now);
   WalletReply Commit(uint64_t hold_id, sim::Time now);

@@ -7,9 +7,15 @@ namespace paylab::system {
 
 namespace {
 constexpr const char* kCheckNames[] = {
-    "movement_balanced",  "journal_zero",           "no_forbidden_negative",
-    "balance_reconciles", "ids_unique",             "idempotency_one_effect",
-    "idempotency_same_answer", "idempotency_mismatch_refused", "holds_resolved",
+    "movement_balanced",
+    "journal_zero",
+    "no_forbidden_negative",
+    "balance_reconciles",
+    "ids_unique",
+    "idempotency_one_effect",
+    "idempotency_same_answer",
+    "idempotency_mismatch_refused",
+    "holds_resolved",
 };
 
 bool IsEffect(MovementKind k) {
@@ -64,8 +70,8 @@ void WalletChecker::OnMovement(const MovementRecord& m) {
   }
   journal_total_ += sum;
   if (journal_total_ != 0) {
-    Fail(kJournalZero, fmt::format("after {} movement {} the journal sums to {}", kind, m.id,
-                                   journal_total_));
+    Fail(kJournalZero,
+         fmt::format("after {} movement {} the journal sums to {}", kind, m.id, journal_total_));
   } else {
     Pass(kJournalZero);
   }
@@ -73,9 +79,8 @@ void WalletChecker::OnMovement(const MovementRecord& m) {
     int64_t& b = model_[{e.user, e.type}];
     b += e.delta;
     if (b < 0 && !types_.Get(e.type).allow_negative) {
-      Fail(kNoForbiddenNegative,
-           fmt::format("{} movement {} left user {} {} at {}", kind, m.id, e.user,
-                       types_.Get(e.type).name, b));
+      Fail(kNoForbiddenNegative, fmt::format("{} movement {} left user {} {} at {}", kind, m.id,
+                                             e.user, types_.Get(e.type).name, b));
     } else {
       Pass(kNoForbiddenNegative);
     }
@@ -110,9 +115,8 @@ void WalletChecker::OnReply(OpKind kind, std::string_view key, const WalletReply
 
 void WalletChecker::OnMisuseReply(std::string_view key, const WalletReply& reply) {
   if (reply.status != WalletStatus::kIdempotencyMismatch) {
-    Fail(kIdemMismatchRefused,
-         fmt::format("key {} reused with other parameters was answered {}", key,
-                     WalletStatusName(reply.status)));
+    Fail(kIdemMismatchRefused, fmt::format("key {} reused with other parameters was answered {}",
+                                           key, WalletStatusName(reply.status)));
   } else {
     Pass(kIdemMismatchRefused);
   }
@@ -127,10 +131,12 @@ void WalletChecker::CheckFinal(sim::Database& db) {
     Pass(kJournalZero);
   }
   {
-    sim::Statement q(db, "SELECT movement_id, SUM(delta) FROM journal GROUP BY movement_id "
-                         "HAVING SUM(delta) != 0 ORDER BY movement_id LIMIT 1");
+    sim::Statement q(db,
+                     "SELECT movement_id, SUM(delta) FROM journal GROUP BY movement_id "
+                     "HAVING SUM(delta) != 0 ORDER BY movement_id LIMIT 1");
     if (q.Step()) {
-      Fail(kMovementBalanced, fmt::format("movement {} in the database sums to {}", q.Int(0), q.Int(1)));
+      Fail(kMovementBalanced,
+           fmt::format("movement {} in the database sums to {}", q.Int(0), q.Int(1)));
     } else {
       Pass(kMovementBalanced);
     }
@@ -192,16 +198,17 @@ void WalletChecker::CheckFinal(sim::Database& db) {
                      "ORDER BY i.id LIMIT 1");
     if (q.Step()) {
       Fail(kBalanceReconciles,
-           fmt::format("balance item {}: amount {}, remaining {}, but its log sums to {}",
-                       q.Int(0), q.Int(1), q.Int(2), q.Int(3)));
+           fmt::format("balance item {}: amount {}, remaining {}, but its log sums to {}", q.Int(0),
+                       q.Int(1), q.Int(2), q.Int(3)));
     } else {
       Pass(kBalanceReconciles);
     }
   }
   // IDs, from the database.
   {
-    sim::Statement q(db, "SELECT id FROM (SELECT id FROM movements UNION ALL SELECT id FROM holds) "
-                         "GROUP BY id HAVING COUNT(*) > 1 OR id % 2 != 0 ORDER BY id LIMIT 1");
+    sim::Statement q(db,
+                     "SELECT id FROM (SELECT id FROM movements UNION ALL SELECT id FROM holds) "
+                     "GROUP BY id HAVING COUNT(*) > 1 OR id % 2 != 0 ORDER BY id LIMIT 1");
     if (q.Step()) {
       Fail(kIdsUnique, fmt::format("id {} is duplicated or odd in the database", q.Int(0)));
     } else {
@@ -209,17 +216,20 @@ void WalletChecker::CheckFinal(sim::Database& db) {
     }
   }
   {
-    sim::Statement q(db, "SELECT idem_key, COUNT(*) FROM movements WHERE idem_key IS NOT NULL "
-                         "GROUP BY idem_key HAVING COUNT(*) > 1 ORDER BY idem_key LIMIT 1");
+    sim::Statement q(db,
+                     "SELECT idem_key, COUNT(*) FROM movements WHERE idem_key IS NOT NULL "
+                     "GROUP BY idem_key HAVING COUNT(*) > 1 ORDER BY idem_key LIMIT 1");
     if (q.Step()) {
-      Fail(kIdemOneEffect, fmt::format("key {} has {} movements in the database", q.Text(0), q.Int(1)));
+      Fail(kIdemOneEffect,
+           fmt::format("key {} has {} movements in the database", q.Text(0), q.Int(1)));
     } else {
       Pass(kIdemOneEffect);
     }
   }
   {
-    sim::Statement q(db, "SELECT id, expires_at FROM holds WHERE state = 1 AND expires_at <= ? "
-                         "ORDER BY expires_at, id LIMIT 1");
+    sim::Statement q(db,
+                     "SELECT id, expires_at FROM holds WHERE state = 1 AND expires_at <= ? "
+                     "ORDER BY expires_at, id LIMIT 1");
     q.Bind(1, sim_.Now());
     if (q.Step()) {
       Fail(kHoldsResolved, fmt::format("hold {} is still held, {:.3f} s past its expiry", q.Int(0),

@@ -12,11 +12,10 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -44,8 +43,8 @@ std::string ReadFile(const fs::path& p) {
 }
 
 fs::path TempDir(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() /
-                     ("paylab_e2e_" + name + "_" + std::to_string(::getpid()));
+  const fs::path d =
+      fs::temp_directory_path() / ("paylab_e2e_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
@@ -54,8 +53,8 @@ fs::path TempDir(const std::string& name) {
 // Runs the paylab binary with `args` (already shell-quoted where needed).
 Ran Paylab(const std::string& args, const fs::path& dir) {
   const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = std::string(PAYLAB_BIN_PATH) + " " + args + " >" + out.string() +
-                          " 2>" + err.string();
+  const std::string cmd =
+      std::string(PAYLAB_BIN_PATH) + " " + args + " >" + out.string() + " 2>" + err.string();
   const int status = std::system(cmd.c_str());
   Ran r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -64,7 +63,9 @@ Ran Paylab(const std::string& args, const fs::path& dir) {
   return r;
 }
 
-nlohmann::json Report(const fs::path& dir) { return nlohmann::json::parse(ReadFile(dir / "report.json")); }
+nlohmann::json Report(const fs::path& dir) {
+  return nlohmann::json::parse(ReadFile(dir / "report.json"));
+}
 
 int64_t OutcomeTotal(const nlohmann::json& report, const std::string& kind) {
   int64_t total = 0;
@@ -92,9 +93,9 @@ TEST(EndToEnd, SameSeedSameTraceHashOtherSeedOtherHash) {
 TEST(EndToEnd, QuickstartMeetsTheBarAndWritesUsableFiles) {
   const fs::path d = TempDir("quickstart");
   const fs::path trace = d / "trace.jsonl";
-  Ran r = Paylab("run scenarios/quickstart.json --seed 7 --out " + d.string() + " --trace " +
-                     trace.string(),
-                 d);
+  Ran r = Paylab(
+      "run scenarios/quickstart.json --seed 7 --out " + d.string() + " --trace " + trace.string(),
+      d);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const nlohmann::json rep = Report(d);
   EXPECT_EQ(rep["result"], "pass");
@@ -119,7 +120,8 @@ TEST(EndToEnd, QuickstartMeetsTheBarAndWritesUsableFiles) {
   EXPECT_EQ(lines, rep["trace_events"].get<int64_t>());
   // The wallet database opens in SQLite and its journal sums to zero.
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open_v2((d / "wallet.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_open_v2((d / "wallet.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
   sqlite3_stmt* st = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT COUNT(*), SUM(delta) FROM journal", -1, &st, nullptr),
             SQLITE_OK);
@@ -136,6 +138,9 @@ struct BadInput {
   const char* args;          // extra arguments, or the whole argument list if no file
   const char* expect;        // a substring of the one-line error
 };
+
+// Names the case in test listings (instead of its bytes).
+void PrintTo(const BadInput& c, std::ostream* os) { *os << c.name; }
 
 class BadInputTest : public ::testing::TestWithParam<BadInput> {};
 
@@ -184,7 +189,8 @@ const std::string kWrongType = [] {
 INSTANTIATE_TEST_SUITE_P(
     Cases, BadInputTest,
     ::testing::Values(
-        BadInput{"missing_file", nullptr, "run scenarios/does_not_exist.json", "does_not_exist.json"},
+        BadInput{"missing_file", nullptr, "run scenarios/does_not_exist.json",
+                 "does_not_exist.json"},
         BadInput{"malformed", "{\"name\": \"x\",, }", "", "s.json"},
         BadInput{"unknown_field", kUnknownField.c_str(), "", "/duration_secs"},
         BadInput{"wrong_type", kWrongType.c_str(), "", "/duration_s"},
@@ -193,7 +199,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"bad_seed", nullptr, "run scenarios/quickstart.json --seed abc", "--seed"},
         BadInput{"unknown_option", nullptr, "run scenarios/quickstart.json --sed 1", "--sed"},
         BadInput{"no_scenario", nullptr, "run", "scenario"},
-        BadInput{"no_subcommand", nullptr, "", "subcommand"}),
+        BadInput{"no_subcommand", nullptr, "", "subcommand"},
+        BadInput{"unknown_defect", nullptr, "run scenarios/quickstart.json --defect nope",
+                 "--defect nope: unknown defect"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(EndToEnd, DeliberatelyWrongLedgerIsCaughtAndTheReplayCommandPrinted) {
@@ -207,8 +215,27 @@ TEST(EndToEnd, DeliberatelyWrongLedgerIsCaughtAndTheReplayCommandPrinted) {
   ASSERT_EQ(r.outcome, reports::RunOutcome::kCheckFailed) << r.internal_error;
   ASSERT_TRUE(r.violation.has_value());
   EXPECT_EQ(r.violation->check, "movement_balanced");
-  EXPECT_NE(r.violation->detail.find("transfer movement"), std::string::npos) << r.violation->detail;
-  EXPECT_EQ(reports::ReplayCommand(r), "paylab run scenarios/quickstart.json --seed 7");
+  EXPECT_NE(r.violation->detail.find("transfer movement"), std::string::npos)
+      << r.violation->detail;
+  EXPECT_EQ(reports::ReplayCommand(r),
+            "paylab run scenarios/quickstart.json --seed 7 --defect credit_without_debit");
+}
+
+TEST(EndToEnd, CliPrintsTheFailedCheckAndAReplayCommandThatReplaysIt) {
+  const fs::path d = TempDir("defect");
+  const std::string args =
+      "run scenarios/quickstart.json --seed 3 --defect credit_without_debit --out ";
+  Ran a = Paylab(args + (d / "a").string(), d);
+  EXPECT_EQ(a.exit_code, 1) << a.out << a.err;
+  EXPECT_NE(a.out.find("FAIL: check movement_balanced"), std::string::npos) << a.out;
+  const std::string replay =
+      "replay      paylab run scenarios/quickstart.json --seed 3 --defect credit_without_debit";
+  EXPECT_NE(a.out.find(replay), std::string::npos) << a.out;
+  // The replay command reproduces the failure exactly.
+  Ran b = Paylab(args + (d / "b").string(), d);
+  EXPECT_EQ(b.exit_code, 1);
+  EXPECT_EQ(Report(d / "a")["violation"], Report(d / "b")["violation"]);
+  EXPECT_EQ(Report(d / "a")["trace_hash"], Report(d / "b")["trace_hash"]);
 }
 
 TEST(EndToEnd, TwoSimulationsInOneProcessDoNotShareState) {

@@ -45,10 +45,10 @@ struct Cmd {
 };
 
 std::ostream& operator<<(std::ostream& os, const Cmd& c) {
-  static const char* names[] = {"Deposit", "Transfer", "Prepare", "Commit",
-                                "Rollback", "Advance", "Replay"};
-  return os << names[c.kind] << "{a=" << c.a << " b=" << c.b << " amount=" << c.amount
-            << " key=k" << c.key << " ttl_s=" << c.ttl_s << "}";
+  static const char* names[] = {"Deposit",  "Transfer", "Prepare", "Commit",
+                                "Rollback", "Advance",  "Replay"};
+  return os << names[c.kind] << "{a=" << c.a << " b=" << c.b << " amount=" << c.amount << " key=k"
+            << c.key << " ttl_s=" << c.ttl_s << "}";
 }
 
 namespace {
@@ -82,16 +82,22 @@ struct Sent {
 
 struct Harness {
   explicit Harness(int64_t users)
-      : sim(1), types(Types()), checker(sim, types, nullptr), ledger(db, types, LedgerOptions{}, &checker) {
+      : sim(1),
+        types(Types()),
+        checker(sim, types, nullptr),
+        ledger(db, types, LedgerOptions{}, &checker) {
     const InitialBalance opening[] = {{1, 500}, {3, 2000}, {4, 100}};
     ledger.Populate(users, opening, 0);
   }
 
   WalletReply Send(const Sent& s) {
     switch (s.kind) {
-      case Cmd::kDeposit: return ledger.Deposit(s.key, s.a, static_cast<TypeId>(s.b), s.amount, now);
-      case Cmd::kTransfer: return ledger.Transfer(s.key, s.a, s.b, s.amount, now);
-      default: return ledger.Prepare(s.key, s.a, s.b, s.amount, s.ttl, now);
+      case Cmd::kDeposit:
+        return ledger.Deposit(s.key, s.a, static_cast<TypeId>(s.b), s.amount, now);
+      case Cmd::kTransfer:
+        return ledger.Transfer(s.key, s.a, s.b, s.amount, now);
+      default:
+        return ledger.Prepare(s.key, s.a, s.b, s.amount, s.ttl, now);
     }
   }
 
@@ -114,15 +120,20 @@ void RunCommands(Harness& h, int64_t users, const std::vector<Cmd>& cmds) {
       case Cmd::kDeposit:
       case Cmd::kTransfer:
       case Cmd::kPrepare: {
-        Sent s{c.kind, "k" + std::to_string(c.key), ua,
+        Sent s{c.kind,
+               "k" + std::to_string(c.key),
+               ua,
                c.kind == Cmd::kDeposit ? c.b % 5 + 1 : ub,  // type 5 does not exist
-               c.amount, c.ttl_s * sim::kSecond, {}};
+               c.amount,
+               c.ttl_s * sim::kSecond,
+               {}};
         s.first = h.Send(s);
         auto it = first_by_key.find(s.key);
         if (it != first_by_key.end()) {
           const Sent& orig = sent[it->second];
           const bool same = orig.kind == s.kind && orig.a == s.a && orig.b == s.b &&
-                            orig.amount == s.amount && (s.kind != Cmd::kPrepare || orig.ttl == s.ttl);
+                            orig.amount == s.amount &&
+                            (s.kind != Cmd::kPrepare || orig.ttl == s.ttl);
           if (orig.first.status != WalletStatus::kInvalidArgument &&
               s.first.status != WalletStatus::kInvalidArgument) {
             if (same) {
@@ -146,8 +157,8 @@ void RunCommands(Harness& h, int64_t users, const std::vector<Cmd>& cmds) {
           break;
         }
         const uint64_t hold = holds[static_cast<size_t>(c.a) % holds.size()];
-        const WalletReply r = c.kind == Cmd::kCommit ? h.ledger.Commit(hold, h.now)
-                                                     : h.ledger.Rollback(hold, h.now);
+        const WalletReply r =
+            c.kind == Cmd::kCommit ? h.ledger.Commit(hold, h.now) : h.ledger.Rollback(hold, h.now);
         RC_ASSERT(r.status != WalletStatus::kNoSuchHold);
         break;
       }
