@@ -671,6 +671,10 @@ void ReadAccountTypes(Reader& r, const Json& j, const std::string& pointer,
     r.Fail(pointer, "must not be empty");
     return;
   }
+  if (j.size() > kAccountTypesMax) {
+    r.Fail(pointer, fmt::format("at most {} account types, got {}", kAccountTypesMax, j.size()));
+    return;
+  }
   for (size_t i = 0; i < j.size() && r.ok(); ++i) {
     ObjectReader o(r, j[i], Child(pointer, i), kAccountTypeFields);
     AccountTypeSpec t;

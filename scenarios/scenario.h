@@ -45,6 +45,8 @@ inline constexpr double kExpiryDaysMax = 10000;                           // abo
 
 // Account type names with this prefix are reserved for the system's own accounts.
 inline constexpr std::string_view kReservedTypePrefix = "SYS_";
+// The wallet plans a debit or credit across at most this many account types.
+inline constexpr size_t kAccountTypesMax = 16;
 
 // Default values live in the member initialisers below and nowhere else; README.md repeats them.
 

@@ -481,6 +481,12 @@ TEST(ScenarioErrorTest, AccountTypeRules) {
 
   doc["account_types"] = json::array();
   ExpectError(doc, "/account_types", "must not be empty");
+
+  for (size_t i = 0; i <= kAccountTypesMax; ++i) {
+    doc["account_types"].push_back(
+        {{"name", "T" + std::to_string(i)}, {"debit_priority", static_cast<int64_t>(i)}});
+  }
+  ExpectError(doc, "/account_types", "at most 16 account types, got 17");
 }
 
 TEST(ScenarioErrorTest, CrossFieldConstraints) {

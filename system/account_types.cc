@@ -20,7 +20,9 @@ AccountTypes::AccountTypes(std::vector<AccountType> user_types) {
     debit_order_.push_back(t.id);
     all_.push_back(t);
   }
-  PAYLAB_CHECK(next < kExternal);
+  // The ledger plans across at most kMaxUserTypes accounts (the scenario
+  // loader refuses more).
+  PAYLAB_CHECK(user_types.size() <= kMaxUserTypes);
   credit_order_.assign(debit_order_.rbegin(), debit_order_.rend());
   all_.push_back(
       AccountType{.name = "SYS_EXTERNAL", .id = kExternal, .allow_negative = true, .system = true});

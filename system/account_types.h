@@ -45,6 +45,7 @@ class AccountTypes {
   static constexpr TypeId kExternal = 100;
   static constexpr TypeId kHolds = 101;
   static constexpr TypeId kBreakage = 102;
+  static constexpr size_t kMaxUserTypes = 16;
 
   // User types, in any order; ids are assigned 1..n in debit order.
   // REQUIRES: names and debit priorities unique (the scenario loader checks).

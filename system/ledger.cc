@@ -302,17 +302,7 @@ void Ledger::StoreIdempotent(std::string_view key, const IdemParams& p, const Wa
       .Exec();
 }
 
-namespace {
-// A user's balances indexed by type id (user types only).
-struct Balances {
-  static constexpr size_t kMax = AccountTypes::kExternal;
-  std::array<int64_t, kMax> value{};
-  std::array<bool, kMax> exists{};
-};
-}  // namespace
-
-bool Ledger::PlanDebit(UserId user, int64_t amount, Plan& plan) {
-  Balances b;
+void Ledger::LoadBalances(UserId user, Balances& b) {
   st_->balances.Bind(1, user);
   while (st_->balances.Step()) {
     const auto t = static_cast<size_t>(st_->balances.Int(0));
@@ -322,6 +312,11 @@ bool Ledger::PlanDebit(UserId user, int64_t amount, Plan& plan) {
     }
   }
   st_->balances.Reset();
+}
+
+bool Ledger::PlanDebit(UserId user, int64_t amount, Plan& plan) {
+  Balances b;
+  LoadBalances(user, b);
   size_t& n = plan.n;
   n = 0;
   int64_t left = amount;
@@ -405,15 +400,7 @@ void Ledger::DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t mov
 
 bool Ledger::PlanCredit(UserId user, int64_t amount, Plan& plan) {
   Balances b;
-  st_->balances.Bind(1, user);
-  while (st_->balances.Step()) {
-    const auto t = static_cast<size_t>(st_->balances.Int(0));
-    if (t < Balances::kMax) {
-      b.value[t] = st_->balances.Int(1);
-      b.exists[t] = true;
-    }
-  }
-  st_->balances.Reset();
+  LoadBalances(user, b);
   size_t& n = plan.n;
   n = 0;
   int64_t left = amount;

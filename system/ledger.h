@@ -165,7 +165,14 @@ class Ledger {
   bool UserExists(UserId user);
   std::optional<int64_t> AccountBalance(UserId user, TypeId type);
   void AddToAccount(UserId user, TypeId type, int64_t delta);
-  static constexpr size_t kMaxUserTypes = 16;
+  static constexpr size_t kMaxUserTypes = AccountTypes::kMaxUserTypes;
+  // A user's balances indexed by type id (user types only).
+  struct Balances {
+    static constexpr size_t kMax = AccountTypes::kExternal;
+    std::array<int64_t, kMax> value{};
+    std::array<bool, kMax> exists{};
+  };
+  void LoadBalances(UserId user, Balances& b);
   // Which accounts an amount comes from or goes to; planned before any write.
   struct Plan {
     std::array<std::pair<TypeId, int64_t>, kMaxUserTypes> parts;
