@@ -74,9 +74,9 @@ void PrintSummary(std::FILE* out, const RunResult& r, const std::string& report_
   }
   std::string faults;
   for (const auto& [name, n] : r.faults) {
-    faults += fmt::format("  {} {}", name, n);
+    faults += fmt::format("{}{} {}", faults.empty() ? "" : "  ", name, n);
   }
-  fmt::print(out, "  faults     {}\n", faults);
+  fmt::print(out, "  faults      {}\n", faults);
   int passed = 0, failed = 0;
   for (const CheckResult& c : r.checks) {
     (c.violations == 0 ? passed : failed)++;

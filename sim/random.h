@@ -7,7 +7,7 @@
 // from <random>, whose algorithms differ between standard libraries, so a
 // seed means the same run everywhere.
 //
-// Never seeded from std::random_device or the clock.
+// Never seeded from the operating system's entropy or from a clock.
 #pragma once
 
 #include <cstdint>
