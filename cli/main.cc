@@ -42,6 +42,8 @@ struct RunArgs {
 constexpr const char* kDefects[][2] = {
     {"credit_without_debit",
      "the ledger credits a transfer's destination without debiting its source"},
+    {"consumer_without_dedup",
+     "the mirror consumer applies every delivery, keeping no processed-event record"},
 };
 
 int Run(const RunArgs& a) {
@@ -49,6 +51,8 @@ int Run(const RunArgs& a) {
   for (const std::string& d : a.defects) {
     if (d == "credit_without_debit") {
       options.defect_credit_without_debit = true;
+    } else if (d == "consumer_without_dedup") {
+      options.defect_consumer_without_dedup = true;
     } else {
       std::string known;
       for (const auto& k : kDefects) {
@@ -113,7 +117,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--trace", run.trace, "Write every trace event to FILE (JSON lines)");
   run_cmd->add_option("--defect", run.defects,
                       "Switch on a deliberate bug the checks must catch (never in a normal run); "
-                      "credit_without_debit");
+                      "credit_without_debit, consumer_without_dedup");
 
   paylab::cli::BenchArgs bench;
   CLI::App* bench_cmd = app.add_subcommand(

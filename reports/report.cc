@@ -77,6 +77,13 @@ void PrintSummary(std::FILE* out, const RunResult& r, const std::string& report_
     faults += fmt::format("{}{} {}", faults.empty() ? "" : "  ", name, n);
   }
   fmt::print(out, "  faults      {}\n", faults);
+  if (!r.messaging.empty()) {
+    std::string m;
+    for (const auto& [name, n] : r.messaging) {
+      m += fmt::format("{}{} {}", m.empty() ? "" : "  ", name, n);
+    }
+    fmt::print(out, "  messaging   {}\n", m);
+  }
   int passed = 0, failed = 0;
   for (const CheckResult& c : r.checks) {
     (c.violations == 0 ? passed : failed)++;
@@ -152,6 +159,11 @@ nlohmann::ordered_json ReportJson(const RunResult& r) {
   }
   j["faults"] = faults;
   j["network"] = {{"rpc_calls", r.rpc_calls}};
+  nlohmann::ordered_json messaging = nlohmann::ordered_json::object();
+  for (const auto& [name, n] : r.messaging) {
+    messaging[name] = n;
+  }
+  j["messaging"] = messaging;
   nlohmann::ordered_json checks = nlohmann::ordered_json::array();
   for (const CheckResult& c : r.checks) {
     checks.push_back({{"name", c.name},

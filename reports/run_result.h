@@ -52,6 +52,8 @@ struct RunResult {
   std::vector<std::pair<std::string, std::vector<std::pair<std::string, int64_t>>>> operations;
   // fault type -> count, in a fixed order.
   std::vector<std::pair<std::string, int64_t>> faults;
+  // Messaging figures (published, delivered, ...), empty when messaging is off.
+  std::vector<std::pair<std::string, int64_t>> messaging;
   std::vector<CheckResult> checks;
   // Files the run wrote besides the report (databases, trace).
   std::vector<std::string> artifacts;

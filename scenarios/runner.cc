@@ -13,7 +13,10 @@
 #include "sim/node.h"
 #include "sim/simulator.h"
 #include "system/account_types.h"
+#include "system/broker.h"
 #include "system/client.h"
+#include "system/messaging_checker.h"
+#include "system/mirror.h"
 #include "system/wallet.h"
 #include "system/wallet_checker.h"
 
@@ -72,7 +75,8 @@ struct World {
       : sim(o.seed),
         net(sim, ToLatency(s.network.latency_ms)),
         types(ToTypes(s)),
-        checker(sim, types, [this](const system::Violation&) { sim.Stop(); }) {
+        checker(sim, types, [this](const system::Violation&) { sim.Stop(); }),
+        messaging_checker(sim, [this](const system::Violation&) { sim.Stop(); }) {
     wallet_config.types = &types;
     wallet_config.ledger.hold_ttl_max = sim::FromSeconds(s.wallet.hold_ttl_max_s);
     wallet_config.ledger.defect_credit_without_debit = o.defect_credit_without_debit;
@@ -98,6 +102,26 @@ struct World {
     workload.users = s.population.users;
 
     const sim::NodeId wallet_id = NodeIdOf("wallet");
+    const MessagingOptions& m = s.messaging;
+    messaging = m.enabled;
+    if (messaging) {
+      wallet_config.ledger.publish_events = true;
+      wallet_config.broker = NodeIdOf("broker");
+      wallet_config.relay_interval = sim::FromMillis(m.relay_interval_ms);
+      wallet_config.relay_batch_max = m.relay_batch_max;
+      wallet_config.relay_timeout = sim::FromMillis(m.rpc_timeout_ms);
+      broker_config.topics.push_back(system::TopicConfig{std::string(system::kMovementTopic),
+                                                         static_cast<int32_t>(m.partitions),
+                                                         m.idempotent_producer});
+      broker_config.session_timeout = sim::FromMillis(m.session_timeout_ms);
+      broker_config.duplicate_delivery = m.duplicate_delivery;
+      mirror_config.broker = NodeIdOf("broker");
+      mirror_config.members = m.consumer_members;
+      mirror_config.poll_interval = sim::FromMillis(m.poll_interval_ms);
+      mirror_config.rpc_timeout = sim::FromMillis(m.rpc_timeout_ms);
+      mirror_config.fetch_max = m.fetch_max;
+      mirror_config.defect_no_dedup = o.defect_consumer_without_dedup;
+    }
     client = std::make_unique<sim::Node>(
         sim, net, NodeIdOf("client"), "client", [this, wallet_id](sim::NodeContext& ctx) {
           return std::make_unique<system::Client>(ctx, workload, wallet_id, &checker);
@@ -108,6 +132,18 @@ struct World {
         });
     net.AddNode(client.get());
     net.AddNode(wallet.get());
+    if (messaging) {
+      broker = std::make_unique<sim::Node>(
+          sim, net, NodeIdOf("broker"), "broker", [this](sim::NodeContext& ctx) {
+            return std::make_unique<system::Broker>(ctx, broker_config);
+          });
+      mirror = std::make_unique<sim::Node>(
+          sim, net, NodeIdOf("mirror"), "mirror", [this](sim::NodeContext& ctx) {
+            return std::make_unique<system::Mirror>(ctx, mirror_config, &messaging_checker);
+          });
+      net.AddNode(broker.get());
+      net.AddNode(mirror.get());
+    }
     std::vector<std::string> names;
     for (const KnownNode& n : kKnownNodes) {
       names.emplace_back(n.name);
@@ -119,7 +155,7 @@ struct World {
                                      sim::FromMillis(f.delay_ms_max)});
     std::vector<faults::CrashPlan> plans;
     for (const CrashSpec& c : f.crashes) {
-      sim::Node* node = NodeIdOf(c.node) == wallet_id ? wallet.get() : client.get();
+      sim::Node* node = &net.node(NodeIdOf(c.node));
       plans.push_back(faults::CrashPlan{node, sim::FromSeconds(c.mean_interval_s),
                                         sim::FromSeconds(c.downtime_s_min),
                                         sim::FromSeconds(c.downtime_s_max)});
@@ -129,12 +165,19 @@ struct World {
 
   ~World() {
     // End every coroutine while all they reference is alive.
-    if (client) {
-      client->Shutdown();
+    for (sim::Node* n : nodes()) {
+      n->Shutdown();
     }
-    if (wallet) {
-      wallet->Shutdown();
+  }
+
+  std::vector<sim::Node*> nodes() {
+    std::vector<sim::Node*> all;
+    for (auto* n : {client.get(), wallet.get(), broker.get(), mirror.get()}) {
+      if (n != nullptr) {
+        all.push_back(n);
+      }
     }
+    return all;
   }
 
   system::Client* client_service() { return dynamic_cast<system::Client*>(client->service()); }
@@ -143,10 +186,16 @@ struct World {
   sim::Network net;
   system::AccountTypes types;
   system::WalletChecker checker;
+  system::MessagingChecker messaging_checker;
+  bool messaging = false;
   system::WalletConfig wallet_config;
   system::WorkloadConfig workload;
+  system::BrokerConfig broker_config;
+  system::MirrorConfig mirror_config;
   std::unique_ptr<sim::Node> client;
   std::unique_ptr<sim::Node> wallet;
+  std::unique_ptr<sim::Node> broker;
+  std::unique_ptr<sim::Node> mirror;
   std::unique_ptr<faults::CrashInjector> crashes;
   sim::Duration partition_time = 0;
   int64_t partitions = 0;
@@ -211,6 +260,23 @@ void Collect(World& w, reports::RunResult& r) {
   for (const system::CheckStatus& c : w.checker.statuses()) {
     r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
   }
+  if (w.messaging) {
+    for (const system::CheckStatus& c : w.messaging_checker.statuses()) {
+      r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
+    }
+    const int64_t published = w.broker->db().QueryInt("SELECT COUNT(*) FROM messages");
+    const int64_t distinct =
+        w.broker->db().QueryInt("SELECT COUNT(DISTINCT payload) FROM messages");
+    r.messaging = {
+        {"published", published},
+        {"published_twice", published - distinct},
+        {"delivered", w.messaging_checker.delivered()},
+        {"redelivered", w.messaging_checker.redelivered()},
+        {"deduplicated", w.messaging_checker.deduplicated()},
+        {"applied", w.messaging_checker.applied()},
+        {"dead_lettered", 0},
+    };
+  }
 }
 
 }  // namespace
@@ -223,6 +289,9 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
   r.seed = o.seed;
   if (o.defect_credit_without_debit) {
     r.defects.emplace_back(std::string_view("credit_without_debit"));
+  }
+  if (o.defect_consumer_without_dedup) {
+    r.defects.emplace_back(std::string_view("consumer_without_dedup"));
   }
   r.operations_planned = s.workload.operations;
   reports::CheckResult completes{"workload_completes", 0, 0};
@@ -238,6 +307,10 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
     }
     const sim::Time safety_end = sim::FromSeconds(s.duration_s);
     SchedulePartitions(w, s, safety_end);
+    if (w.messaging) {
+      w.broker->Start();
+      w.mirror->Start();
+    }
     w.wallet->Start();
     w.client->Start();
     w.crashes->Start();
@@ -272,16 +345,22 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
     if (!w.sim.stopped() && !r.violation) {
       w.checker.CheckFinal(w.wallet->db());
     }
+    if (w.messaging && !w.sim.stopped() && !r.violation) {
+      w.messaging_checker.CheckFinal(w.wallet->db(), w.broker->db(), w.mirror->db(),
+                                     system::kMovementTopic);
+    }
     Collect(w, r);
     r.checks.push_back(completes);
-    if (const auto& v = w.checker.first_violation()) {
-      r.violation = reports::ViolationInfo{v->check, v->detail, sim::ToSeconds(v->at)};
+    for (const auto* v : {&w.checker.first_violation(), &w.messaging_checker.first_violation()}) {
+      if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
+        r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
+      }
     }
     if (r.violation) {
       r.outcome = reports::RunOutcome::kCheckFailed;
     }
     if (!o.out_dir.empty()) {
-      for (sim::Node* node : {w.client.get(), w.wallet.get()}) {
+      for (sim::Node* node : w.nodes()) {
         const std::string path =
             (std::filesystem::path(o.out_dir) / (node->name() + ".db")).string();
         const std::string err = node->db().Backup(path);

@@ -30,6 +30,8 @@ struct RunOptions {
   std::string out_dir;        // "" = no database files
   // TEST ONLY: the deliberately wrong ledger (see system::LedgerOptions).
   bool defect_credit_without_debit = false;
+  // TEST ONLY: the mirror applies every delivery, with no processed record.
+  bool defect_consumer_without_dedup = false;
 };
 
 // Never throws for a valid scenario: internal errors are reported in the

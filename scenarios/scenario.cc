@@ -571,8 +571,8 @@ class ObjectReader {
 
 // Field lists, in the order the walk reads them (and README.md documents them).
 constexpr std::string_view kScenarioFields[] = {
-    "name",       "description", "duration_s", "settle_s", "account_types",
-    "population", "workload",    "network",    "faults",   "wallet"};
+    "name",     "description", "duration_s", "settle_s", "account_types", "population",
+    "workload", "network",     "faults",     "wallet",   "messaging"};
 constexpr std::string_view kAccountTypeFields[] = {
     "name", "debit_priority", "allow_negative", "expires_after_days", "auto_create", "balance_cap"};
 constexpr std::string_view kPopulationFields[] = {"users", "initial_balances"};
@@ -590,6 +590,11 @@ constexpr std::string_view kCrashFields[] = {"node", "mean_interval_s", "downtim
                                              "downtime_s_max"};
 constexpr std::string_view kPartitionFields[] = {"between", "from_s", "to_s"};
 constexpr std::string_view kWalletFields[] = {"expiry_scan_interval_s", "hold_ttl_max_s"};
+constexpr std::string_view kMessagingFields[] = {
+    "enabled",           "partitions",        "idempotent_producer",
+    "relay_interval_ms", "relay_batch_max",   "consumer_members",
+    "poll_interval_ms",  "fetch_max",         "session_timeout_ms",
+    "rpc_timeout_ms",    "duplicate_delivery"};
 
 constexpr LatencyDistribution kDistributions[] = {
     LatencyDistribution::kConstant, LatencyDistribution::kUniform, LatencyDistribution::kLogNormal};
@@ -923,6 +928,21 @@ void ReadWallet(Reader& r, const Json& j, const std::string& pointer, WalletOpti
   o.Number("hold_ttl_max_s", Need::kOptional, kSecondsPositive, &w->hold_ttl_max_s);
 }
 
+void ReadMessaging(Reader& r, const Json& j, const std::string& pointer, MessagingOptions* m) {
+  ObjectReader o(r, j, pointer, kMessagingFields);
+  o.Bool("enabled", Need::kOptional, &m->enabled);
+  o.Integer("partitions", Need::kOptional, Within<int64_t>(1, 64), &m->partitions);
+  o.Bool("idempotent_producer", Need::kOptional, &m->idempotent_producer);
+  o.Number("relay_interval_ms", Need::kOptional, kMillisPositive, &m->relay_interval_ms);
+  o.Integer("relay_batch_max", Need::kOptional, Within<int64_t>(1, 10000), &m->relay_batch_max);
+  o.Integer("consumer_members", Need::kOptional, Within<int64_t>(1, 16), &m->consumer_members);
+  o.Number("poll_interval_ms", Need::kOptional, kMillisPositive, &m->poll_interval_ms);
+  o.Integer("fetch_max", Need::kOptional, Within<int64_t>(1, 10000), &m->fetch_max);
+  o.Number("session_timeout_ms", Need::kOptional, kMillisPositive, &m->session_timeout_ms);
+  o.Number("rpc_timeout_ms", Need::kOptional, kMillisPositive, &m->rpc_timeout_ms);
+  o.Number("duplicate_delivery", Need::kOptional, kProbability, &m->duplicate_delivery);
+}
+
 void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
   ObjectReader o(r, doc, "", kScenarioFields);
   o.String("name", Need::kRequired, &s->name);
@@ -954,6 +974,27 @@ void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
   }
   if (const Json* wallet = o.Get("wallet", Need::kOptional)) {
     ReadWallet(r, *wallet, o.PointerTo("wallet"), &s->wallet);
+  }
+  if (const Json* messaging = o.Get("messaging", Need::kOptional)) {
+    ReadMessaging(r, *messaging, o.PointerTo("messaging"), &s->messaging);
+  }
+  // The broker and the mirror exist only with messaging on.
+  auto needs_messaging = [](std::string_view node) { return node == "broker" || node == "mirror"; };
+  for (size_t i = 0; r.ok() && !s->messaging.enabled && i < s->faults.crashes.size(); ++i) {
+    if (needs_messaging(s->faults.crashes[i].node)) {
+      r.Fail(fmt::format("/faults/crashes/{}/node", i),
+             fmt::format("node {} exists only when /messaging/enabled is true",
+                         Quote(s->faults.crashes[i].node)));
+    }
+  }
+  for (size_t i = 0; r.ok() && !s->messaging.enabled && i < s->faults.partitions.size(); ++i) {
+    for (size_t k = 0; k < 2 && r.ok(); ++k) {
+      if (needs_messaging(s->faults.partitions[i].between[k])) {
+        r.Fail(fmt::format("/faults/partitions/{}/between/{}", i, k),
+               fmt::format("node {} exists only when /messaging/enabled is true",
+                           Quote(s->faults.partitions[i].between[k])));
+      }
+    }
   }
 }
 
@@ -1164,6 +1205,20 @@ nlohmann::json ToJson(const Scenario& s) {
        {
            {"expiry_scan_interval_s", s.wallet.expiry_scan_interval_s},
            {"hold_ttl_max_s", s.wallet.hold_ttl_max_s},
+       }},
+      {"messaging",
+       {
+           {"enabled", s.messaging.enabled},
+           {"partitions", s.messaging.partitions},
+           {"idempotent_producer", s.messaging.idempotent_producer},
+           {"relay_interval_ms", s.messaging.relay_interval_ms},
+           {"relay_batch_max", s.messaging.relay_batch_max},
+           {"consumer_members", s.messaging.consumer_members},
+           {"poll_interval_ms", s.messaging.poll_interval_ms},
+           {"fetch_max", s.messaging.fetch_max},
+           {"session_timeout_ms", s.messaging.session_timeout_ms},
+           {"rpc_timeout_ms", s.messaging.rpc_timeout_ms},
+           {"duplicate_delivery", s.messaging.duplicate_delivery},
        }},
   };
 }

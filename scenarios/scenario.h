@@ -32,9 +32,11 @@ struct KnownNode {
   std::string_view name;
   bool crashable;
 };
-inline constexpr std::array<KnownNode, 2> kKnownNodes = {{
+inline constexpr std::array<KnownNode, 4> kKnownNodes = {{
     {"client", false},
     {"wallet", true},
+    {"broker", true},
+    {"mirror", true},
 }};
 
 // Upper bounds on durations, so that every duration converts to the simulator's 64-bit
@@ -157,6 +159,24 @@ struct WalletOptions {
   bool operator==(const WalletOptions&) const = default;
 };
 
+// Messaging (issue 3): the wallet publishes every movement through its
+// outbox to a broker topic; the mirror node consumes it as a consumer group.
+struct MessagingOptions {
+  bool enabled = false;
+  int64_t partitions = 4;
+  bool idempotent_producer = false;
+  double relay_interval_ms = 50;
+  int64_t relay_batch_max = 100;
+  int64_t consumer_members = 2;
+  double poll_interval_ms = 50;
+  int64_t fetch_max = 100;
+  double session_timeout_ms = 3000;
+  double rpc_timeout_ms = 200;
+  double duplicate_delivery = 0;  // fault: probability a fetch re-delivers earlier messages
+
+  bool operator==(const MessagingOptions&) const = default;
+};
+
 struct Scenario {
   std::string name;  // non-empty
   std::string description;
@@ -168,6 +188,7 @@ struct Scenario {
   Network network;
   Faults faults;
   WalletOptions wallet;
+  MessagingOptions messaging;
 
   bool operator==(const Scenario&) const = default;
 };

@@ -1,10 +1,13 @@
 // Implementation of the wallet ledger (see ledger.h).
 #include "system/ledger.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 
 #include "sim/check.h"
+#include "system/movement_event.h"
 
 namespace paylab::system {
 
@@ -209,6 +212,9 @@ Ledger::Ledger(sim::Database& db, const AccountTypes& types, LedgerOptions optio
     : db_(db), types_(types), options_(options), observer_(observer) {
   db_.ExecScript(kSchema);
   st_ = std::make_unique<Stmts>(db_);
+  if (options_.publish_events) {
+    outbox_ = std::make_unique<Outbox>(db_);
+  }
   sim::Transaction txn(db_);
   sim::Statement put_type(db_,
                           "INSERT OR REPLACE INTO account_types VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
@@ -487,6 +493,11 @@ void Ledger::WriteMovement(uint64_t id, MovementKind kind, std::string_view key,
         .Bind(3, int64_t{e.type})
         .Bind(4, e.delta)
         .Exec();
+  }
+  if (outbox_ != nullptr) {
+    // Keyed by the first account holder, so one user's events keep their order.
+    outbox_->Append(kMovementTopic, fmt::format("{}", entries.empty() ? 0 : entries.front().user),
+                    EncodeMovementEvent(id, kind, entries), now);
   }
   if (observer_ != nullptr) {
     pending_.push_back(Pending{id, kind, std::string(key), hold_id, now, entries});

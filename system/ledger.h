@@ -41,6 +41,7 @@
 #include "sim/time.h"
 #include "system/account_types.h"
 #include "system/ids.h"
+#include "system/outbox.h"
 
 namespace paylab::system {
 
@@ -110,6 +111,9 @@ struct LedgerOptions {
   sim::Duration hold_ttl_max = 3600 * sim::kSecond;
   // The wall clock this node believes in: Unix ms at virtual time 0.
   int64_t clock_origin_unix_ms = kIdEpochMs + 86'400'000;
+  // Publish every committed movement as an event through the outbox (in
+  // the movement's own transaction); a relay sends them to the broker.
+  bool publish_events = false;
   // TEST ONLY. Transfers credit the destination without debiting the
   // source, and the write-path balance assertion is skipped: a deliberately
   // wrong ledger that the checkers must catch.
@@ -147,6 +151,8 @@ class Ledger {
   int64_t ExpireBalanceItems(sim::Time now, int64_t limit);
 
   int64_t Balance(UserId user, TypeId type);
+  // The outbox, when publish_events is on; nullptr otherwise.
+  Outbox* outbox() { return outbox_.get(); }
   // Sum of a user's balances over the user types.
   int64_t TotalBalance(UserId user);
 
@@ -203,6 +209,7 @@ class Ledger {
   LedgerObserver* observer_;
   std::unique_ptr<Stmts> st_;
   std::unique_ptr<IdGenerator> ids_;
+  std::unique_ptr<Outbox> outbox_;
   // Movements written by the open transaction, handed to the observer
   // once it commits.
   std::vector<Pending> pending_;

@@ -1,6 +1,8 @@
 // Implementation of the wallet service (see wallet.h).
 #include "system/wallet.h"
 
+#include "system/broker.h"
+
 namespace paylab::system {
 
 Wallet::Wallet(sim::NodeContext& ctx, const WalletConfig& config, LedgerObserver* observer)
@@ -11,6 +13,9 @@ asio::awaitable<void> Wallet::Boot() {
   ledger_->Populate(config_.users, config_.initial_balances, ctx_.Now());
   ctx_.Trace(sim::TraceKind::kNote, "wallet.boot", ledger_->user_count());
   ctx_.Spawn(ExpiryLoop());
+  if (ledger_->outbox() != nullptr) {
+    ctx_.Spawn(RelayLoop());
+  }
   co_return;
 }
 
@@ -65,6 +70,25 @@ asio::awaitable<void> Wallet::ExpiryLoop() {
     const int64_t items = Live().ExpireBalanceItems(ctx_.Now(), config_.expiry_batch_max);
     if (holds + items > 0) {
       ctx_.Trace(sim::TraceKind::kNote, "wallet.expire", holds, items);
+    }
+  }
+}
+
+asio::awaitable<void> Wallet::RelayLoop() {
+  for (;;) {
+    co_await ctx_.Sleep(config_.relay_interval);
+    const std::vector<OutboxRow> rows = Live().outbox()->Pending(config_.relay_batch_max);
+    for (const OutboxRow& row : rows) {
+      // The outbox row id is the producer sequence number: an idempotent
+      // topic drops a re-publish whose first ack was lost.
+      PublishRequest req{row.topic, row.key, row.payload, "wallet", row.id};
+      const auto publish = [req](Broker& b) { return b.Publish(req); };
+      auto r = co_await ctx_.Call<Broker>(config_.broker, "broker.publish", config_.relay_timeout,
+                                          publish);
+      if (!r.ok() || r.value.status != BrokerStatus::kOk) {
+        break;
+      }
+      Live().outbox()->MarkSent(row.id, ctx_.Now());
     }
   }
 }

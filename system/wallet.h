@@ -27,6 +27,12 @@ struct WalletConfig {
   std::vector<InitialBalance> initial_balances;
   sim::Duration expiry_scan_interval = 5 * sim::kSecond;
   int64_t expiry_batch_max = 1000;
+  // Messaging: with ledger.publish_events on, a relay sends the outbox to
+  // the broker node.
+  sim::NodeId broker = 0;
+  sim::Duration relay_interval = 50 * sim::kMillisecond;
+  int64_t relay_batch_max = 100;
+  sim::Duration relay_timeout = 200 * sim::kMillisecond;
 };
 
 struct DepositRequest {
@@ -71,6 +77,9 @@ class Wallet : public sim::Service, public LedgerObserver {
 
  private:
   asio::awaitable<void> ExpiryLoop();
+  // Publishes pending outbox rows in order; stops at the first failure and
+  // tries again on the next tick, so events never overtake each other.
+  asio::awaitable<void> RelayLoop();
   Ledger& Live();
 
   sim::NodeContext& ctx_;

@@ -1,0 +1,76 @@
+// The broker node: serves the BrokerLog over RPC (publish, fetch, heartbeat,
+// commit). Its log and committed offsets are in its database and survive
+// crashes; group membership is in memory and is rebuilt by heartbeats.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/context.h"
+#include "system/broker_log.h"
+
+namespace paylab::system {
+
+namespace asio = boost::asio;
+
+struct BrokerConfig {
+  std::vector<TopicConfig> topics;
+  sim::Duration session_timeout = 3 * sim::kSecond;
+  // Fault: the probability that a fetch also re-delivers up to
+  // redelivery_max messages before the requested offset (at-least-once
+  // delivery as a consumer sees it after a rewind).
+  double duplicate_delivery = 0;
+  int64_t redelivery_max = 5;
+};
+
+struct PublishRequest {
+  std::string topic, key, payload, producer;
+  int64_t seq = 0;
+};
+struct FetchRequest {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t max = 0;
+};
+struct HeartbeatRequest {
+  std::string group, member, topic;
+};
+struct CommitRequest {
+  std::string group, member, topic;
+  int32_t partition = 0;
+  int64_t next_offset = 0;
+};
+struct CommittedRequest {
+  std::string group, topic;
+  int32_t partition = 0;
+};
+
+class Broker : public sim::Service {
+ public:
+  Broker(sim::NodeContext& ctx, const BrokerConfig& config);
+
+  asio::awaitable<void> Boot() override;
+
+  asio::awaitable<PublishReply> Publish(PublishRequest r);
+  asio::awaitable<FetchReply> Fetch(FetchRequest r);
+  asio::awaitable<Assignment> Heartbeat(HeartbeatRequest r);
+  asio::awaitable<CommitReply> Commit(CommitRequest r);
+  // The group's committed offset (status kOk), or a refusal naming what is
+  // wrong with the request.
+  asio::awaitable<CommitReply> Committed(CommittedRequest r);
+
+  // REQUIRES: booted.
+  BrokerLog& log() { return *log_; }
+
+ private:
+  BrokerLog& Live();
+
+  sim::NodeContext& ctx_;
+  const BrokerConfig& config_;
+  sim::Rng faults_;
+  std::unique_ptr<BrokerLog> log_;
+};
+
+}  // namespace paylab::system

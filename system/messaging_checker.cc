@@ -1,0 +1,161 @@
+// Implementation of the messaging checkers (see messaging_checker.h).
+#include "system/messaging_checker.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+namespace paylab::system {
+
+namespace {
+constexpr const char* kNames[] = {"event_applied_once", "partition_order", "no_event_lost",
+                                  "no_poison_message", "mirror_matches_wallet"};
+}  // namespace
+
+MessagingChecker::MessagingChecker(sim::Simulator& sim,
+                                   std::function<void(const Violation&)> on_violation)
+    : sim_(sim), on_violation_(std::move(on_violation)) {
+  static_assert(std::size(kNames) == kCheckCount);
+  for (const char* n : kNames) {
+    statuses_.push_back(CheckStatus{n, 0, 0});
+  }
+}
+
+void MessagingChecker::Fail(Check c, std::string detail) {
+  ++statuses_[c].evaluations;
+  ++statuses_[c].violations;
+  sim_.trace().Record(sim::TraceEvent{sim_.Now(), sim::TraceKind::kCheck, sim::kNoNode,
+                                      sim::kNoNode, statuses_[c].name, 1, 0});
+  if (!first_) {
+    first_ = Violation{statuses_[c].name, std::move(detail), sim_.Now()};
+    if (on_violation_) {
+      on_violation_(*first_);
+    }
+  }
+}
+
+void MessagingChecker::OnDelivered(const Message& m) {
+  ++delivered_;
+  if (!delivered_positions_.emplace(m.partition, m.offset).second) {
+    ++redelivered_;
+  }
+}
+
+void MessagingChecker::OnApplied(const Message& m, const MovementEvent& e) {
+  ++applied_;
+  if (!applied_events_.insert(e.movement_id).second) {
+    Fail(kAppliedOnce, fmt::format("movement event {} applied again (partition {} offset {})",
+                                   e.movement_id, m.partition, m.offset));
+  } else {
+    Pass(kAppliedOnce);
+  }
+}
+
+void MessagingChecker::OnDeduplicated(const Message&) { ++deduplicated_; }
+
+void MessagingChecker::OnPoison(const Message& m, std::string_view error) {
+  Fail(kNoPoison, fmt::format("partition {} offset {}: {}", m.partition, m.offset, error));
+}
+
+void MessagingChecker::CheckFinal(sim::Database& wallet, sim::Database& broker,
+                                  sim::Database& mirror, std::string_view topic) {
+  Pass(kNoPoison);
+  // Every outbox row sent.
+  const int64_t unsent = wallet.QueryInt("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL");
+  if (unsent != 0) {
+    Fail(kNoEventLost, fmt::format("{} outbox rows were never sent", unsent));
+    return;
+  }
+  // Every movement has exactly one outbox row, and is in the log and applied.
+  std::set<int64_t> in_log, processed;
+  {
+    sim::Statement q(broker, "SELECT payload FROM messages WHERE topic = ?");
+    q.Bind(1, topic);
+    while (q.Step()) {
+      std::string error;
+      if (auto e = DecodeMovementEvent(q.Text(0), &error)) {
+        in_log.insert(static_cast<int64_t>(e->movement_id));
+      }
+    }
+  }
+  {
+    sim::Statement q(mirror, "SELECT CAST(event_id AS INTEGER) FROM processed_events");
+    while (q.Step()) {
+      processed.insert(q.Int(0));
+    }
+  }
+  {
+    sim::Statement q(wallet, "SELECT id FROM movements ORDER BY seq");
+    bool lost = false;
+    while (q.Step() && !lost) {
+      const int64_t id = q.Int(0);
+      if (!in_log.contains(id)) {
+        Fail(kNoEventLost, fmt::format("movement {} never reached the broker's log", id));
+        lost = true;
+      } else if (!processed.contains(id) && applied_events_.count(static_cast<uint64_t>(id)) == 0) {
+        Fail(kNoEventLost, fmt::format("movement {} was never applied by the mirror", id));
+        lost = true;
+      }
+    }
+    if (!lost) {
+      Pass(kNoEventLost);
+    }
+  }
+  // Order within each partition: a producer's new sequence numbers only go
+  // up. A repeated seq (a re-publish after a lost ack) is a duplicate, not
+  // a reordering.
+  {
+    sim::Statement q(broker,
+                     "SELECT partition, offset, producer, seq FROM messages WHERE topic = ? "
+                     "ORDER BY partition, offset");
+    q.Bind(1, topic);
+    struct Seen {
+      int64_t max = -1;
+      std::set<int64_t> seqs;
+    };
+    std::map<std::pair<int64_t, std::string>, Seen> seen;
+    bool ok = true;
+    while (ok && q.Step()) {
+      Seen& s = seen[{q.Int(0), std::string(q.Text(2))}];
+      const int64_t seq = q.Int(3);
+      if (s.seqs.insert(seq).second) {
+        if (seq < s.max) {
+          ok = false;
+          Fail(kPartitionOrder,
+               fmt::format("partition {} offset {}: producer {} seq {} appears after seq {}",
+                           q.Int(0), q.Int(1), q.Text(2), seq, s.max));
+        }
+        s.max = std::max(s.max, seq);
+      }
+    }
+    if (ok) {
+      Pass(kPartitionOrder);
+    }
+  }
+  // The mirror equals the wallet.
+  {
+    std::map<std::pair<int64_t, int64_t>, int64_t> mirrored;
+    sim::Statement m(mirror, "SELECT user_id, type, balance FROM mirror_balances");
+    while (m.Step()) {
+      mirrored[{m.Int(0), m.Int(1)}] = m.Int(2);
+    }
+    sim::Statement w(wallet, "SELECT user_id, type, balance FROM accounts ORDER BY user_id, type");
+    bool ok = true;
+    while (w.Step() && ok) {
+      const auto key = std::make_pair(w.Int(0), w.Int(1));
+      const auto it = mirrored.find(key);
+      const int64_t got = it == mirrored.end() ? 0 : it->second;
+      if (got != w.Int(2)) {
+        ok = false;
+        Fail(kMirrorMatches, fmt::format("user {} type {}: wallet {}, mirror {}", key.first,
+                                         key.second, w.Int(2), got));
+      }
+    }
+    if (ok) {
+      Pass(kMirrorMatches);
+    }
+  }
+}
+
+}  // namespace paylab::system

@@ -1,0 +1,75 @@
+// The messaging checkers, fed what the consumers see, then checked against
+// the three databases (wallet outbox, broker log, mirror) at quiescence.
+//
+// Checks:
+//   event_applied_once   no event has a second effect in one consumer group
+//   partition_order      within a partition, each producer's events appear
+//                        in the order it published them (first occurrences)
+//   no_event_lost        every outbox row was sent, is in the broker's log,
+//                        and was applied by the consumer group
+//   no_poison_message    every delivered payload decoded
+//   mirror_matches_wallet  the mirrored balances equal the wallet's
+// Figures: delivered, redelivered (a (partition, offset) delivered again),
+// deduplicated (skipped by the processed-event record), applied.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "sim/simulator.h"
+#include "sim/storage.h"
+#include "system/mirror.h"
+#include "system/wallet_checker.h"
+
+namespace paylab::system {
+
+class MessagingChecker : public ConsumerObserver {
+ public:
+  MessagingChecker(sim::Simulator& sim, std::function<void(const Violation&)> on_violation);
+
+  void OnDelivered(const Message& m) override;
+  void OnApplied(const Message& m, const MovementEvent& e) override;
+  void OnDeduplicated(const Message& m) override;
+  void OnPoison(const Message& m, std::string_view error) override;
+
+  void CheckFinal(sim::Database& wallet, sim::Database& broker, sim::Database& mirror,
+                  std::string_view topic);
+
+  const std::vector<CheckStatus>& statuses() const { return statuses_; }
+  const std::optional<Violation>& first_violation() const { return first_; }
+  int64_t delivered() const { return delivered_; }
+  int64_t redelivered() const { return redelivered_; }
+  int64_t deduplicated() const { return deduplicated_; }
+  int64_t applied() const { return applied_; }
+
+ private:
+  enum Check : size_t {
+    kAppliedOnce,
+    kPartitionOrder,
+    kNoEventLost,
+    kNoPoison,
+    kMirrorMatches,
+    kCheckCount,
+  };
+  void Pass(Check c) { ++statuses_[c].evaluations; }
+  void Fail(Check c, std::string detail);
+
+  sim::Simulator& sim_;
+  std::function<void(const Violation&)> on_violation_;
+  std::vector<CheckStatus> statuses_;
+  std::optional<Violation> first_;
+  std::set<std::pair<int32_t, int64_t>> delivered_positions_;
+  std::unordered_set<uint64_t> applied_events_;  // membership only
+  int64_t delivered_ = 0;
+  int64_t redelivered_ = 0;
+  int64_t deduplicated_ = 0;
+  int64_t applied_ = 0;
+};
+
+}  // namespace paylab::system
