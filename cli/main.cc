@@ -44,6 +44,8 @@ constexpr const char* kDefects[][2] = {
      "the ledger credits a transfer's destination without debiting its source"},
     {"consumer_without_dedup",
      "the mirror consumer applies every delivery, keeping no processed-event record"},
+    {"publish_outside_outbox",
+     "the wallet publishes events from memory after commit instead of through its outbox"},
 };
 
 int Run(const RunArgs& a) {
@@ -53,6 +55,8 @@ int Run(const RunArgs& a) {
       options.defect_credit_without_debit = true;
     } else if (d == "consumer_without_dedup") {
       options.defect_consumer_without_dedup = true;
+    } else if (d == "publish_outside_outbox") {
+      options.defect_publish_outside_outbox = true;
     } else {
       std::string known;
       for (const auto& k : kDefects) {
@@ -66,6 +70,13 @@ int Run(const RunArgs& a) {
     return BadInput(paylab::scenarios::FormatError(a.scenario, *err));
   }
   const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
+  if ((options.defect_consumer_without_dedup || options.defect_publish_outside_outbox) &&
+      !scenario.messaging.enabled) {
+    return BadInput(
+        fmt::format("--defect: {} has messaging off (/messaging/enabled), and this "
+                    "defect lives in messaging",
+                    a.scenario));
+  }
   const std::filesystem::path out =
       a.out.empty() ? std::filesystem::path("out") / scenario.name / fmt::format("seed-{}", a.seed)
                     : std::filesystem::path(a.out);
@@ -117,7 +128,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--trace", run.trace, "Write every trace event to FILE (JSON lines)");
   run_cmd->add_option("--defect", run.defects,
                       "Switch on a deliberate bug the checks must catch (never in a normal run); "
-                      "credit_without_debit, consumer_without_dedup");
+                      "credit_without_debit, consumer_without_dedup, publish_outside_outbox");
 
   paylab::cli::BenchArgs bench;
   CLI::App* bench_cmd = app.add_subcommand(

@@ -105,7 +105,8 @@ struct World {
     const MessagingOptions& m = s.messaging;
     messaging = m.enabled;
     if (messaging) {
-      wallet_config.ledger.publish_events = true;
+      wallet_config.ledger.publish_events = !o.defect_publish_outside_outbox;
+      wallet_config.defect_publish_outside_outbox = o.defect_publish_outside_outbox;
       wallet_config.broker = NodeIdOf("broker");
       wallet_config.relay_interval = sim::FromMillis(m.relay_interval_ms);
       wallet_config.relay_batch_max = m.relay_batch_max;
@@ -292,6 +293,9 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
   }
   if (o.defect_consumer_without_dedup) {
     r.defects.emplace_back(std::string_view("consumer_without_dedup"));
+  }
+  if (o.defect_publish_outside_outbox) {
+    r.defects.emplace_back(std::string_view("publish_outside_outbox"));
   }
   r.operations_planned = s.workload.operations;
   reports::CheckResult completes{"workload_completes", 0, 0};

@@ -32,6 +32,9 @@ struct RunOptions {
   bool defect_credit_without_debit = false;
   // TEST ONLY: the mirror applies every delivery, with no processed record.
   bool defect_consumer_without_dedup = false;
+  // TEST ONLY: the wallet publishes from memory after commit, not through
+  // its outbox.
+  bool defect_publish_outside_outbox = false;
 };
 
 // Never throws for a valid scenario: internal errors are reported in the

@@ -5,8 +5,8 @@
 //   event_applied_once   no event has a second effect in one consumer group
 //   partition_order      within a partition, each producer's events appear
 //                        in the order it published them (first occurrences)
-//   no_event_lost        every outbox row was sent, is in the broker's log,
-//                        and was applied by the consumer group
+//   no_event_lost        every committed movement is in the broker's log and
+//                        was applied by the consumer group
 //   no_poison_message    every delivered payload decoded
 //   mirror_matches_wallet  the mirrored balances equal the wallet's
 // Figures: delivered, redelivered (a (partition, offset) delivered again),

@@ -1,7 +1,10 @@
 // Implementation of the wallet service (see wallet.h).
 #include "system/wallet.h"
 
+#include <fmt/format.h>
+
 #include "system/broker.h"
+#include "system/movement_event.h"
 
 namespace paylab::system {
 
@@ -13,7 +16,7 @@ asio::awaitable<void> Wallet::Boot() {
   ledger_->Populate(config_.users, config_.initial_balances, ctx_.Now());
   ctx_.Trace(sim::TraceKind::kNote, "wallet.boot", ledger_->user_count());
   ctx_.Spawn(ExpiryLoop());
-  if (ledger_->outbox() != nullptr) {
+  if (ledger_->outbox() != nullptr || config_.defect_publish_outside_outbox) {
     ctx_.Spawn(RelayLoop());
   }
   co_return;
@@ -52,6 +55,11 @@ void Wallet::OnMovement(const MovementRecord& m) {
     moved += e.delta > 0 ? e.delta : 0;
   }
   ctx_.Trace(sim::TraceKind::kCommit, MovementKindName(m.kind), static_cast<int64_t>(m.id), moved);
+  if (config_.defect_publish_outside_outbox) {
+    unsent_.push_back(OutboxRow{++unsent_seq_, std::string(kMovementTopic),
+                                fmt::format("{}", m.entries.empty() ? 0 : m.entries.front().user),
+                                EncodeMovementEvent(m.id, m.kind, m.entries)});
+  }
   if (observer_ != nullptr) {
     observer_->OnMovement(m);
   }
@@ -77,7 +85,9 @@ asio::awaitable<void> Wallet::ExpiryLoop() {
 asio::awaitable<void> Wallet::RelayLoop() {
   for (;;) {
     co_await ctx_.Sleep(config_.relay_interval);
-    const std::vector<OutboxRow> rows = Live().outbox()->Pending(config_.relay_batch_max);
+    const std::vector<OutboxRow> rows = config_.defect_publish_outside_outbox
+                                            ? std::vector<OutboxRow>(unsent_.begin(), unsent_.end())
+                                            : Live().outbox()->Pending(config_.relay_batch_max);
     for (const OutboxRow& row : rows) {
       // The outbox row id is the producer sequence number: an idempotent
       // topic drops a re-publish whose first ack was lost.
@@ -88,7 +98,11 @@ asio::awaitable<void> Wallet::RelayLoop() {
       if (!r.ok() || r.value.status != BrokerStatus::kOk) {
         break;
       }
-      Live().outbox()->MarkSent(row.id, ctx_.Now());
+      if (config_.defect_publish_outside_outbox) {
+        unsent_.pop_front();
+      } else {
+        Live().outbox()->MarkSent(row.id, ctx_.Now());
+      }
     }
   }
 }

@@ -8,6 +8,7 @@
 // applied or after its transaction committed.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,9 @@ struct WalletConfig {
   sim::Duration relay_interval = 50 * sim::kMillisecond;
   int64_t relay_batch_max = 100;
   sim::Duration relay_timeout = 200 * sim::kMillisecond;
+  // TEST ONLY: publish events from memory after the commit instead of
+  // through the outbox, so a crash between commit and publish loses them.
+  bool defect_publish_outside_outbox = false;
 };
 
 struct DepositRequest {
@@ -86,6 +90,9 @@ class Wallet : public sim::Service, public LedgerObserver {
   const WalletConfig& config_;
   LedgerObserver* observer_;
   std::unique_ptr<Ledger> ledger_;
+  // The defect's events waiting to be published: volatile, lost on a crash.
+  std::deque<OutboxRow> unsent_;
+  int64_t unsent_seq_ = 0;
 };
 
 }  // namespace paylab::system

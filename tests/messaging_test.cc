@@ -84,5 +84,15 @@ TEST(Messaging, ConsumerWithoutProcessedRecordIsCaughtApplyingTwice) {
   EXPECT_NE(reports::ReplayCommand(r).find("--defect consumer_without_dedup"), std::string::npos);
 }
 
+TEST(Messaging, PublishingOutsideTheOutboxLosesEventsOnACrash) {
+  scenarios::RunOptions o;
+  o.seed = 1;
+  o.scenario_file = "scenarios/messaging.json";
+  o.defect_publish_outside_outbox = true;
+  const reports::RunResult r = scenarios::RunScenario(Messaging(), o);
+  ASSERT_EQ(r.outcome, reports::RunOutcome::kCheckFailed) << r.internal_error;
+  EXPECT_EQ(r.violation->check, "no_event_lost") << r.violation->detail;
+}
+
 }  // namespace
 }  // namespace paylab
