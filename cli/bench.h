@@ -6,7 +6,10 @@
 //    wallet, checkers) on a fault-free scenario;
 //  - the same SQL work done directly: the ledger called in a loop on SQLite,
 //    with no simulator;
-//  - the ratio between the two.
+//  - the ratio between the two;
+//  - messages per second through the broker (publish, then fetch and commit
+//    in batches) over the simulated network, against the same BrokerLog
+//    calls made directly, and their ratio.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +19,7 @@ namespace paylab::cli {
 struct BenchArgs {
   int64_t transfers = 20000;
   int64_t events = 2'000'000;
+  int64_t messages = 20000;
 };
 
 int RunBench(const BenchArgs& args);

@@ -136,6 +136,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--transfers", bench.transfers, "Transfers per measurement")
       ->default_val(bench.transfers)
       ->check(CLI::Range(100, 10'000'000));
+  bench_cmd->add_option("--messages", bench.messages, "Messages per broker measurement")
+      ->default_val(bench.messages)
+      ->check(CLI::Range(100, 10'000'000));
   bench_cmd->add_option("--events", bench.events, "Kernel events per measurement")
       ->default_val(bench.events)
       ->check(CLI::Range(1000, 1'000'000'000));
