@@ -116,6 +116,20 @@ struct World {
                                                          m.idempotent_producer});
       broker_config.session_timeout = sim::FromMillis(m.session_timeout_ms);
       broker_config.duplicate_delivery = m.duplicate_delivery;
+      if (m.audit_queue) {
+        audit_queue = fmt::format("{}.audit", system::kMovementTopic);
+        if (m.dead_letter_queue) {
+          dead_letter_queue = fmt::format("{}.dlq", audit_queue);
+        }
+        broker_config.queues.push_back(system::QueueConfig{
+            audit_queue, std::string(system::kMovementTopic),
+            sim::FromMillis(m.visibility_timeout_ms), m.max_receives, dead_letter_queue});
+        if (!dead_letter_queue.empty()) {
+          broker_config.queues.push_back(system::QueueConfig{
+              dead_letter_queue, "", sim::FromMillis(m.visibility_timeout_ms), 0, ""});
+        }
+        mirror_config.audit_queue = audit_queue;
+      }
       mirror_config.broker = NodeIdOf("broker");
       mirror_config.members = m.consumer_members;
       mirror_config.poll_interval = sim::FromMillis(m.poll_interval_ms);
@@ -189,6 +203,10 @@ struct World {
   system::WalletChecker checker;
   system::MessagingChecker messaging_checker;
   bool messaging = false;
+  std::string audit_queue;        // "" when off
+  std::string dead_letter_queue;  // "" when off
+  int64_t poison_injected = 0;
+  int64_t redriven = 0;
   system::WalletConfig wallet_config;
   system::WorkloadConfig workload;
   system::BrokerConfig broker_config;
@@ -219,6 +237,37 @@ void SchedulePartitions(World& w, const Scenario& s, sim::Time safety_end) {
       w.net.Heal(a, b);
       w.partition_time += to - from;
     });
+  }
+}
+
+// Poison messages at random times of the safety phase, and the operator's
+// redrive of the dead-letter queue.
+void ScheduleQueueActions(World& w, const Scenario& s, sim::Time safety_end) {
+  if (w.audit_queue.empty()) {
+    return;
+  }
+  sim::Rng rng = w.sim.Stream("faults.poison");
+  for (int64_t i = 0; i < s.messaging.poison_messages; ++i) {
+    w.sim.ScheduleAt(rng.UniformInt(0, safety_end - 1), [&w] {
+      if (auto* b = dynamic_cast<system::Broker*>(w.broker->service())) {
+        b->InjectPoison(w.audit_queue);
+        ++w.poison_injected;
+      }
+    });
+  }
+  if (s.messaging.redrive_at_s > 0 && !w.dead_letter_queue.empty()) {
+    // Retried each second while the broker is down.
+    struct Redrive {
+      World* w;
+      void operator()() const {
+        if (auto* b = dynamic_cast<system::Broker*>(w->broker->service())) {
+          w->redriven += b->Redrive(w->dead_letter_queue);
+        } else {
+          w->sim.ScheduleAfter(sim::kSecond, Redrive{w});
+        }
+      }
+    };
+    w.sim.ScheduleAt(sim::FromSeconds(s.messaging.redrive_at_s), Redrive{&w});
   }
 }
 
@@ -275,8 +324,19 @@ void Collect(World& w, reports::RunResult& r) {
         {"redelivered", w.messaging_checker.redelivered()},
         {"deduplicated", w.messaging_checker.deduplicated()},
         {"applied", w.messaging_checker.applied()},
-        {"dead_lettered", 0},
     };
+    if (!w.audit_queue.empty()) {
+      auto* b = dynamic_cast<system::Broker*>(w.broker->service());
+      r.messaging.push_back({"queue_applied", w.messaging_checker.queue_applied()});
+      r.messaging.push_back({"queue_deduplicated", w.messaging_checker.queue_deduplicated()});
+      r.messaging.push_back({"poison_injected", w.poison_injected});
+      r.messaging.push_back({"poison_received", w.messaging_checker.poison_received()});
+      r.messaging.push_back({"dead_lettered", w.dead_letter_queue.empty() || b == nullptr
+                                                  ? 0
+                                                  : b->queues().DeadLettered(w.dead_letter_queue)});
+      r.messaging.push_back({"redriven", w.redriven});
+      r.messaging.push_back({"queue_depth", b == nullptr ? 0 : b->queues().Depth(w.audit_queue)});
+    }
   }
 }
 
@@ -311,6 +371,7 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
     }
     const sim::Time safety_end = sim::FromSeconds(s.duration_s);
     SchedulePartitions(w, s, safety_end);
+    ScheduleQueueActions(w, s, safety_end);
     if (w.messaging) {
       w.broker->Start();
       w.mirror->Start();
@@ -351,7 +412,7 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
     }
     if (w.messaging && !w.sim.stopped() && !r.violation) {
       w.messaging_checker.CheckFinal(w.wallet->db(), w.broker->db(), w.mirror->db(),
-                                     system::kMovementTopic);
+                                     system::kMovementTopic, w.audit_queue, w.dead_letter_queue);
     }
     Collect(w, r);
     r.checks.push_back(completes);

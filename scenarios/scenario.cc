@@ -590,11 +590,23 @@ constexpr std::string_view kCrashFields[] = {"node", "mean_interval_s", "downtim
                                              "downtime_s_max"};
 constexpr std::string_view kPartitionFields[] = {"between", "from_s", "to_s"};
 constexpr std::string_view kWalletFields[] = {"expiry_scan_interval_s", "hold_ttl_max_s"};
-constexpr std::string_view kMessagingFields[] = {
-    "enabled",           "partitions",        "idempotent_producer",
-    "relay_interval_ms", "relay_batch_max",   "consumer_members",
-    "poll_interval_ms",  "fetch_max",         "session_timeout_ms",
-    "rpc_timeout_ms",    "duplicate_delivery"};
+constexpr std::string_view kMessagingFields[] = {"enabled",
+                                                 "partitions",
+                                                 "idempotent_producer",
+                                                 "relay_interval_ms",
+                                                 "relay_batch_max",
+                                                 "consumer_members",
+                                                 "poll_interval_ms",
+                                                 "fetch_max",
+                                                 "session_timeout_ms",
+                                                 "rpc_timeout_ms",
+                                                 "duplicate_delivery",
+                                                 "audit_queue",
+                                                 "visibility_timeout_ms",
+                                                 "max_receives",
+                                                 "dead_letter_queue",
+                                                 "poison_messages",
+                                                 "redrive_at_s"};
 
 constexpr LatencyDistribution kDistributions[] = {
     LatencyDistribution::kConstant, LatencyDistribution::kUniform, LatencyDistribution::kLogNormal};
@@ -941,6 +953,12 @@ void ReadMessaging(Reader& r, const Json& j, const std::string& pointer, Messagi
   o.Number("session_timeout_ms", Need::kOptional, kMillisPositive, &m->session_timeout_ms);
   o.Number("rpc_timeout_ms", Need::kOptional, kMillisPositive, &m->rpc_timeout_ms);
   o.Number("duplicate_delivery", Need::kOptional, kProbability, &m->duplicate_delivery);
+  o.Bool("audit_queue", Need::kOptional, &m->audit_queue);
+  o.Number("visibility_timeout_ms", Need::kOptional, kMillisPositive, &m->visibility_timeout_ms);
+  o.Integer("max_receives", Need::kOptional, Within<int64_t>(1, 1000), &m->max_receives);
+  o.Bool("dead_letter_queue", Need::kOptional, &m->dead_letter_queue);
+  o.Integer("poison_messages", Need::kOptional, Within<int64_t>(0, 1000), &m->poison_messages);
+  o.Number("redrive_at_s", Need::kOptional, kSecondsNonNegative, &m->redrive_at_s);
 }
 
 void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
@@ -1219,6 +1237,12 @@ nlohmann::json ToJson(const Scenario& s) {
            {"session_timeout_ms", s.messaging.session_timeout_ms},
            {"rpc_timeout_ms", s.messaging.rpc_timeout_ms},
            {"duplicate_delivery", s.messaging.duplicate_delivery},
+           {"audit_queue", s.messaging.audit_queue},
+           {"visibility_timeout_ms", s.messaging.visibility_timeout_ms},
+           {"max_receives", s.messaging.max_receives},
+           {"dead_letter_queue", s.messaging.dead_letter_queue},
+           {"poison_messages", s.messaging.poison_messages},
+           {"redrive_at_s", s.messaging.redrive_at_s},
        }},
   };
 }

@@ -173,6 +173,12 @@ struct MessagingOptions {
   double session_timeout_ms = 3000;
   double rpc_timeout_ms = 200;
   double duplicate_delivery = 0;  // fault: probability a fetch re-delivers earlier messages
+  bool audit_queue = true;        // a queue fed by the topic, read by the mirror's audit worker
+  double visibility_timeout_ms = 1000;
+  int64_t max_receives = 10;
+  bool dead_letter_queue = true;
+  int64_t poison_messages = 0;  // fault: undecodable messages put into the audit queue
+  double redrive_at_s = 0;      // operator action: redrive the dead-letter queue (0 = never)
 
   bool operator==(const MessagingOptions&) const = default;
 };

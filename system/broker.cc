@@ -10,6 +10,7 @@ Broker::Broker(sim::NodeContext& ctx, const BrokerConfig& config)
 
 asio::awaitable<void> Broker::Boot() {
   log_ = std::make_unique<BrokerLog>(ctx_.db(), config_.topics);
+  queues_ = std::make_unique<QueueStore>(ctx_.db(), config_.queues);
   ctx_.Trace(sim::TraceKind::kNote, "broker.boot");
   co_return;
 }
@@ -24,6 +25,11 @@ asio::awaitable<PublishReply> Broker::Publish(PublishRequest r) {
   if (reply.status == BrokerStatus::kOk) {
     ctx_.Trace(sim::TraceKind::kCommit, reply.duplicate ? "broker.dedup" : "broker.append",
                reply.partition, reply.offset);
+    if (!reply.duplicate) {
+      // Fan-out to subscribed queues. No co_await separates the append from
+      // this, so no crash can fall between them.
+      queues_->FanOut(r.topic, r.payload, ctx_.Now());
+    }
   }
   co_return reply;
 }
@@ -47,7 +53,8 @@ asio::awaitable<CommitReply> Broker::Commit(CommitRequest r) {
 }
 
 asio::awaitable<CommitReply> Broker::Committed(CommittedRequest r) {
-  BrokerLog& log = Live();
+  BrokerLog& log = *log_;
+  Live();
   // BrokerLog::Committed takes these as preconditions; an RPC is untrusted.
   for (const TopicConfig& t : log.topics()) {
     if (t.name == r.topic) {
@@ -61,6 +68,33 @@ asio::awaitable<CommitReply> Broker::Committed(CommittedRequest r) {
     }
   }
   co_return CommitReply{BrokerStatus::kNoSuchTopic, 0, "no such topic"};
+}
+
+asio::awaitable<ReceiveReply> Broker::Receive(ReceiveRequest r) {
+  Live();
+  ReceiveReply reply = queues_->Receive(r.queue, r.max, ctx_.Now());
+  if (reply.dead_lettered > 0) {
+    ctx_.Trace(sim::TraceKind::kCommit, "broker.dead_letter", reply.dead_lettered);
+  }
+  co_return reply;
+}
+
+asio::awaitable<DeleteReply> Broker::Delete(DeleteRequest r) {
+  Live();
+  co_return queues_->Delete(r.queue, r.id, r.receipt);
+}
+
+void Broker::InjectPoison(std::string_view queue) {
+  Live();
+  ctx_.Trace(sim::TraceKind::kFault, "poison_message");
+  queues_->Inject(queue, "poison: not a movement event", ctx_.Now());
+}
+
+int64_t Broker::Redrive(std::string_view dlq) {
+  Live();
+  const int64_t n = queues_->Redrive(dlq, ctx_.Now());
+  ctx_.Trace(sim::TraceKind::kNote, "broker.redrive", n);
+  return n;
 }
 
 }  // namespace paylab::system

@@ -9,6 +9,7 @@
 
 #include "sim/context.h"
 #include "system/broker_log.h"
+#include "system/queue_store.h"
 
 namespace paylab::system {
 
@@ -16,6 +17,8 @@ namespace asio = boost::asio;
 
 struct BrokerConfig {
   std::vector<TopicConfig> topics;
+  // Queues fed by the topics (fan-out), and their dead-letter queues.
+  std::vector<QueueConfig> queues;
   sim::Duration session_timeout = 3 * sim::kSecond;
   // Fault: the probability that a fetch also re-delivers up to
   // redelivery_max messages before the requested offset (at-least-once
@@ -42,6 +45,15 @@ struct CommitRequest {
   int32_t partition = 0;
   int64_t next_offset = 0;
 };
+struct ReceiveRequest {
+  std::string queue;
+  int64_t max = 0;
+};
+struct DeleteRequest {
+  std::string queue;
+  int64_t id = 0;
+  int64_t receipt = 0;
+};
 struct CommittedRequest {
   std::string group, topic;
   int32_t partition = 0;
@@ -60,6 +72,14 @@ class Broker : public sim::Service {
   // The group's committed offset (status kOk), or a refusal naming what is
   // wrong with the request.
   asio::awaitable<CommitReply> Committed(CommittedRequest r);
+  asio::awaitable<ReceiveReply> Receive(ReceiveRequest r);
+  asio::awaitable<DeleteReply> Delete(DeleteRequest r);
+
+  // Fault injection and operator actions, called by the harness (not RPC).
+  // REQUIRES: booted.
+  void InjectPoison(std::string_view queue);
+  int64_t Redrive(std::string_view dlq);
+  QueueStore& queues() { return *queues_; }
 
   // REQUIRES: booted.
   BrokerLog& log() { return *log_; }
@@ -71,6 +91,7 @@ class Broker : public sim::Service {
   const BrokerConfig& config_;
   sim::Rng faults_;
   std::unique_ptr<BrokerLog> log_;
+  std::unique_ptr<QueueStore> queues_;
 };
 
 }  // namespace paylab::system

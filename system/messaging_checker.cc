@@ -9,8 +9,9 @@
 namespace paylab::system {
 
 namespace {
-constexpr const char* kNames[] = {"event_applied_once", "partition_order", "no_event_lost",
-                                  "no_poison_message", "mirror_matches_wallet"};
+constexpr const char* kNames[] = {
+    "event_applied_once",    "partition_order", "no_event_lost",          "no_poison_message",
+    "mirror_matches_wallet", "queue_drained",   "dead_letters_are_poison"};
 }  // namespace
 
 MessagingChecker::MessagingChecker(sim::Simulator& sim,
@@ -58,12 +59,28 @@ void MessagingChecker::OnPoison(const Message& m, std::string_view error) {
   Fail(kNoPoison, fmt::format("partition {} offset {}: {}", m.partition, m.offset, error));
 }
 
+void MessagingChecker::OnQueueApplied(const QueueMessage& m, const MovementEvent& e) {
+  ++queue_applied_;
+  if (!queue_applied_events_.insert(e.movement_id).second) {
+    Fail(kAppliedOnce, fmt::format("movement event {} applied again by the audit worker "
+                                   "(queue message {})",
+                                   e.movement_id, m.id));
+  } else {
+    Pass(kAppliedOnce);
+  }
+}
+
+void MessagingChecker::OnQueueDeduplicated(const QueueMessage&) { ++queue_deduplicated_; }
+
+void MessagingChecker::OnQueuePoison(const QueueMessage&) { ++poison_received_; }
+
 void MessagingChecker::CheckFinal(sim::Database& wallet, sim::Database& broker,
-                                  sim::Database& mirror, std::string_view topic) {
+                                  sim::Database& mirror, std::string_view topic,
+                                  std::string_view queue, std::string_view dlq) {
   Pass(kNoPoison);
   // Every committed movement reached the log and was applied. (An outbox
   // row never sent shows up here as a movement missing from the log.)
-  std::set<int64_t> in_log, processed;
+  std::set<int64_t> in_log, processed, audited;
   {
     sim::Statement q(broker, "SELECT payload FROM messages WHERE topic = ?");
     q.Bind(1, topic);
@@ -75,9 +92,14 @@ void MessagingChecker::CheckFinal(sim::Database& wallet, sim::Database& broker,
     }
   }
   {
-    sim::Statement q(mirror, "SELECT CAST(event_id AS INTEGER) FROM processed_events");
+    sim::Statement q(mirror, "SELECT event_id FROM processed_events");
     while (q.Step()) {
-      processed.insert(q.Int(0));
+      const std::string_view id = q.Text(0);
+      if (id.starts_with("audit:")) {
+        audited.insert(std::stoll(std::string(id.substr(6))));
+      } else {
+        processed.insert(std::stoll(std::string(id)));
+      }
     }
   }
   {
@@ -90,6 +112,11 @@ void MessagingChecker::CheckFinal(sim::Database& wallet, sim::Database& broker,
         lost = true;
       } else if (!processed.contains(id) && applied_events_.count(static_cast<uint64_t>(id)) == 0) {
         Fail(kNoEventLost, fmt::format("movement {} was never applied by the mirror", id));
+        lost = true;
+      } else if (!queue.empty() && !audited.contains(id)) {
+        Fail(
+            kNoEventLost,
+            fmt::format("movement {} was never applied by the audit worker (queue {})", id, queue));
         lost = true;
       }
     }
@@ -126,6 +153,37 @@ void MessagingChecker::CheckFinal(sim::Database& wallet, sim::Database& broker,
     }
     if (ok) {
       Pass(kPartitionOrder);
+    }
+  }
+  // Queues: drained, and only poison in the dead-letter queue.
+  if (!queue.empty()) {
+    sim::Statement q(broker,
+                     "SELECT id, receive_count FROM queue_messages WHERE queue = ? AND state = 0 "
+                     "ORDER BY id LIMIT 1");
+    q.Bind(1, queue);
+    if (q.Step()) {
+      Fail(kQueueDrained,
+           fmt::format("queue {} still holds message {} after {} receives{}", queue, q.Int(0),
+                       q.Int(1), dlq.empty() ? " (no dead-letter queue)" : ""));
+    } else {
+      Pass(kQueueDrained);
+    }
+  }
+  if (!dlq.empty()) {
+    sim::Statement q(broker, "SELECT id, payload FROM queue_messages WHERE queue = ? ORDER BY id");
+    q.Bind(1, dlq);
+    bool ok = true;
+    while (ok && q.Step()) {
+      std::string error;
+      if (DecodeMovementEvent(q.Text(1), &error)) {
+        ok = false;
+        Fail(kDeadLettersArePoison,
+             fmt::format("dead-letter queue {} message {} is a good event: {}", dlq, q.Int(0),
+                         q.Text(1)));
+      }
+    }
+    if (ok) {
+      Pass(kDeadLettersArePoison);
     }
   }
   // The mirror equals the wallet.

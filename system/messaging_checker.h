@@ -9,6 +9,12 @@
 //                        was applied by the consumer group
 //   no_poison_message    every delivered payload decoded
 //   mirror_matches_wallet  the mirrored balances equal the wallet's
+//   queue_drained        at quiescence every queue message was deleted or
+//                        dead-lettered (a poison message without a
+//                        dead-letter queue stays: a stuck queue)
+//   dead_letters_are_poison  only undecodable messages end up dead-lettered
+// With a queue, no_event_lost and event_applied_once also cover the audit
+// worker that reads it.
 // Figures: delivered, redelivered (a (partition, offset) delivered again),
 // deduplicated (skipped by the processed-event record), applied.
 #pragma once
@@ -37,9 +43,13 @@ class MessagingChecker : public ConsumerObserver {
   void OnApplied(const Message& m, const MovementEvent& e) override;
   void OnDeduplicated(const Message& m) override;
   void OnPoison(const Message& m, std::string_view error) override;
+  void OnQueueApplied(const QueueMessage& m, const MovementEvent& e) override;
+  void OnQueueDeduplicated(const QueueMessage& m) override;
+  void OnQueuePoison(const QueueMessage& m) override;
 
+  // `queue` and `dlq` may be empty (no queue, or no dead-letter queue).
   void CheckFinal(sim::Database& wallet, sim::Database& broker, sim::Database& mirror,
-                  std::string_view topic);
+                  std::string_view topic, std::string_view queue, std::string_view dlq);
 
   const std::vector<CheckStatus>& statuses() const { return statuses_; }
   const std::optional<Violation>& first_violation() const { return first_; }
@@ -47,6 +57,9 @@ class MessagingChecker : public ConsumerObserver {
   int64_t redelivered() const { return redelivered_; }
   int64_t deduplicated() const { return deduplicated_; }
   int64_t applied() const { return applied_; }
+  int64_t queue_applied() const { return queue_applied_; }
+  int64_t queue_deduplicated() const { return queue_deduplicated_; }
+  int64_t poison_received() const { return poison_received_; }
 
  private:
   enum Check : size_t {
@@ -55,6 +68,8 @@ class MessagingChecker : public ConsumerObserver {
     kNoEventLost,
     kNoPoison,
     kMirrorMatches,
+    kQueueDrained,
+    kDeadLettersArePoison,
     kCheckCount,
   };
   void Pass(Check c) { ++statuses_[c].evaluations; }
@@ -66,10 +81,14 @@ class MessagingChecker : public ConsumerObserver {
   std::optional<Violation> first_;
   std::set<std::pair<int32_t, int64_t>> delivered_positions_;
   std::unordered_set<uint64_t> applied_events_;  // membership only
+  std::unordered_set<uint64_t> queue_applied_events_;
   int64_t delivered_ = 0;
   int64_t redelivered_ = 0;
   int64_t deduplicated_ = 0;
   int64_t applied_ = 0;
+  int64_t queue_applied_ = 0;
+  int64_t queue_deduplicated_ = 0;
+  int64_t poison_received_ = 0;
 };
 
 }  // namespace paylab::system

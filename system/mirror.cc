@@ -17,8 +17,18 @@ asio::awaitable<void> Mirror::Boot() {
       ctx_.db(),
       "INSERT INTO mirror_balances(user_id, type, balance) VALUES(?, ?, ?) "
       "ON CONFLICT(user_id, type) DO UPDATE SET balance = balance + excluded.balance");
+  ctx_.db().ExecScript(
+      "CREATE TABLE IF NOT EXISTS audit_counts(kind INTEGER PRIMARY KEY, movements INTEGER NOT "
+      "NULL);");
+  audit_add_ =
+      std::make_unique<sim::Statement>(ctx_.db(),
+                                       "INSERT INTO audit_counts(kind, movements) VALUES(?, 1) "
+                                       "ON CONFLICT(kind) DO UPDATE SET movements = movements + 1");
   for (int64_t i = 0; i < config_.members; ++i) {
     ctx_.Spawn(Member(i));
+  }
+  if (!config_.audit_queue.empty()) {
+    ctx_.Spawn(AuditWorker());
   }
   co_return;
 }
@@ -95,6 +105,48 @@ asio::awaitable<void> Mirror::Member(int64_t index) {
       // A lost commit only means redelivery later, which the processed
       // record absorbs.
       co_await ctx_.Call<Broker>(config_.broker, "broker.commit", config_.rpc_timeout, commit);
+    }
+  }
+}
+
+bool Mirror::ApplyAudit(const QueueMessage& m) {
+  ctx_.db();  // refuses once this incarnation has crashed
+  std::string error;
+  const std::optional<MovementEvent> e = DecodeMovementEvent(m.payload, &error);
+  if (!e) {
+    observer_->OnQueuePoison(m);
+    return false;
+  }
+  const std::string id = fmt::format("audit:{}", e->movement_id);
+  const bool applied = processed_->ApplyOnce(
+      id, ctx_.Now(), [&] { audit_add_->Bind(1, static_cast<int64_t>(e->kind)).Exec(); });
+  if (applied) {
+    observer_->OnQueueApplied(m, *e);
+  } else {
+    observer_->OnQueueDeduplicated(m);
+  }
+  return true;
+}
+
+asio::awaitable<void> Mirror::AuditWorker() {
+  for (;;) {
+    co_await ctx_.Sleep(config_.poll_interval);
+    ReceiveRequest req{config_.audit_queue, config_.receive_max};
+    const auto receive = [req](Broker& b) { return b.Receive(req); };
+    auto got =
+        co_await ctx_.Call<Broker>(config_.broker, "broker.receive", config_.rpc_timeout, receive);
+    if (!got.ok() || got.value.status != QueueStatus::kOk) {
+      continue;
+    }
+    for (const QueueMessage& m : got.value.messages) {
+      if (!ApplyAudit(m)) {
+        continue;  // poison: left to come back, and in the end to be dead-lettered
+      }
+      DeleteRequest d{config_.audit_queue, m.id, m.receipt};
+      const auto del = [d](Broker& b) { return b.Delete(d); };
+      // A lost delete means the message comes back; the processed record
+      // absorbs it.
+      co_await ctx_.Call<Broker>(config_.broker, "broker.delete", config_.rpc_timeout, del);
     }
   }
 }

@@ -33,6 +33,11 @@ struct MirrorConfig {
   int64_t fetch_max = 100;
   // TEST ONLY: apply every delivery, with no processed-event record.
   bool defect_no_dedup = false;
+  // The audit worker: counts movements by kind from a queue fed by the
+  // topic ("" for none). A message it cannot decode is left undeleted, so
+  // it comes back after the visibility timeout until it is dead-lettered.
+  std::string audit_queue;
+  int64_t receive_max = 10;
 };
 
 // Fed what the consumers see (the messaging checker).
@@ -44,6 +49,10 @@ class ConsumerObserver {
   virtual void OnApplied(const Message& m, const MovementEvent& e) = 0;
   virtual void OnDeduplicated(const Message& m) = 0;
   virtual void OnPoison(const Message& m, std::string_view error) = 0;
+  // The audit worker, reading a queue.
+  virtual void OnQueueApplied(const QueueMessage& m, const MovementEvent& e) = 0;
+  virtual void OnQueueDeduplicated(const QueueMessage& m) = 0;
+  virtual void OnQueuePoison(const QueueMessage& m) = 0;
 };
 
 class Mirror : public sim::Service {
@@ -54,13 +63,17 @@ class Mirror : public sim::Service {
 
  private:
   asio::awaitable<void> Member(int64_t index);
+  asio::awaitable<void> AuditWorker();
   void Apply(const Message& m);
+  // Returns true if the message may be deleted (applied, or applied before).
+  bool ApplyAudit(const QueueMessage& m);
 
   sim::NodeContext& ctx_;
   const MirrorConfig& config_;
   ConsumerObserver* observer_;
   std::unique_ptr<ProcessedEvents> processed_;
   std::unique_ptr<sim::Statement> add_;
+  std::unique_ptr<sim::Statement> audit_add_;
 };
 
 }  // namespace paylab::system

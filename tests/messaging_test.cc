@@ -37,8 +37,9 @@ TEST(Messaging, ShippedScenarioPassesUnderFaultsAndShowsItsFigures) {
   ASSERT_EQ(r.outcome, reports::RunOutcome::kPass)
       << (r.violation ? r.violation->check + ": " + r.violation->detail : r.internal_error);
   const auto m = AsMap(r.messaging);
-  for (const char* k : {"published", "published_twice", "delivered", "redelivered", "deduplicated",
-                        "applied", "dead_lettered"}) {
+  for (const char* k :
+       {"published", "published_twice", "delivered", "redelivered", "deduplicated", "applied",
+        "queue_applied", "poison_injected", "dead_lettered", "redriven", "queue_depth"}) {
     EXPECT_TRUE(m.contains(k)) << k;
   }
   EXPECT_GT(m.at("published"), 8000);
@@ -47,6 +48,11 @@ TEST(Messaging, ShippedScenarioPassesUnderFaultsAndShowsItsFigures) {
   // At least 5% of deliveries are duplicates the consumer had to absorb.
   EXPECT_GE(static_cast<double>(m.at("deduplicated")) / static_cast<double>(m.at("delivered")),
             0.05);
+  // Every poison message was dead-lettered, redriven, and dead-lettered again.
+  EXPECT_GE(m.at("poison_injected"), 1);
+  EXPECT_EQ(m.at("dead_lettered"), 2 * m.at("poison_injected"));
+  EXPECT_EQ(m.at("redriven"), m.at("poison_injected"));
+  EXPECT_EQ(m.at("queue_depth"), 0);
   const auto faults = AsMap(r.faults);
   EXPECT_GE(faults.at("crash"), 6);
   bool saw_messaging_check = false;
@@ -92,6 +98,17 @@ TEST(Messaging, PublishingOutsideTheOutboxLosesEventsOnACrash) {
   const reports::RunResult r = scenarios::RunScenario(Messaging(), o);
   ASSERT_EQ(r.outcome, reports::RunOutcome::kCheckFailed) << r.internal_error;
   EXPECT_EQ(r.violation->check, "no_event_lost") << r.violation->detail;
+}
+
+TEST(Messaging, PoisonMessageWithoutADeadLetterQueueIsCaughtAsAStuckQueue) {
+  scenarios::Scenario s = Messaging();
+  s.messaging.dead_letter_queue = false;
+  scenarios::RunOptions o;
+  o.seed = 1;
+  const reports::RunResult r = scenarios::RunScenario(s, o);
+  ASSERT_EQ(r.outcome, reports::RunOutcome::kCheckFailed) << r.internal_error;
+  EXPECT_EQ(r.violation->check, "queue_drained") << r.violation->detail;
+  EXPECT_NE(r.violation->detail.find("no dead-letter queue"), std::string::npos);
 }
 
 }  // namespace

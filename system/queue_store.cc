@@ -1,0 +1,228 @@
+// Implementation of the queues (see queue_store.h).
+#include "system/queue_store.h"
+
+#include "sim/check.h"
+
+namespace paylab::system {
+
+std::string_view QueueStatusName(QueueStatus s) {
+  switch (s) {
+    case QueueStatus::kOk:
+      return "ok";
+    case QueueStatus::kNoSuchQueue:
+      return "no_such_queue";
+    case QueueStatus::kInvalidArgument:
+      return "invalid_argument";
+    case QueueStatus::kStaleReceipt:
+      return "stale_receipt";
+  }
+  return "unknown";
+}
+
+namespace {
+// Message states.
+constexpr int64_t kLive = 0;
+constexpr int64_t kDeleted = 1;
+constexpr int64_t kDeadLettered = 2;  // moved to the dead-letter queue
+constexpr int64_t kRedriven = 3;      // moved from a dead-letter queue back to its source
+}  // namespace
+
+struct QueueStore::Stmts {
+  explicit Stmts(sim::Database& db)
+      : next_id(db, "SELECT COALESCE(MAX(id), 0) + 1 FROM queue_messages WHERE queue = ?"),
+        insert(db,
+               "INSERT INTO queue_messages(queue, id, payload, receive_count, visible_at, state, "
+               "enqueued_at) VALUES(?, ?, ?, 0, ?, 0, ?)"),
+        visible(db,
+                // The live messages only: without statistics the planner
+                // would walk every message the queue ever had.
+                "SELECT id, payload, receive_count FROM queue_messages "
+                "INDEXED BY queue_messages_live WHERE queue = ? AND "
+                "state = 0 AND visible_at <= ? ORDER BY id LIMIT ?"),
+        hide(db,
+             "UPDATE queue_messages SET receive_count = ?, visible_at = ? WHERE queue = ? AND "
+             "id = ?"),
+        set_state(db, "UPDATE queue_messages SET state = ? WHERE queue = ? AND id = ?"),
+        get(db, "SELECT receive_count, state FROM queue_messages WHERE queue = ? AND id = ?"),
+        live(db,
+             "SELECT id, payload FROM queue_messages INDEXED BY queue_messages_live "
+             "WHERE queue = ? AND state = 0 ORDER BY id"),
+        count_state(db, "SELECT COUNT(*) FROM queue_messages WHERE queue = ? AND state = ?"),
+        count_all(db, "SELECT COUNT(*) FROM queue_messages WHERE queue = ?") {}
+  sim::Statement next_id, insert, visible, hide, set_state, get, live, count_state, count_all;
+};
+
+QueueStore::QueueStore(sim::Database& db, std::vector<QueueConfig> queues)
+    : db_(db), queues_(std::move(queues)) {
+  for (const QueueConfig& q : queues_) {
+    PAYLAB_CHECK(!q.name.empty());
+    PAYLAB_CHECK(q.visibility_timeout > 0);
+    PAYLAB_CHECK(q.dead_letter.empty() || Find(q.dead_letter) != nullptr);
+  }
+  db_.ExecScript(
+      "CREATE TABLE IF NOT EXISTS queue_messages(queue TEXT NOT NULL, id INTEGER NOT NULL, "
+      "payload TEXT NOT NULL, receive_count INTEGER NOT NULL, visible_at INTEGER NOT NULL, "
+      "state INTEGER NOT NULL, enqueued_at INTEGER NOT NULL, PRIMARY KEY(queue, id)) "
+      "WITHOUT ROWID;"
+      "CREATE INDEX IF NOT EXISTS queue_messages_live ON queue_messages(queue, id) "
+      "WHERE state = 0;");
+  st_ = std::make_unique<Stmts>(db_);
+}
+
+QueueStore::~QueueStore() = default;
+
+const QueueConfig* QueueStore::Find(std::string_view name) const {
+  for (const QueueConfig& q : queues_) {
+    if (q.name == name) {
+      return &q;
+    }
+  }
+  return nullptr;
+}
+
+int64_t QueueStore::Append(std::string_view queue, std::string_view payload, sim::Time now) {
+  st_->next_id.Bind(1, queue);
+  st_->next_id.Step();
+  const int64_t id = st_->next_id.Int(0);
+  st_->next_id.Reset();
+  st_->insert.Bind(1, queue).Bind(2, id).Bind(3, payload).Bind(4, now).Bind(5, now).Exec();
+  return id;
+}
+
+void QueueStore::FanOut(std::string_view topic, std::string_view payload, sim::Time now) {
+  sim::Transaction txn(db_);
+  for (const QueueConfig& q : queues_) {
+    if (!q.topic.empty() && q.topic == topic) {
+      Append(q.name, payload, now);
+    }
+  }
+  txn.Commit();
+}
+
+QueueStatus QueueStore::Inject(std::string_view queue, std::string_view payload, sim::Time now) {
+  if (Find(queue) == nullptr) {
+    return QueueStatus::kNoSuchQueue;
+  }
+  sim::Transaction txn(db_);
+  Append(queue, payload, now);
+  txn.Commit();
+  return QueueStatus::kOk;
+}
+
+ReceiveReply QueueStore::Receive(std::string_view queue, int64_t max, sim::Time now) {
+  ReceiveReply r;
+  const QueueConfig* q = Find(queue);
+  if (q == nullptr) {
+    r.status = QueueStatus::kNoSuchQueue;
+    r.reason = "no such queue";
+    return r;
+  }
+  if (max < 1) {
+    r.status = QueueStatus::kInvalidArgument;
+    r.reason = "max must be >= 1";
+    return r;
+  }
+  struct Candidate {
+    int64_t id;
+    std::string payload;
+    int64_t receives;
+  };
+  std::vector<Candidate> due;
+  st_->visible.Bind(1, queue).Bind(2, now).Bind(3, max);
+  while (st_->visible.Step()) {
+    due.push_back(
+        Candidate{st_->visible.Int(0), std::string(st_->visible.Text(1)), st_->visible.Int(2) + 1});
+  }
+  st_->visible.Reset();
+  sim::Transaction txn(db_);
+  for (Candidate& c : due) {
+    if (q->max_receives > 0 && c.receives > q->max_receives && !q->dead_letter.empty()) {
+      st_->set_state.Bind(1, kDeadLettered).Bind(2, queue).Bind(3, c.id).Exec();
+      Append(q->dead_letter, c.payload, now);
+      ++r.dead_lettered;
+      continue;
+    }
+    st_->hide.Bind(1, c.receives)
+        .Bind(2, now + q->visibility_timeout)
+        .Bind(3, queue)
+        .Bind(4, c.id)
+        .Exec();
+    r.messages.push_back(QueueMessage{c.id, std::move(c.payload), c.receives});
+  }
+  txn.Commit();
+  return r;
+}
+
+DeleteReply QueueStore::Delete(std::string_view queue, int64_t id, int64_t receipt) {
+  if (Find(queue) == nullptr) {
+    return DeleteReply{QueueStatus::kNoSuchQueue, "no such queue"};
+  }
+  st_->get.Bind(1, queue).Bind(2, id);
+  if (!st_->get.Step()) {
+    st_->get.Reset();
+    return DeleteReply{QueueStatus::kInvalidArgument, "no such message"};
+  }
+  const int64_t receives = st_->get.Int(0);
+  const int64_t state = st_->get.Int(1);
+  st_->get.Reset();
+  if (state == kDeleted) {
+    return DeleteReply{QueueStatus::kOk, ""};  // deleting twice is fine
+  }
+  if (state != kLive || receives != receipt) {
+    return DeleteReply{QueueStatus::kStaleReceipt,
+                       "the message was received again or moved since this receipt"};
+  }
+  st_->set_state.Bind(1, kDeleted).Bind(2, queue).Bind(3, id).Exec();
+  return DeleteReply{QueueStatus::kOk, ""};
+}
+
+int64_t QueueStore::Redrive(std::string_view dlq, sim::Time now) {
+  const QueueConfig* source = nullptr;
+  for (const QueueConfig& q : queues_) {
+    if (q.dead_letter == dlq) {
+      source = &q;
+    }
+  }
+  if (source == nullptr) {
+    return 0;
+  }
+  std::vector<std::pair<int64_t, std::string>> moving;
+  st_->live.Bind(1, dlq);
+  while (st_->live.Step()) {
+    moving.emplace_back(st_->live.Int(0), std::string(st_->live.Text(1)));
+  }
+  st_->live.Reset();
+  sim::Transaction txn(db_);
+  for (const auto& [id, payload] : moving) {
+    st_->set_state.Bind(1, kRedriven).Bind(2, dlq).Bind(3, id).Exec();
+    Append(source->name, payload, now);
+  }
+  txn.Commit();
+  return static_cast<int64_t>(moving.size());
+}
+
+int64_t QueueStore::Depth(std::string_view queue) {
+  st_->count_state.Bind(1, queue).Bind(2, kLive);
+  st_->count_state.Step();
+  const int64_t n = st_->count_state.Int(0);
+  st_->count_state.Reset();
+  return n;
+}
+
+int64_t QueueStore::DeadLettered(std::string_view dlq) {
+  st_->count_all.Bind(1, dlq);
+  st_->count_all.Step();
+  const int64_t n = st_->count_all.Int(0);
+  st_->count_all.Reset();
+  return n;
+}
+
+int64_t QueueStore::Redriven(std::string_view dlq) {
+  st_->count_state.Bind(1, dlq).Bind(2, kRedriven);
+  st_->count_state.Step();
+  const int64_t n = st_->count_state.Int(0);
+  st_->count_state.Reset();
+  return n;
+}
+
+}  // namespace paylab::system
