@@ -64,6 +64,20 @@ TEST(Messaging, ShippedScenarioPassesUnderFaultsAndShowsItsFigures) {
   EXPECT_TRUE(saw_messaging_check);
 }
 
+TEST(Messaging, IdempotentProducerAppendsEveryEventOnce) {
+  scenarios::Scenario s = Messaging();
+  s.messaging.idempotent_producer = true;
+  s.workload.operations = 3000;
+  scenarios::RunOptions o;
+  o.seed = 2;
+  const reports::RunResult r = scenarios::RunScenario(s, o);
+  ASSERT_EQ(r.outcome, reports::RunOutcome::kPass)
+      << (r.violation ? r.violation->check + ": " + r.violation->detail : r.internal_error);
+  const auto m = AsMap(r.messaging);
+  EXPECT_EQ(m.at("published_twice"), 0);
+  EXPECT_EQ(m.at("published"), r.movements);
+}
+
 TEST(Messaging, SameSeedSameTraceHash) {
   scenarios::Scenario s = Messaging();
   s.workload.operations = 2000;
