@@ -16,24 +16,8 @@ constexpr const char* kNames[] = {
 
 MessagingChecker::MessagingChecker(sim::Simulator& sim,
                                    std::function<void(const Violation&)> on_violation)
-    : sim_(sim), on_violation_(std::move(on_violation)) {
+    : board_(sim, kNames, std::move(on_violation)) {
   static_assert(std::size(kNames) == kCheckCount);
-  for (const char* n : kNames) {
-    statuses_.push_back(CheckStatus{n, 0, 0});
-  }
-}
-
-void MessagingChecker::Fail(Check c, std::string detail) {
-  ++statuses_[c].evaluations;
-  ++statuses_[c].violations;
-  sim_.trace().Record(sim::TraceEvent{sim_.Now(), sim::TraceKind::kCheck, sim::kNoNode,
-                                      sim::kNoNode, statuses_[c].name, 1, 0});
-  if (!first_) {
-    first_ = Violation{statuses_[c].name, std::move(detail), sim_.Now()};
-    if (on_violation_) {
-      on_violation_(*first_);
-    }
-  }
 }
 
 void MessagingChecker::OnDelivered(const Message& m) {

@@ -30,6 +30,7 @@
 
 #include "sim/simulator.h"
 #include "sim/storage.h"
+#include "system/check_board.h"
 #include "system/mirror.h"
 #include "system/wallet_checker.h"
 
@@ -51,8 +52,8 @@ class MessagingChecker : public ConsumerObserver {
   void CheckFinal(sim::Database& wallet, sim::Database& broker, sim::Database& mirror,
                   std::string_view topic, std::string_view queue, std::string_view dlq);
 
-  const std::vector<CheckStatus>& statuses() const { return statuses_; }
-  const std::optional<Violation>& first_violation() const { return first_; }
+  const std::vector<CheckStatus>& statuses() const { return board_.statuses(); }
+  const std::optional<Violation>& first_violation() const { return board_.first_violation(); }
   int64_t delivered() const { return delivered_; }
   int64_t redelivered() const { return redelivered_; }
   int64_t deduplicated() const { return deduplicated_; }
@@ -72,13 +73,10 @@ class MessagingChecker : public ConsumerObserver {
     kDeadLettersArePoison,
     kCheckCount,
   };
-  void Pass(Check c) { ++statuses_[c].evaluations; }
-  void Fail(Check c, std::string detail);
+  void Pass(Check c) { board_.Pass(c); }
+  void Fail(Check c, std::string detail) { board_.Fail(c, std::move(detail)); }
 
-  sim::Simulator& sim_;
-  std::function<void(const Violation&)> on_violation_;
-  std::vector<CheckStatus> statuses_;
-  std::optional<Violation> first_;
+  CheckBoard board_;
   std::set<std::pair<int32_t, int64_t>> delivered_positions_;
   std::unordered_set<uint64_t> applied_events_;  // membership only
   std::unordered_set<uint64_t> queue_applied_events_;

@@ -59,6 +59,14 @@ QueueStore::QueueStore(sim::Database& db, std::vector<QueueConfig> queues)
     PAYLAB_CHECK(q.visibility_timeout > 0);
     PAYLAB_CHECK(q.dead_letter.empty() || Find(q.dead_letter) != nullptr);
   }
+  // A dead-letter queue serves one source queue, so Redrive knows where
+  // its messages go back to.
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    for (size_t j = i + 1; j < queues_.size(); ++j) {
+      PAYLAB_CHECK(queues_[i].dead_letter.empty() ||
+                   queues_[i].dead_letter != queues_[j].dead_letter);
+    }
+  }
   db_.ExecScript(
       "CREATE TABLE IF NOT EXISTS queue_messages(queue TEXT NOT NULL, id INTEGER NOT NULL, "
       "payload TEXT NOT NULL, receive_count INTEGER NOT NULL, visible_at INTEGER NOT NULL, "
@@ -168,7 +176,7 @@ DeleteReply QueueStore::Delete(std::string_view queue, int64_t id, int64_t recei
   if (state == kDeleted) {
     return DeleteReply{QueueStatus::kOk, ""};  // deleting twice is fine
   }
-  if (state != kLive || receives != receipt) {
+  if (state != kLive || receipt < 1 || receives != receipt) {
     return DeleteReply{QueueStatus::kStaleReceipt,
                        "the message was received again or moved since this receipt"};
   }

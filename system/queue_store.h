@@ -14,7 +14,10 @@
 //    queue's dead-letter queue instead of being handed out. Without a
 //    dead-letter queue it stays, and a poison message is received forever.
 //  - Redrive moves every message of a dead-letter queue back to the queue
-//    that feeds it, with its receive count reset.
+//    that feeds it, with its receive count reset. A dead-letter queue serves
+//    exactly one source queue (checked at construction).
+//  - A receive can return fewer than `max` messages while more are
+//    visible: messages it moves to the dead-letter queue count against it.
 //  - All state is durable; every call is one transaction. Bad calls
 //    (unknown queue, max < 1) get a status and a reason.
 #pragma once
@@ -78,7 +81,8 @@ class QueueStore {
 
   // Messages neither deleted nor moved away.
   int64_t Depth(std::string_view queue);
-  // Messages ever moved into `dlq`, and those redriven out of it.
+  // Every message `dlq` ever held (for a dead-letter queue: every message
+  // moved into it, and those redriven out of it).
   int64_t DeadLettered(std::string_view dlq);
   int64_t Redriven(std::string_view dlq);
 

@@ -25,24 +25,8 @@ bool IsEffect(MovementKind k) {
 
 WalletChecker::WalletChecker(sim::Simulator& sim, const AccountTypes& types,
                              std::function<void(const Violation&)> on_violation)
-    : sim_(sim), types_(types), on_violation_(std::move(on_violation)) {
-  for (const char* name : kCheckNames) {
-    statuses_.push_back(CheckStatus{name, 0, 0});
-  }
+    : sim_(sim), types_(types), board_(sim, kCheckNames, std::move(on_violation)) {
   static_assert(std::size(kCheckNames) == kCheckCount);
-}
-
-void WalletChecker::Fail(Check c, std::string detail) {
-  ++statuses_[c].evaluations;
-  ++statuses_[c].violations;
-  sim_.trace().Record(sim::TraceEvent{sim_.Now(), sim::TraceKind::kCheck, sim::kNoNode,
-                                      sim::kNoNode, statuses_[c].name, 1, 0});
-  if (!first_) {
-    first_ = Violation{statuses_[c].name, std::move(detail), sim_.Now()};
-    if (on_violation_) {
-      on_violation_(*first_);
-    }
-  }
 }
 
 void WalletChecker::SeeId(uint64_t id, std::string_view what) {

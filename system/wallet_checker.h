@@ -33,22 +33,11 @@
 
 #include "sim/simulator.h"
 #include "sim/storage.h"
+#include "system/check_board.h"
 #include "system/client.h"
 #include "system/ledger.h"
 
 namespace paylab::system {
-
-struct Violation {
-  std::string check;
-  std::string detail;  // the event that broke it
-  sim::Time at = 0;
-};
-
-struct CheckStatus {
-  std::string name;
-  int64_t evaluations = 0;
-  int64_t violations = 0;
-};
 
 class WalletChecker : public LedgerObserver, public ClientObserver {
  public:
@@ -65,8 +54,8 @@ class WalletChecker : public LedgerObserver, public ClientObserver {
   // Checks the database against everything seen, at quiescence.
   void CheckFinal(sim::Database& db);
 
-  const std::vector<CheckStatus>& statuses() const { return statuses_; }
-  const std::optional<Violation>& first_violation() const { return first_; }
+  const std::vector<CheckStatus>& statuses() const { return board_.statuses(); }
+  const std::optional<Violation>& first_violation() const { return board_.first_violation(); }
   int64_t movements_seen() const { return movements_; }
 
  private:
@@ -82,15 +71,13 @@ class WalletChecker : public LedgerObserver, public ClientObserver {
     kHoldsResolved,
     kCheckCount,
   };
-  void Pass(Check c) { ++statuses_[c].evaluations; }
-  void Fail(Check c, std::string detail);
+  void Pass(Check c) { board_.Pass(c); }
+  void Fail(Check c, std::string detail) { board_.Fail(c, std::move(detail)); }
   void SeeId(uint64_t id, std::string_view what);
 
   sim::Simulator& sim_;
   const AccountTypes& types_;
-  std::function<void(const Violation&)> on_violation_;
-  std::vector<CheckStatus> statuses_;
-  std::optional<Violation> first_;
+  CheckBoard board_;
   int64_t movements_ = 0;
   int64_t journal_total_ = 0;
   // Balances replayed from the movements seen, by (user, type). Ordered so
