@@ -307,6 +307,10 @@ void Collect(World& w, reports::RunResult& r) {
       {"lost_to_node_down", static_cast<int64_t>(n.node_down_drops)},
       {"rpc_timeouts", static_cast<int64_t>(n.timeouts)},
   };
+  for (sim::Node* node : w.nodes()) {
+    r.faults.emplace_back(fmt::format("crash.{}", node->name()),
+                          static_cast<int64_t>(node->crashes()));
+  }
   for (const system::CheckStatus& c : w.checker.statuses()) {
     r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
   }

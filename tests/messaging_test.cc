@@ -55,6 +55,9 @@ TEST(Messaging, ShippedScenarioPassesUnderFaultsAndShowsItsFigures) {
   EXPECT_EQ(m.at("queue_depth"), 0);
   const auto faults = AsMap(r.faults);
   EXPECT_GE(faults.at("crash"), 6);
+  for (const char* node : {"crash.wallet", "crash.broker", "crash.mirror"}) {
+    EXPECT_GE(faults.at(node), 1) << node;
+  }
   bool saw_messaging_check = false;
   for (const auto& c : r.checks) {
     EXPECT_EQ(c.violations, 0) << c.name;
