@@ -495,7 +495,9 @@ void Ledger::WriteMovement(uint64_t id, MovementKind kind, std::string_view key,
         .Exec();
   }
   if (outbox_ != nullptr) {
-    // Keyed by the first account holder, so one user's events keep their order.
+    // Keyed by the first account holder: the events of one source account
+    // keep their order. (Consumers must not rely on more: a user's incoming
+    // credits are keyed by their senders.)
     outbox_->Append(kMovementTopic, fmt::format("{}", entries.empty() ? 0 : entries.front().user),
                     EncodeMovementEvent(id, kind, entries), now);
   }
