@@ -753,19 +753,27 @@ struct HoldRow {
   sim::Time expires_at;
   uint64_t prepare_movement;
 };
+
+// Reads one hold with the `hold_get` statement; nullopt if there is none.
+std::optional<HoldRow> ReadHold(sim::Statement& q, uint64_t hold_id) {
+  q.Bind(1, static_cast<int64_t>(hold_id));
+  std::optional<HoldRow> h;
+  if (q.Step()) {
+    h = HoldRow{static_cast<HoldState>(q.Int(0)), q.Int(1), q.Int(2), q.Int(3), q.Int(4),
+                static_cast<uint64_t>(q.Int(5))};
+  }
+  q.Reset();
+  return h;
+}
 }  // namespace
 
 WalletReply Ledger::Commit(uint64_t hold_id, sim::Time now) {
   sim::Transaction txn(db_);
-  auto& q = st_->hold_get;
-  q.Bind(1, static_cast<int64_t>(hold_id));
-  if (!q.Step()) {
-    q.Reset();
+  const std::optional<HoldRow> found = ReadHold(st_->hold_get, hold_id);
+  if (!found) {
     return Reply(WalletStatus::kNoSuchHold);
   }
-  const HoldRow h{static_cast<HoldState>(q.Int(0)), q.Int(1), q.Int(2), q.Int(3), q.Int(4),
-                  static_cast<uint64_t>(q.Int(5))};
-  q.Reset();
+  const HoldRow& h = *found;
   switch (h.state) {
     case HoldState::kCommitted:
       return Reply(WalletStatus::kOk, hold_id, h.amount);
@@ -804,15 +812,11 @@ WalletReply Ledger::Commit(uint64_t hold_id, sim::Time now) {
 
 WalletReply Ledger::Rollback(uint64_t hold_id, sim::Time now) {
   sim::Transaction txn(db_);
-  auto& q = st_->hold_get;
-  q.Bind(1, static_cast<int64_t>(hold_id));
-  if (!q.Step()) {
-    q.Reset();
+  const std::optional<HoldRow> found = ReadHold(st_->hold_get, hold_id);
+  if (!found) {
     return Reply(WalletStatus::kNoSuchHold);
   }
-  const HoldRow h{static_cast<HoldState>(q.Int(0)), q.Int(1), q.Int(2), q.Int(3), q.Int(4),
-                  static_cast<uint64_t>(q.Int(5))};
-  q.Reset();
+  const HoldRow& h = *found;
   switch (h.state) {
     case HoldState::kCommitted:
       return Reply(WalletStatus::kHoldNotActive);
