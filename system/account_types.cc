@@ -28,10 +28,12 @@ AccountTypes::AccountTypes(std::vector<AccountType> user_types) {
       AccountType{.name = "SYS_EXTERNAL", .id = kExternal, .allow_negative = true, .system = true});
   all_.push_back(AccountType{.name = "SYS_HOLDS", .id = kHolds, .system = true});
   all_.push_back(AccountType{.name = "SYS_BREAKAGE", .id = kBreakage, .system = true});
+  all_.push_back(
+      AccountType{.name = "SYS_CLEARING", .id = kClearing, .allow_negative = true, .system = true});
 }
 
 const AccountType& AccountTypes::Get(TypeId id) const {
-  // User types occupy ids 1..n, then the three system types follow.
+  // User types occupy ids 1..n, then the system types follow in id order.
   const size_t n = debit_order_.size();
   size_t index =
       id < kExternal ? static_cast<size_t>(id - 1) : n + static_cast<size_t>(id - kExternal);

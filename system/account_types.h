@@ -6,10 +6,13 @@
 // debit_priority; credits fill them in the reverse order (seed 000: CASHBACK
 // is debited first and credited last).
 //
-// Besides the configured user types there are three system types, held by
+// Besides the configured user types there are four system types, held by
 // the system user (user 0): SYS_EXTERNAL (the outside world money comes in
-// from; may go negative), SYS_HOLDS (funds reserved by prepared holds) and
-// SYS_BREAKAGE (balance items that expired unused).
+// from; may go negative), SYS_HOLDS (funds reserved by prepared holds),
+// SYS_BREAKAGE (balance items that expired unused) and SYS_CLEARING (the
+// wallet's half of the clearing pair with the payment service: holds
+// prepared to the system user are committed into it, payouts are paid out
+// of it; may go negative).
 #pragma once
 
 #include <cstdint>
@@ -45,6 +48,7 @@ class AccountTypes {
   static constexpr TypeId kExternal = 100;
   static constexpr TypeId kHolds = 101;
   static constexpr TypeId kBreakage = 102;
+  static constexpr TypeId kClearing = 103;
   static constexpr size_t kMaxUserTypes = 16;
 
   // User types, in any order; ids are assigned 1..n in debit order.

@@ -33,6 +33,8 @@ std::string_view WalletStatusName(WalletStatus s) {
       return "idempotency_mismatch";
     case WalletStatus::kInvalidArgument:
       return "invalid_argument";
+    case WalletStatus::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -53,6 +55,8 @@ std::string_view MovementKindName(MovementKind k) {
       return "expire_hold";
     case MovementKind::kBreakage:
       return "breakage";
+    case MovementKind::kPayout:
+      return "payout";
   }
   return "unknown";
 }
@@ -94,6 +98,7 @@ CREATE TABLE IF NOT EXISTS holds(
   expires_at INTEGER NOT NULL, prepare_movement INTEGER NOT NULL, resolve_movement INTEGER,
   created_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS holds_open ON holds(expires_at, id) WHERE state = 1;
+CREATE UNIQUE INDEX IF NOT EXISTS holds_by_key ON holds(idem_key);
 CREATE TABLE IF NOT EXISTS idempotency(
   key TEXT PRIMARY KEY, op INTEGER NOT NULL, a INTEGER NOT NULL, b INTEGER NOT NULL,
   c INTEGER NOT NULL, d INTEGER NOT NULL, status INTEGER NOT NULL, result_id INTEGER NOT NULL,
@@ -122,6 +127,8 @@ std::string_view ReasonFor(WalletStatus s) {
       return "the idempotency key was already used with different parameters";
     case WalletStatus::kInvalidArgument:
       return "invalid argument";
+    case WalletStatus::kCancelled:
+      return "the key was rolled back before it was prepared";
   }
   return "";
 }
@@ -182,12 +189,14 @@ struct Ledger::Stmts {
                  "SELECT state, src_user, dst_user, amount, expires_at, prepare_movement "
                  "FROM holds WHERE id = ?"),
         hold_resolve(db, "UPDATE holds SET state = ?, resolve_movement = ? WHERE id = ?"),
+        hold_by_key(db, "SELECT id FROM holds WHERE idem_key = ?"),
         holds_expired(db,
                       "SELECT id, src_user, amount, prepare_movement FROM holds "
                       "WHERE state = 1 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?"),
         idem_get(db,
                  "SELECT op, a, b, c, d, status, result_id, amount FROM idempotency "
                  "WHERE key = ?"),
+        idem_op(db, "SELECT op FROM idempotency WHERE key = ?"),
         idem_put(db,
                  "INSERT INTO idempotency(key, op, a, b, c, d, status, result_id, amount) "
                  "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)") {}
@@ -195,7 +204,7 @@ struct Ledger::Stmts {
   sim::Statement meta_get, meta_put, user_exists, user_count, user_insert, balances, balance,
       account_add, items_open, item_insert, item_add, item_log, item_log_by_movement, items_expired,
       movement_insert, journal_insert, journal_of_user, hold_insert, hold_get, hold_resolve,
-      holds_expired, idem_get, idem_put;
+      hold_by_key, holds_expired, idem_get, idem_op, idem_put;
 };
 
 struct Ledger::Pending {
@@ -230,7 +239,8 @@ Ledger::Ledger(sim::Database& db, const AccountTypes& types, LedgerOptions optio
         .Exec();
   }
   sim::Statement open_system(db_, "INSERT OR IGNORE INTO accounts VALUES(0, ?, 0)");
-  for (TypeId t : {AccountTypes::kExternal, AccountTypes::kHolds, AccountTypes::kBreakage}) {
+  for (TypeId t : {AccountTypes::kExternal, AccountTypes::kHolds, AccountTypes::kBreakage,
+                   AccountTypes::kClearing}) {
     open_system.Bind(1, int64_t{t}).Exec();
   }
   int64_t reserved = 0;
@@ -283,6 +293,14 @@ std::optional<WalletReply> Ledger::LookupIdempotent(std::string_view key, const 
   std::optional<WalletReply> r;
   if (st_->idem_get.Step()) {
     auto& q = st_->idem_get;
+    if (q.Int(0) == static_cast<int64_t>(Op::kTombstone)) {
+      // An empty rollback came first: the late Prepare is refused and
+      // leaves no hold; any other operation with the key is a misuse.
+      r = Reply(p.op == Op::kPrepare ? WalletStatus::kCancelled
+                                     : WalletStatus::kIdempotencyMismatch);
+      st_->idem_get.Reset();
+      return r;
+    }
     const bool same = q.Int(0) == static_cast<int64_t>(p.op) && q.Int(1) == p.a &&
                       q.Int(2) == p.b && q.Int(3) == p.c && q.Int(4) == p.d;
     if (same) {
@@ -714,7 +732,8 @@ WalletReply Ledger::Prepare(std::string_view key, UserId src, UserId dst, int64_
   }
   WalletReply reply;
   Plan debit;
-  if (!UserExists(src) || !UserExists(dst)) {
+  // The system user is a valid destination (the clearing account), never a source.
+  if (!UserExists(src) || (dst != kSystemUser && !UserExists(dst))) {
     reply = Reply(WalletStatus::kNoSuchUser);
   } else if (!PlanDebit(src, amount, debit)) {
     reply = Reply(WalletStatus::kInsufficientFunds);
@@ -769,6 +788,15 @@ std::optional<HoldRow> ReadHold(sim::Statement& q, uint64_t hold_id) {
 
 WalletReply Ledger::Commit(uint64_t hold_id, sim::Time now) {
   sim::Transaction txn(db_);
+  return CommitHold(txn, hold_id, now);
+}
+
+WalletReply Ledger::Rollback(uint64_t hold_id, sim::Time now) {
+  sim::Transaction txn(db_);
+  return RollbackHold(txn, hold_id, now);
+}
+
+WalletReply Ledger::CommitHold(sim::Transaction& txn, uint64_t hold_id, sim::Time now) {
   const std::optional<HoldRow> found = ReadHold(st_->hold_get, hold_id);
   if (!found) {
     return Reply(WalletStatus::kNoSuchHold);
@@ -792,15 +820,24 @@ WalletReply Ledger::Commit(uint64_t hold_id, sim::Time now) {
     CommitTxn(txn);
     return Reply(WalletStatus::kHoldExpired);
   }
+  // A payment to the platform goes to the clearing account, uncapped.
+  const bool to_clearing = h.dst == kSystemUser;
   Plan credit;
-  if (!PlanCredit(h.dst, h.amount, credit)) {
+  if (!to_clearing && !PlanCredit(h.dst, h.amount, credit)) {
     return Reply(WalletStatus::kCapExceeded);
   }
+  // Only now take an ID: a transaction that is rolled back must not have
+  // persisted the generator's reservation.
   const uint64_t movement = NextId(now);
   std::vector<JournalEntry> entries;
   entries.push_back(JournalEntry{kSystemUser, AccountTypes::kHolds, -h.amount});
   AddToAccount(kSystemUser, AccountTypes::kHolds, -h.amount);
-  ApplyCredit(h.dst, credit, movement, now, entries);
+  if (to_clearing) {
+    entries.push_back(JournalEntry{kSystemUser, AccountTypes::kClearing, h.amount});
+    AddToAccount(kSystemUser, AccountTypes::kClearing, h.amount);
+  } else {
+    ApplyCredit(h.dst, credit, movement, now, entries);
+  }
   WriteMovement(movement, MovementKind::kCommit, "", hold_id, now, entries);
   st_->hold_resolve.Bind(1, static_cast<int64_t>(HoldState::kCommitted))
       .Bind(2, static_cast<int64_t>(movement))
@@ -810,8 +847,7 @@ WalletReply Ledger::Commit(uint64_t hold_id, sim::Time now) {
   return Reply(WalletStatus::kOk, hold_id, h.amount);
 }
 
-WalletReply Ledger::Rollback(uint64_t hold_id, sim::Time now) {
-  sim::Transaction txn(db_);
+WalletReply Ledger::RollbackHold(sim::Transaction& txn, uint64_t hold_id, sim::Time now) {
   const std::optional<HoldRow> found = ReadHold(st_->hold_get, hold_id);
   if (!found) {
     return Reply(WalletStatus::kNoSuchHold);
@@ -830,6 +866,99 @@ WalletReply Ledger::Rollback(uint64_t hold_id, sim::Time now) {
   ReleaseHold(hold_id, h.src, h.amount, h.prepare_movement, HoldState::kRolledBack, now);
   CommitTxn(txn);
   return Reply(WalletStatus::kOk, hold_id, h.amount);
+}
+
+std::optional<uint64_t> Ledger::HoldOfKey(std::string_view key) {
+  st_->hold_by_key.Bind(1, key);
+  std::optional<uint64_t> hold;
+  if (st_->hold_by_key.Step()) {
+    hold = static_cast<uint64_t>(st_->hold_by_key.Int(0));
+  }
+  st_->hold_by_key.Reset();
+  return hold;
+}
+
+std::optional<Ledger::Op> Ledger::OpOfKey(std::string_view key) {
+  st_->idem_op.Bind(1, key);
+  std::optional<Op> op;
+  if (st_->idem_op.Step()) {
+    op = static_cast<Op>(st_->idem_op.Int(0));
+  }
+  st_->idem_op.Reset();
+  return op;
+}
+
+WalletReply Ledger::CommitKey(std::string_view key, sim::Time now) {
+  if (key.empty()) {
+    return Invalid("an idempotency key is required");
+  }
+  sim::Transaction txn(db_);
+  if (const std::optional<uint64_t> hold = HoldOfKey(key)) {
+    return CommitHold(txn, *hold, now);
+  }
+  if (OpOfKey(key) == Op::kTombstone) {
+    // Cancelled before it was ever prepared: the other way round.
+    return Reply(WalletStatus::kHoldNotActive);
+  }
+  // Never prepared (or its Prepare was refused). No tombstone: a confirm
+  // before the try is the orchestrator's bug, not a race to settle.
+  return Reply(WalletStatus::kNoSuchHold);
+}
+
+WalletReply Ledger::RollbackKey(std::string_view key, sim::Time now) {
+  if (key.empty()) {
+    return Invalid("an idempotency key is required");
+  }
+  sim::Transaction txn(db_);
+  if (const std::optional<uint64_t> hold = HoldOfKey(key)) {
+    return RollbackHold(txn, *hold, now);
+  }
+  const std::optional<Op> op = OpOfKey(key);
+  if (!op) {
+    // Empty rollback: remember the key, in this transaction, so that the
+    // Prepare still on its way is refused and leaves no hanging hold.
+    const WalletReply reply = Reply(WalletStatus::kOk);
+    StoreIdempotent(key, IdemParams{Op::kTombstone, 0, 0, 0, 0}, reply);
+    CommitTxn(txn);
+    return reply;
+  }
+  if (*op == Op::kTombstone || *op == Op::kPrepare) {
+    // Already cancelled, or a Prepare that was refused: nothing is held.
+    return Reply(WalletStatus::kOk);
+  }
+  return Reply(WalletStatus::kIdempotencyMismatch);
+}
+
+WalletReply Ledger::Payout(std::string_view key, UserId user, int64_t amount, sim::Time now) {
+  if (key.empty()) {
+    return Invalid("an idempotency key is required");
+  }
+  if (amount <= 0) {
+    return Invalid("amount must be > 0");
+  }
+  const IdemParams p{Op::kPayout, user, amount, 0, 0};
+  sim::Transaction txn(db_);
+  if (auto r = LookupIdempotent(key, p)) {
+    return *r;
+  }
+  WalletReply reply;
+  Plan credit;
+  if (!UserExists(user)) {
+    reply = Reply(WalletStatus::kNoSuchUser);
+  } else if (!PlanCredit(user, amount, credit)) {
+    reply = Reply(WalletStatus::kCapExceeded);
+  } else {
+    const uint64_t movement = NextId(now);
+    std::vector<JournalEntry> entries;
+    entries.push_back(JournalEntry{kSystemUser, AccountTypes::kClearing, -amount});
+    AddToAccount(kSystemUser, AccountTypes::kClearing, -amount);
+    ApplyCredit(user, credit, movement, now, entries);
+    WriteMovement(movement, MovementKind::kPayout, key, 0, now, entries);
+    reply = Reply(WalletStatus::kOk, movement, amount);
+  }
+  StoreIdempotent(key, p, reply);
+  CommitTxn(txn);
+  return reply;
 }
 
 int64_t Ledger::ExpireHolds(sim::Time now, int64_t limit) {

@@ -22,6 +22,16 @@
 //  - Idempotency: an operation with a key already used with the same
 //    parameters returns the stored answer and has no further effect; with
 //    other parameters it is refused (kIdempotencyMismatch).
+//  - Try-Confirm-Cancel (system/tcc.h): CommitKey and RollbackKey name a
+//    hold by the key of the Prepare that created it. A RollbackKey of a key
+//    never prepared is an "empty rollback": it answers kOk with amount 0
+//    and records a tombstone in its own transaction, so a later Prepare
+//    with that key answers kCancelled and creates no hold. Tombstones live
+//    in the idempotency table and so survive restarts.
+//  - Clearing: a Prepare whose destination is the system user commits into
+//    (kSystemUser, SYS_CLEARING), with no cap; Payout pays a user out of
+//    SYS_CLEARING. SYS_CLEARING may go negative: it is the wallet's half of
+//    the clearing pair with the payment service.
 //  - Expected outcomes (declined, refused, expired) are statuses, never
 //    exceptions. Bad arguments get kInvalidArgument and a reason.
 //  - The ledger never reads a clock: callers pass the node's virtual time.
@@ -56,6 +66,9 @@ enum class WalletStatus : uint8_t {
   kHoldNotActive,
   kIdempotencyMismatch,
   kInvalidArgument,
+  // A Prepare whose key was rolled back first (an empty rollback's
+  // tombstone): no hold was created. Appended last: statuses are stored.
+  kCancelled,
 };
 std::string_view WalletStatusName(WalletStatus s);
 
@@ -77,6 +90,7 @@ enum class MovementKind : uint8_t {
   kRollback = 5,
   kExpireHold = 6,
   kBreakage = 7,
+  kPayout = 8,
 };
 std::string_view MovementKindName(MovementKind k);
 
@@ -140,10 +154,36 @@ class Ledger {
   WalletReply Deposit(std::string_view key, UserId user, TypeId type, int64_t amount,
                       sim::Time now);
   WalletReply Transfer(std::string_view key, UserId src, UserId dst, int64_t amount, sim::Time now);
+  // Moves `amount` from src's accounts into SYS_HOLDS under a new hold that
+  // expires at now + ttl; answers the hold's ID. dst is a user, or
+  // kSystemUser for a payment to the clearing account. A key tombstoned by
+  // an empty RollbackKey answers kCancelled.
   WalletReply Prepare(std::string_view key, UserId src, UserId dst, int64_t amount,
                       sim::Duration ttl, sim::Time now);
   WalletReply Commit(uint64_t hold_id, sim::Time now);
   WalletReply Rollback(uint64_t hold_id, sim::Time now);
+
+  // The second phase by the Prepare's key (the TCC participant's contract,
+  // system/tcc.h). Answers carry the hold's ID and amount.
+  //   CommitKey:   held -> kOk (dst credited; kCapExceeded if the caps
+  //                leave no room, and the hold stays held); committed ->
+  //                kOk again; expired (or past its expiry) -> kHoldExpired,
+  //                every time; rolled back or tombstoned -> kHoldNotActive;
+  //                never prepared -> kNoSuchHold (no tombstone).
+  //   RollbackKey: held -> kOk (funds released); rolled back or expired ->
+  //                kOk, nothing released again; committed ->
+  //                kHoldNotActive; never prepared -> kOk with id 0 and
+  //                amount 0, and a tombstone (see the contract above); a
+  //                Prepare that was refused -> kOk, amount 0 (nothing was
+  //                held); a key used by another operation ->
+  //                kIdempotencyMismatch.
+  WalletReply CommitKey(std::string_view key, sim::Time now);
+  WalletReply RollbackKey(std::string_view key, sim::Time now);
+
+  // Pays `amount` out of (kSystemUser, SYS_CLEARING) to the user, credited
+  // in credit order as any credit (kCapExceeded if the caps leave no room).
+  // Idempotent by key like Deposit; answers the movement's ID.
+  WalletReply Payout(std::string_view key, UserId user, int64_t amount, sim::Time now);
 
   // Rolls back every held hold whose expiry has passed; returns how many.
   int64_t ExpireHolds(sim::Time now, int64_t limit);
@@ -159,7 +199,15 @@ class Ledger {
  private:
   struct Stmts;
   struct Pending;
-  enum class Op : uint8_t { kDeposit = 1, kTransfer = 2, kPrepare = 3 };
+  // Stored in the idempotency table. kTombstone marks a key cancelled by
+  // an empty rollback.
+  enum class Op : uint8_t {
+    kDeposit = 1,
+    kTransfer = 2,
+    kPrepare = 3,
+    kPayout = 4,
+    kTombstone = 5
+  };
   struct IdemParams {
     Op op;
     int64_t a, b, c, d;
@@ -202,6 +250,14 @@ class Ledger {
   void ReleaseHold(uint64_t hold_id, UserId src, int64_t amount, uint64_t prepare_movement,
                    HoldState final_state, sim::Time now);
   void CommitTxn(sim::Transaction& txn);
+  // The second phase of one hold, inside the caller's open transaction;
+  // they commit it when they change anything.
+  WalletReply CommitHold(sim::Transaction& txn, uint64_t hold_id, sim::Time now);
+  WalletReply RollbackHold(sim::Transaction& txn, uint64_t hold_id, sim::Time now);
+  // The hold a Prepare with this key created, if any.
+  std::optional<uint64_t> HoldOfKey(std::string_view key);
+  // The operation the key is recorded under in the idempotency table, if any.
+  std::optional<Op> OpOfKey(std::string_view key);
 
   sim::Database& db_;
   const AccountTypes& types_;

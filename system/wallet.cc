@@ -8,6 +8,30 @@
 
 namespace paylab::system {
 
+TccStatus ToTcc(WalletStatus s) {
+  switch (s) {
+    case WalletStatus::kOk:
+      return TccStatus::kOk;
+    case WalletStatus::kInsufficientFunds:
+    case WalletStatus::kCapExceeded:
+      return TccStatus::kDeclined;
+    case WalletStatus::kCancelled:
+      return TccStatus::kCancelled;
+    case WalletStatus::kHoldExpired:
+      return TccStatus::kExpired;
+    case WalletStatus::kNoSuchUser:
+    case WalletStatus::kNoSuchAccount:
+    case WalletStatus::kNoSuchHold:
+    case WalletStatus::kHoldNotActive:
+    case WalletStatus::kIdempotencyMismatch:
+    case WalletStatus::kInvalidArgument:
+      return TccStatus::kInvalid;
+  }
+  return TccStatus::kInvalid;
+}
+
+TccReply ToTccReply(const WalletReply& r) { return TccReply{ToTcc(r.status), r.id, r.amount}; }
+
 Wallet::Wallet(sim::NodeContext& ctx, const WalletConfig& config, LedgerObserver* observer)
     : ctx_(ctx), config_(config), observer_(observer) {}
 
@@ -48,6 +72,29 @@ asio::awaitable<WalletReply> Wallet::Commit(uint64_t hold_id) {
 asio::awaitable<WalletReply> Wallet::Rollback(uint64_t hold_id) {
   co_return Live().Rollback(hold_id, ctx_.Now());
 }
+
+asio::awaitable<TccReply> Wallet::TryHold(WalletTry r) {
+  if (r.tcc.amount_min != r.tcc.amount_max) {
+    // The wallet holds an exact amount; a range is the orchestrator's bug.
+    co_return TccReply{TccStatus::kInvalid, 0, 0};
+  }
+  co_return ToTccReply(
+      Live().Prepare(r.tcc.key, r.tcc.user, r.dst, r.tcc.amount_max, r.tcc.ttl, ctx_.Now()));
+}
+
+asio::awaitable<TccReply> Wallet::ConfirmHold(std::string key) {
+  co_return ToTccReply(Live().CommitKey(key, ctx_.Now()));
+}
+
+asio::awaitable<TccReply> Wallet::CancelHold(std::string key) {
+  co_return ToTccReply(Live().RollbackKey(key, ctx_.Now()));
+}
+
+asio::awaitable<WalletReply> Wallet::Payout(PayoutRequest r) {
+  co_return Live().Payout(r.key, r.user, r.amount, ctx_.Now());
+}
+
+asio::awaitable<int64_t> Wallet::TotalBalance(UserId user) { co_return Live().TotalBalance(user); }
 
 void Wallet::OnMovement(const MovementRecord& m) {
   int64_t moved = 0;

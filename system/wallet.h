@@ -6,6 +6,12 @@
 // rebuilds both. Handlers are synchronous once they run (one SQLite
 // transaction each), so a crash either happened before a request was
 // applied or after its transaction committed.
+//
+// Besides the legacy API (hold IDs, used by the upstream client) the wallet
+// is a Try-Confirm-Cancel participant of the payment service (system/tcc.h):
+// TryHold / ConfirmHold / CancelHold name a hold by the orchestrator's key,
+// and answer TccReply values (see ToTcc). Payout pays a user out of the
+// clearing account that holds tried to the system user are confirmed into.
 #pragma once
 
 #include <deque>
@@ -16,6 +22,7 @@
 #include "sim/context.h"
 #include "system/account_types.h"
 #include "system/ledger.h"
+#include "system/tcc.h"
 
 namespace paylab::system {
 
@@ -59,6 +66,33 @@ struct PrepareRequest {
   sim::Duration ttl = 0;
 };
 
+// A TCC Try on the wallet: the orchestrator's Try (tcc.user pays) and the
+// destination the hold is committed to (kSystemUser: the clearing account).
+// The wallet cannot take a range: tcc.amount_min must equal tcc.amount_max.
+struct WalletTry {
+  TccTry tcc;
+  UserId dst = 0;
+};
+struct PayoutRequest {
+  std::string key;
+  UserId user = 0;
+  int64_t amount = 0;
+};
+
+// The wallet's statuses as TCC statuses, the one place they are mapped:
+//   kOk                                -> kOk
+//   kInsufficientFunds, kCapExceeded   -> kDeclined (the funds or the room
+//                                         are not there now)
+//   kCancelled                         -> kCancelled (empty rollback first)
+//   kHoldExpired                       -> kExpired
+//   anything else                      -> kInvalid (unknown user or hold,
+//       a hold resolved the other way, a key reused with other parameters,
+//       bad arguments: refused whatever the timing)
+TccStatus ToTcc(WalletStatus s);
+// A ledger answer as a TCC answer: the mapped status, the hold's ID and
+// the amount.
+TccReply ToTccReply(const WalletReply& r);
+
 class Wallet : public sim::Service, public LedgerObserver {
  public:
   Wallet(sim::NodeContext& ctx, const WalletConfig& config, LedgerObserver* observer);
@@ -70,6 +104,17 @@ class Wallet : public sim::Service, public LedgerObserver {
   asio::awaitable<WalletReply> Prepare(PrepareRequest r);
   asio::awaitable<WalletReply> Commit(uint64_t hold_id);
   asio::awaitable<WalletReply> Rollback(uint64_t hold_id);
+
+  // TCC participant (system/tcc.h). TryHold refuses a range
+  // (amount_min != amount_max) with kInvalid, then Prepares
+  // (key, tcc.user -> dst, amount, ttl).
+  asio::awaitable<TccReply> TryHold(WalletTry r);
+  asio::awaitable<TccReply> ConfirmHold(std::string key);
+  asio::awaitable<TccReply> CancelHold(std::string key);
+  // Pays out of the clearing account (Ledger::Payout).
+  asio::awaitable<WalletReply> Payout(PayoutRequest r);
+  // The user's total over the user account types; 0 for an unknown user.
+  asio::awaitable<int64_t> TotalBalance(UserId user);
 
   // REQUIRES: booted.
   Ledger& ledger() { return *ledger_; }

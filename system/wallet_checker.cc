@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <span>
+
 namespace paylab::system {
 
 namespace {
@@ -16,17 +18,31 @@ constexpr const char* kCheckNames[] = {
     "idempotency_same_answer",
     "idempotency_mismatch_refused",
     "holds_resolved",
+    "wallet_no_hold_left",
 };
 
 bool IsEffect(MovementKind k) {
-  return k == MovementKind::kDeposit || k == MovementKind::kTransfer || k == MovementKind::kPrepare;
+  return k == MovementKind::kDeposit || k == MovementKind::kTransfer ||
+         k == MovementKind::kPrepare || k == MovementKind::kPayout;
 }
+
 }  // namespace
 
 WalletChecker::WalletChecker(sim::Simulator& sim, const AccountTypes& types,
-                             std::function<void(const Violation&)> on_violation)
-    : sim_(sim), types_(types), board_(sim, kCheckNames, std::move(on_violation)) {
+                             std::function<void(const Violation&)> on_violation,
+                             WalletCheckerOptions options)
+    : sim_(sim),
+      types_(types),
+      options_(options),
+      no_hold_left_listed_(options.no_hold_left),
+      board_(sim, kCheckNames, std::move(on_violation)) {
   static_assert(std::size(kCheckNames) == kCheckCount);
+  static_assert(kNoHoldLeft == kCheckCount - 1, "the opt-in check is the last one");
+}
+
+std::span<const CheckStatus> WalletChecker::statuses() const {
+  const std::span<const CheckStatus> all(board_.statuses());
+  return no_hold_left_listed_ ? all : all.first(kNoHoldLeft);
 }
 
 void WalletChecker::SeeId(uint64_t id, std::string_view what) {
@@ -221,6 +237,24 @@ void WalletChecker::CheckFinal(sim::Database& db) {
     } else {
       Pass(kHoldsResolved);
     }
+  }
+  if (options_.no_hold_left) {
+    CheckNoHoldLeft(db);
+  }
+}
+
+void WalletChecker::CheckNoHoldLeft(sim::Database& db) {
+  no_hold_left_listed_ = true;
+  sim::Statement q(db,
+                   "SELECT id, idem_key, expires_at, (SELECT COUNT(*) FROM holds WHERE state = 1) "
+                   "FROM holds WHERE state = 1 ORDER BY id LIMIT 1");
+  if (q.Step()) {
+    Fail(kNoHoldLeft,
+         fmt::format("hold {} (key {}) is still held at the end, expiring at {:.3f} s; {} "
+                     "hold(s) held in all",
+                     q.Int(0), q.Text(1), sim::ToSeconds(q.Int(2)), q.Int(3)));
+  } else {
+    Pass(kNoHoldLeft);
   }
 }
 
