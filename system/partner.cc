@@ -1,0 +1,511 @@
+// Implementation of the external partner and its checker (see partner.h).
+#include "system/partner.h"
+
+#include <fmt/format.h>
+
+#include <string_view>
+
+#include "sim/check.h"
+#include "sim/trace.h"
+
+namespace paylab::system {
+
+namespace {
+
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS accounts(
+  user_id INTEGER NOT NULL, account INTEGER NOT NULL, balance INTEGER NOT NULL,
+  PRIMARY KEY(user_id, account)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS movements(
+  id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, hold_id INTEGER, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS journal(
+  seq INTEGER PRIMARY KEY, movement_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+  account INTEGER NOT NULL, delta INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS journal_by_movement ON journal(movement_id);
+CREATE TABLE IF NOT EXISTS holds(
+  id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, user_id INTEGER NOT NULL,
+  amount INTEGER NOT NULL, ttl INTEGER NOT NULL, state INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL, created_at INTEGER NOT NULL, try_movement INTEGER,
+  resolve_movement INTEGER);
+CREATE INDEX IF NOT EXISTS holds_open ON holds(expires_at, id) WHERE state = 1;
+)sql";
+
+constexpr int64_t kSystem = 0;
+
+TccReply Answer(TccStatus s, int64_t id = 0, int64_t amount = 0) {
+  return TccReply{s, static_cast<uint64_t>(id), amount};
+}
+
+struct HoldRow {
+  int64_t id;
+  int64_t user;
+  int64_t amount;
+  sim::Duration ttl;
+  PartnerHoldState state;
+  sim::Time expires_at;
+};
+
+}  // namespace
+
+struct Partner::Stmts {
+  explicit Stmts(sim::Database& db)
+      : user_count(db, "SELECT COUNT(*) FROM accounts WHERE user_id > 0 AND account = 0"),
+        balance(db, "SELECT balance FROM accounts WHERE user_id = ? AND account = ?"),
+        account_add(
+            db,
+            "INSERT INTO accounts(user_id, account, balance) VALUES(?, ?, ?) "
+            "ON CONFLICT(user_id, account) DO UPDATE SET balance = balance + excluded.balance"),
+        movement_insert(db, "INSERT INTO movements(kind, hold_id, at) VALUES(?, ?, ?)"),
+        journal_insert(db,
+                       "INSERT INTO journal(movement_id, user_id, account, delta) "
+                       "VALUES(?, ?, ?, ?)"),
+        hold_get(db, "SELECT id, user_id, amount, ttl, state, expires_at FROM holds WHERE key = ?"),
+        hold_insert(db,
+                    "INSERT INTO holds(key, user_id, amount, ttl, state, expires_at, created_at) "
+                    "VALUES(?, ?, ?, ?, ?, ?, ?)"),
+        hold_set_try(db, "UPDATE holds SET try_movement = ? WHERE id = ?"),
+        hold_resolve(db, "UPDATE holds SET state = ?, resolve_movement = ? WHERE id = ?"),
+        holds_expired(db,
+                      "SELECT id, user_id, amount FROM holds WHERE state = 1 AND expires_at <= ? "
+                      "ORDER BY expires_at, id LIMIT ?") {}
+
+  sim::Statement user_count, balance, account_add, movement_insert, journal_insert, hold_get,
+      hold_insert, hold_set_try, hold_resolve, holds_expired;
+};
+
+namespace {
+
+std::optional<HoldRow> ReadHold(sim::Statement& q, std::string_view key) {
+  q.Bind(1, key);
+  std::optional<HoldRow> h;
+  if (q.Step()) {
+    h = HoldRow{q.Int(0), q.Int(1), q.Int(2), q.Int(3), static_cast<PartnerHoldState>(q.Int(4)),
+                q.Int(5)};
+  }
+  q.Reset();
+  return h;
+}
+
+}  // namespace
+
+Partner::Partner(sim::NodeContext& ctx, const PartnerConfig& config, PartnerCounters* counters)
+    : ctx_(ctx),
+      config_(config),
+      counters_(counters != nullptr ? counters : &own_counters_),
+      latency_rng_(ctx.Stream("partner.latency")),
+      fault_rng_(ctx.Stream("partner.faults")) {
+  PAYLAB_CHECK(config_.service_time_min >= 0);
+  PAYLAB_CHECK(config_.service_time_min <= config_.service_time_max);
+}
+
+Partner::~Partner() = default;
+
+asio::awaitable<void> Partner::Boot() {
+  ctx_.db().ExecScript(kSchema);
+  st_ = std::make_unique<Stmts>(ctx_.db());
+  Populate();
+  ctx_.Trace(sim::TraceKind::kNote, "partner.boot", config_.users);
+  ctx_.Spawn(ExpiryLoop());
+  co_return;
+}
+
+void Partner::Populate() {
+  st_->user_count.Step();
+  const int64_t existing = st_->user_count.Int(0);
+  st_->user_count.Reset();
+  if (existing > 0) {
+    return;
+  }
+  sim::Transaction txn(ctx_.db());
+  for (PartnerAccount a :
+       {PartnerAccount::kIssue, PartnerAccount::kHolds, PartnerAccount::kClearing}) {
+    st_->account_add.Bind(1, kSystem).Bind(2, static_cast<int64_t>(a)).Bind(3, int64_t{0}).Exec();
+  }
+  for (int64_t u = 1; u <= config_.users; ++u) {
+    st_->account_add.Bind(1, u)
+        .Bind(2, static_cast<int64_t>(PartnerAccount::kPoints))
+        .Bind(3, int64_t{0})
+        .Exec();
+    if (config_.initial_balance > 0) {
+      WriteMovement(PartnerMovementKind::kIssue, 0,
+                    {{kSystem, PartnerAccount::kIssue, -config_.initial_balance},
+                     {u, PartnerAccount::kPoints, config_.initial_balance}});
+    }
+  }
+  txn.Commit();
+}
+
+bool Partner::InOutage(sim::Time t) const {
+  for (const PartnerOutage& o : config_.outages) {
+    if (o.from <= t && t < o.to) {
+      return true;
+    }
+  }
+  return false;
+}
+
+asio::awaitable<bool> Partner::Admit() {
+  ++counters_->requests;
+  const sim::Duration service =
+      latency_rng_.UniformInt(config_.service_time_min, config_.service_time_max);
+  if (service > 0) {
+    co_await ctx_.Sleep(service);
+  }
+  // Drawn for every request, so an outage does not shift later draws.
+  const bool fault = fault_rng_.Bernoulli(config_.unavailable_rate);
+  if (fault || InOutage(ctx_.Now())) {
+    ++counters_->unavailable;
+    ctx_.Trace(sim::TraceKind::kFault, "partner.unavailable", fault ? 0 : 1);
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<TccReply> Partner::TryHold(TccTry t) {
+  // Not `if (!co_await Admit())`: GCC 12 mishandles the awaitable there (it crashed).
+  const bool admitted = co_await Admit();
+  if (!admitted) {
+    co_return Answer(TccStatus::kUnavailable);
+  }
+  co_return DoTry(t);
+}
+
+asio::awaitable<TccReply> Partner::ConfirmHold(std::string key) {
+  // Not `if (!co_await Admit())`: GCC 12 mishandles the awaitable there (it crashed).
+  const bool admitted = co_await Admit();
+  if (!admitted) {
+    co_return Answer(TccStatus::kUnavailable);
+  }
+  co_return DoConfirm(key);
+}
+
+asio::awaitable<TccReply> Partner::CancelHold(std::string key) {
+  // Not `if (!co_await Admit())`: GCC 12 mishandles the awaitable there (it crashed).
+  const bool admitted = co_await Admit();
+  if (!admitted) {
+    co_return Answer(TccStatus::kUnavailable);
+  }
+  co_return DoCancel(key);
+}
+
+asio::awaitable<void> Partner::ExpiryLoop() {
+  for (;;) {
+    co_await ctx_.Sleep(config_.expiry_scan_interval);
+    const int64_t n = DoExpire(config_.expiry_batch_max);
+    if (n > 0) {
+      ctx_.Trace(sim::TraceKind::kNote, "partner.expire", n);
+    }
+  }
+}
+
+int64_t Partner::WriteMovement(PartnerMovementKind kind, int64_t hold_id,
+                               std::initializer_list<Entry> entries) {
+  int64_t sum = 0;
+  for (const Entry& e : entries) {
+    sum += e.delta;
+  }
+  // Write path: a movement that does not balance is a bug in this file.
+  PAYLAB_CHECK(sum == 0);
+  auto& m = st_->movement_insert;
+  m.Bind(1, static_cast<int64_t>(kind));
+  if (hold_id == 0) {
+    m.BindNull(2);
+  } else {
+    m.Bind(2, hold_id);
+  }
+  m.Bind(3, ctx_.Now()).Exec();
+  const int64_t id = sqlite3_last_insert_rowid(ctx_.db().handle());
+  for (const Entry& e : entries) {
+    st_->journal_insert.Bind(1, id)
+        .Bind(2, e.user)
+        .Bind(3, static_cast<int64_t>(e.account))
+        .Bind(4, e.delta)
+        .Exec();
+    st_->account_add.Bind(1, e.user)
+        .Bind(2, static_cast<int64_t>(e.account))
+        .Bind(3, e.delta)
+        .Exec();
+  }
+  return id;
+}
+
+void Partner::Release(int64_t hold_id, int64_t user, int64_t amount, PartnerHoldState final_state) {
+  const PartnerMovementKind kind = final_state == PartnerHoldState::kExpired
+                                       ? PartnerMovementKind::kExpire
+                                       : PartnerMovementKind::kCancel;
+  const int64_t movement = WriteMovement(
+      kind, hold_id,
+      {{kSystem, PartnerAccount::kHolds, -amount}, {user, PartnerAccount::kPoints, amount}});
+  st_->hold_resolve.Bind(1, static_cast<int64_t>(final_state))
+      .Bind(2, movement)
+      .Bind(3, hold_id)
+      .Exec();
+  if (final_state == PartnerHoldState::kExpired) {
+    ++counters_->expired;
+  } else {
+    ++counters_->cancels;
+  }
+}
+
+TccReply Partner::DoTry(const TccTry& t) {
+  if (t.key.empty() || t.amount_min != t.amount_max || t.amount_max <= 0 || t.ttl <= 0 ||
+      t.ttl > config_.hold_ttl_max) {
+    // A range, a bad amount or ttl: refused whatever the timing, and the
+    // key is not claimed.
+    return Answer(TccStatus::kInvalid);
+  }
+  const int64_t amount = t.amount_max;
+  sim::Database& db = ctx_.db();
+  sim::Transaction txn(db);
+  if (const std::optional<HoldRow> h = ReadHold(st_->hold_get, t.key)) {
+    if (h->state == PartnerHoldState::kTombstone) {
+      ++counters_->late_tries_refused;
+      ctx_.Trace(sim::TraceKind::kNote, "partner.late_try", h->id);
+      return Answer(TccStatus::kCancelled);
+    }
+    if (h->user != t.user || h->amount != amount || h->ttl != t.ttl) {
+      return Answer(TccStatus::kInvalid);
+    }
+    // Tried before: the first answer again.
+    return h->state == PartnerHoldState::kDeclined ? Answer(TccStatus::kDeclined)
+                                                   : Answer(TccStatus::kOk, h->id, h->amount);
+  }
+  st_->balance.Bind(1, t.user).Bind(2, static_cast<int64_t>(PartnerAccount::kPoints));
+  std::optional<int64_t> balance;
+  if (t.user > 0 && st_->balance.Step()) {
+    balance = st_->balance.Int(0);
+  }
+  st_->balance.Reset();
+  if (!balance) {
+    return Answer(TccStatus::kInvalid);  // no such user
+  }
+  const sim::Time now = ctx_.Now();
+  const bool enough = *balance >= amount;
+  st_->hold_insert.Bind(1, t.key)
+      .Bind(2, t.user)
+      .Bind(3, amount)
+      .Bind(4, t.ttl)
+      .Bind(5, static_cast<int64_t>(enough ? PartnerHoldState::kHeld : PartnerHoldState::kDeclined))
+      .Bind(6, now + t.ttl)
+      .Bind(7, now)
+      .Exec();
+  const int64_t hold = sqlite3_last_insert_rowid(db.handle());
+  if (!enough) {
+    // Remembered, so that a retried Try hears the same answer.
+    txn.Commit();
+    ++counters_->tries_declined;
+    return Answer(TccStatus::kDeclined);
+  }
+  const int64_t movement = WriteMovement(
+      PartnerMovementKind::kTry, hold,
+      {{t.user, PartnerAccount::kPoints, -amount}, {kSystem, PartnerAccount::kHolds, amount}});
+  st_->hold_set_try.Bind(1, movement).Bind(2, hold).Exec();
+  txn.Commit();
+  ++counters_->tries_held;
+  ctx_.Trace(sim::TraceKind::kCommit, "partner.try", hold, amount);
+  return Answer(TccStatus::kOk, hold, amount);
+}
+
+TccReply Partner::DoConfirm(const std::string& key) {
+  sim::Transaction txn(ctx_.db());
+  const std::optional<HoldRow> h = ReadHold(st_->hold_get, key);
+  if (!h) {
+    // Never tried: the orchestrator confirms only what it tried. No
+    // tombstone: this is its bug, not a race.
+    return Answer(TccStatus::kInvalid);
+  }
+  switch (h->state) {
+    case PartnerHoldState::kConfirmed:
+      return Answer(TccStatus::kOk, h->id, h->amount);
+    case PartnerHoldState::kExpired:
+      return Answer(TccStatus::kExpired);
+    case PartnerHoldState::kCancelled:
+    case PartnerHoldState::kDeclined:
+    case PartnerHoldState::kTombstone:
+      return Answer(TccStatus::kInvalid);
+    case PartnerHoldState::kHeld:
+      break;
+  }
+  if (ctx_.Now() >= h->expires_at) {
+    // Too late: release the points now rather than wait for the scan.
+    Release(h->id, h->user, h->amount, PartnerHoldState::kExpired);
+    txn.Commit();
+    return Answer(TccStatus::kExpired);
+  }
+  const int64_t movement = WriteMovement(PartnerMovementKind::kConfirm, h->id,
+                                         {{kSystem, PartnerAccount::kHolds, -h->amount},
+                                          {kSystem, PartnerAccount::kClearing, h->amount}});
+  st_->hold_resolve.Bind(1, static_cast<int64_t>(PartnerHoldState::kConfirmed))
+      .Bind(2, movement)
+      .Bind(3, h->id)
+      .Exec();
+  txn.Commit();
+  ++counters_->confirms;
+  ctx_.Trace(sim::TraceKind::kCommit, "partner.confirm", h->id, h->amount);
+  return Answer(TccStatus::kOk, h->id, h->amount);
+}
+
+TccReply Partner::DoCancel(const std::string& key) {
+  if (key.empty()) {
+    return Answer(TccStatus::kInvalid);
+  }
+  sim::Transaction txn(ctx_.db());
+  const std::optional<HoldRow> h = ReadHold(st_->hold_get, key);
+  if (!h) {
+    // Empty rollback: remember the key so the Try still on its way is
+    // refused and leaves no hanging hold.
+    const sim::Time now = ctx_.Now();
+    st_->hold_insert.Bind(1, key)
+        .Bind(2, kSystem)
+        .Bind(3, int64_t{0})
+        .Bind(4, int64_t{0})
+        .Bind(5, static_cast<int64_t>(PartnerHoldState::kTombstone))
+        .Bind(6, now)
+        .Bind(7, now)
+        .Exec();
+    txn.Commit();
+    ++counters_->empty_rollbacks;
+    ctx_.Trace(sim::TraceKind::kNote, "partner.empty_rollback");
+    return Answer(TccStatus::kOk);
+  }
+  switch (h->state) {
+    case PartnerHoldState::kConfirmed:
+      return Answer(TccStatus::kInvalid);
+    case PartnerHoldState::kCancelled:
+    case PartnerHoldState::kExpired:
+      // Already released: the same answer as the first cancel.
+      return Answer(TccStatus::kOk, h->id, h->amount);
+    case PartnerHoldState::kDeclined:
+    case PartnerHoldState::kTombstone:
+      return Answer(TccStatus::kOk);  // nothing was held
+    case PartnerHoldState::kHeld:
+      break;
+  }
+  Release(h->id, h->user, h->amount, PartnerHoldState::kCancelled);
+  txn.Commit();
+  ctx_.Trace(sim::TraceKind::kCommit, "partner.cancel", h->id, h->amount);
+  return Answer(TccStatus::kOk, h->id, h->amount);
+}
+
+int64_t Partner::DoExpire(int64_t limit) {
+  struct Due {
+    int64_t id, user, amount;
+  };
+  std::vector<Due> due;
+  auto& q = st_->holds_expired;
+  q.Bind(1, ctx_.Now()).Bind(2, limit);
+  while (q.Step()) {
+    due.push_back(Due{q.Int(0), q.Int(1), q.Int(2)});
+  }
+  q.Reset();
+  if (due.empty()) {
+    return 0;
+  }
+  sim::Transaction txn(ctx_.db());
+  for (const Due& d : due) {
+    Release(d.id, d.user, d.amount, PartnerHoldState::kExpired);
+  }
+  txn.Commit();
+  return static_cast<int64_t>(due.size());
+}
+
+int64_t PartnerClearingBalance(sim::Database& partner_db) {
+  sim::Statement q(partner_db, "SELECT balance FROM accounts WHERE user_id = 0 AND account = ?");
+  q.Bind(1, static_cast<int64_t>(PartnerAccount::kClearing));
+  return q.Step() ? q.Int(0) : 0;
+}
+
+// --- PartnerChecker ----------------------------------------------------------
+
+namespace {
+
+constexpr const char* kPartnerCheckNames[] = {
+    "partner_journal_balanced",
+    "partner_balances_reconcile",
+    "partner_no_hold_left",
+};
+enum PartnerCheck : size_t { kJournalBalanced, kBalancesReconcile, kNoHoldLeft };
+
+}  // namespace
+
+PartnerChecker::PartnerChecker(sim::Simulator& sim,
+                               std::function<void(const Violation&)> on_violation)
+    : board_(sim, kPartnerCheckNames, std::move(on_violation)) {}
+
+void PartnerChecker::CheckFinal(sim::Database& db) {
+  // partner_journal_balanced
+  {
+    sim::Statement q(db,
+                     "SELECT movement_id, SUM(delta) FROM journal GROUP BY movement_id "
+                     "HAVING SUM(delta) != 0 ORDER BY movement_id LIMIT 1");
+    const int64_t total = db.QueryInt("SELECT COALESCE(SUM(delta), 0) FROM journal");
+    if (q.Step()) {
+      board_.Fail(kJournalBalanced,
+                  fmt::format("partner movement {} has entries summing to {}", q.Int(0), q.Int(1)));
+    } else if (total != 0) {
+      board_.Fail(kJournalBalanced, fmt::format("the partner's journal sums to {}", total));
+    } else {
+      board_.Pass(kJournalBalanced);
+    }
+  }
+  // partner_balances_reconcile
+  {
+    const auto account = [&](PartnerAccount a) {
+      return db.QueryInt(fmt::format(
+          "SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE user_id = 0 AND account = {}",
+          static_cast<int>(a)));
+    };
+    const auto holds = [&](PartnerHoldState s) {
+      return db.QueryInt(fmt::format("SELECT COALESCE(SUM(amount), 0) FROM holds WHERE state = {}",
+                                     static_cast<int>(s)));
+    };
+    sim::Statement replay(
+        db,
+        "SELECT a.user_id, a.account, a.balance, COALESCE(j.s, 0) FROM accounts a "
+        "LEFT JOIN (SELECT user_id, account, SUM(delta) AS s FROM journal "
+        "GROUP BY user_id, account) j USING (user_id, account) "
+        "WHERE a.balance != COALESCE(j.s, 0) OR (a.balance < 0 AND NOT (a.user_id = 0 AND "
+        "a.account = 1)) ORDER BY a.user_id, a.account LIMIT 1");
+    sim::Statement unresolved(db,
+                              "SELECT id, state FROM holds WHERE "
+                              "(state IN (2, 3, 4) AND resolve_movement IS NULL) OR "
+                              "(state IN (1, 2, 3, 4) AND try_movement IS NULL) "
+                              "ORDER BY id LIMIT 1");
+    const int64_t held = holds(PartnerHoldState::kHeld);
+    const int64_t confirmed = holds(PartnerHoldState::kConfirmed);
+    if (replay.Step()) {
+      board_.Fail(kBalancesReconcile,
+                  fmt::format("partner account ({}, {}) holds {} but its journal sums to {}",
+                              replay.Int(0), replay.Int(1), replay.Int(2), replay.Int(3)));
+    } else if (account(PartnerAccount::kHolds) != held) {
+      board_.Fail(kBalancesReconcile,
+                  fmt::format("partner HOLDS holds {} but the held holds total {}",
+                              account(PartnerAccount::kHolds), held));
+    } else if (account(PartnerAccount::kClearing) != confirmed) {
+      board_.Fail(kBalancesReconcile,
+                  fmt::format("partner CLEARING holds {} but the confirmed holds total {}",
+                              account(PartnerAccount::kClearing), confirmed));
+    } else if (unresolved.Step()) {
+      board_.Fail(kBalancesReconcile, fmt::format("partner hold {} in state {} lacks its movement",
+                                                  unresolved.Int(0), unresolved.Int(1)));
+    } else {
+      board_.Pass(kBalancesReconcile);
+    }
+  }
+  // partner_no_hold_left
+  {
+    sim::Statement q(db,
+                     "SELECT id, key, expires_at, (SELECT COUNT(*) FROM holds WHERE state = 1) "
+                     "FROM holds WHERE state = 1 ORDER BY id LIMIT 1");
+    if (q.Step()) {
+      board_.Fail(kNoHoldLeft,
+                  fmt::format("partner hold {} (key {}) is still held at the end, expiring at "
+                              "{:.3f} s; {} hold(s) held in all",
+                              q.Int(0), q.Text(1), sim::ToSeconds(q.Int(2)), q.Int(3)));
+    } else {
+      board_.Pass(kNoHoldLeft);
+    }
+  }
+}
+
+}  // namespace paylab::system

@@ -1,0 +1,206 @@
+// The external partner: an outside point programme that some escrows also
+// pay with (seed 003). Its API is slow and unreliable, and the payment
+// orchestrator must live with that: escrows that use it prefer rollback.
+//
+// The partner is a Try-Confirm-Cancel participant (system/tcc.h) and keeps
+// the whole contract:
+//  - TryHold takes an exact amount (amount_min == amount_max, else
+//    kInvalid) from the user's partner points into HOLDS under a hold named
+//    by the orchestrator's key; not enough points: kDeclined (remembered, so
+//    a retried Try hears kDeclined again). A key tried again with the same
+//    parameters answers as the first time; with others: kInvalid.
+//  - CancelHold before any Try ("empty rollback") answers kOk with amount 0
+//    and leaves a tombstone, so the late Try answers kCancelled and holds
+//    nothing.
+//  - ConfirmHold moves the held points to CLEARING; CancelHold (or expiry)
+//    gives them back to the user. Both are idempotent. Confirm of an expired
+//    hold answers kExpired every time; Cancel of an expired hold kOk,
+//    releasing nothing twice. Confirm of a cancelled (or never tried, or
+//    declined) key and Cancel of a confirmed one: kInvalid.
+//  - Holds never confirmed or cancelled expire: a scan loop releases them.
+//
+// Slow and unreliable: every request first sleeps a service time drawn
+// uniformly from [service_time_min, service_time_max] ("partner.latency"
+// stream), then answers kUnavailable without doing anything with
+// probability unavailable_rate ("partner.faults" stream) or if it is inside
+// an outage window. The expiry scan is internal and never unavailable.
+//
+// Storage: the node's own SQLite database. A journal where every movement
+// sums to zero, over per-user POINTS accounts and three system accounts of
+// the system user 0: ISSUE (where the points were issued from; negative),
+// HOLDS (points held by live holds) and CLEARING (the partner's half of the
+// clearing pair with the payment service: confirmed holds; read it as
+// `SELECT balance FROM accounts WHERE user_id = 0 AND account = 3`). Users
+// 1..users are populated once, each with initial_balance points.
+//
+// IDs: the partner's IDs (holds, movements) are SQLite rowids of its own
+// tables: deterministic, unique within the partner, and outside paylab's
+// snowflake ID space (they are never compared with wallet or point IDs).
+//
+// Every operation is one SQLite transaction with no suspension inside, so a
+// crash happens either before a request was applied or after it committed;
+// a crash during the service time loses the request unanswered.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/context.h"
+#include "sim/random.h"
+#include "sim/simulator.h"
+#include "sim/storage.h"
+#include "system/check_board.h"
+#include "system/tcc.h"
+
+namespace paylab::system {
+
+namespace asio = boost::asio;
+
+// A window of virtual time [from, to) during which the partner answers
+// every request kUnavailable.
+struct PartnerOutage {
+  sim::Time from = 0;
+  sim::Time to = 0;
+};
+
+struct PartnerConfig {
+  // Population: users 1..users, each with initial_balance partner points.
+  int64_t users = 0;
+  int64_t initial_balance = 0;
+  // The largest ttl a Try may ask.
+  sim::Duration hold_ttl_max = 3600 * sim::kSecond;
+  // The expiry job releases up to expiry_batch_max expired holds per scan.
+  sim::Duration expiry_scan_interval = 5 * sim::kSecond;
+  int64_t expiry_batch_max = 1000;
+  // Every request's service time, uniform in [min, max].
+  // REQUIRES: 0 <= service_time_min <= service_time_max.
+  sim::Duration service_time_min = 20 * sim::kMillisecond;
+  sim::Duration service_time_max = 500 * sim::kMillisecond;
+  // Fault: the probability that a request is answered kUnavailable.
+  double unavailable_rate = 0;
+  // Fault: windows during which every request is answered kUnavailable.
+  std::vector<PartnerOutage> outages;
+};
+
+// The partner's accounts. Users hold kPoints; the system user 0 holds the
+// others.
+enum class PartnerAccount : uint8_t { kPoints = 0, kIssue = 1, kHolds = 2, kClearing = 3 };
+
+// A hold's row in the `holds` table (keyed by the TCC key). Declined Tries
+// and empty-rollback tombstones are rows too, so that a key keeps its first
+// answer; only kHeld rows hold points.
+enum class PartnerHoldState : uint8_t {
+  kHeld = 1,
+  kConfirmed = 2,
+  kCancelled = 3,
+  kExpired = 4,
+  kDeclined = 5,
+  kTombstone = 6,
+};
+
+enum class PartnerMovementKind : uint8_t {
+  kIssue = 1,
+  kTry = 2,
+  kConfirm = 3,
+  kCancel = 4,
+  kExpire = 5,
+};
+
+// What the partner did, for tests and reports. Volatile: counted by one
+// incarnation (pass a PartnerCounters to the constructor to count across
+// restarts).
+struct PartnerCounters {
+  int64_t requests = 0;
+  int64_t unavailable = 0;  // answered kUnavailable (rate or outage)
+  int64_t tries_held = 0;
+  int64_t tries_declined = 0;
+  int64_t late_tries_refused = 0;  // a Try after its key's empty rollback
+  int64_t confirms = 0;            // holds confirmed (first time only)
+  int64_t cancels = 0;             // holds released by a Cancel
+  int64_t empty_rollbacks = 0;     // tombstones written
+  int64_t expired = 0;             // holds released by expiry
+};
+
+class Partner : public sim::Service {
+ public:
+  // `counters` may be null: the service then counts in its own.
+  Partner(sim::NodeContext& ctx, const PartnerConfig& config, PartnerCounters* counters = nullptr);
+  ~Partner() override;
+
+  asio::awaitable<void> Boot() override;
+
+  asio::awaitable<TccReply> TryHold(TccTry t);
+  asio::awaitable<TccReply> ConfirmHold(std::string key);
+  asio::awaitable<TccReply> CancelHold(std::string key);
+
+  const PartnerCounters& counters() const { return *counters_; }
+
+ private:
+  struct Stmts;
+
+  // Sleeps the service time, then decides whether to serve: false means
+  // answer kUnavailable and do nothing.
+  asio::awaitable<bool> Admit();
+  asio::awaitable<void> ExpiryLoop();
+
+  // The operations themselves, synchronous, one transaction each.
+  TccReply DoTry(const TccTry& t);
+  TccReply DoConfirm(const std::string& key);
+  TccReply DoCancel(const std::string& key);
+  int64_t DoExpire(int64_t limit);
+  void Populate();
+
+  // Writes one movement with its journal entries (which must sum to zero)
+  // and applies them to the accounts; returns its ID.
+  struct Entry {
+    int64_t user;
+    PartnerAccount account;
+    int64_t delta;
+  };
+  int64_t WriteMovement(PartnerMovementKind kind, int64_t hold_id, std::initializer_list<Entry> e);
+  // Returns a held hold's points to its user and marks it `final_state`.
+  void Release(int64_t hold_id, int64_t user, int64_t amount, PartnerHoldState final_state);
+  bool InOutage(sim::Time t) const;
+
+  sim::NodeContext& ctx_;
+  const PartnerConfig& config_;
+  PartnerCounters own_counters_;
+  PartnerCounters* counters_;
+  sim::Rng latency_rng_;
+  sim::Rng fault_rng_;
+  std::unique_ptr<Stmts> st_;
+};
+
+// The balance of the partner's CLEARING account (the points confirmed to
+// the payment service), read from the partner's database.
+int64_t PartnerClearingBalance(sim::Database& partner_db);
+
+// The partner's invariant checker, run at quiescence against its database.
+//
+// Checks (names as printed in summaries and reports):
+//   partner_journal_balanced    every movement's entries sum to zero; the
+//                               whole journal sums to zero
+//   partner_balances_reconcile  every account's balance == its journal sum;
+//                               no account but ISSUE is negative; HOLDS ==
+//                               the held holds, CLEARING == the confirmed
+//                               holds; a resolved hold has its movement
+//   partner_no_hold_left        no hold is still held (every Try was
+//                               confirmed, cancelled or expired)
+class PartnerChecker {
+ public:
+  PartnerChecker(sim::Simulator& sim, std::function<void(const Violation&)> on_violation);
+
+  void CheckFinal(sim::Database& partner_db);
+
+  const std::vector<CheckStatus>& statuses() const { return board_.statuses(); }
+  const std::optional<Violation>& first_violation() const { return board_.first_violation(); }
+
+ private:
+  CheckBoard board_;
+};
+
+}  // namespace paylab::system

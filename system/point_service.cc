@@ -1,0 +1,119 @@
+// Implementation of the point service (see point_service.h).
+#include "system/point_service.h"
+
+#include <optional>
+
+#include "system/broker.h"
+#include "system/payment_event.h"
+
+namespace paylab::system {
+
+PointService::PointService(sim::NodeContext& ctx, const PointServiceConfig& config,
+                           PointLedgerObserver* observer)
+    : ctx_(ctx), config_(config), observer_(observer), faults_(ctx.Stream("assigner.faults")) {}
+
+asio::awaitable<void> PointService::Boot() {
+  ledger_ = std::make_unique<PointLedger>(ctx_.db(), config_.ledger, this);
+  ledger_->Populate(config_.users, config_.initial_points, config_.lot_expiry, ctx_.Now());
+  ctx_.Trace(sim::TraceKind::kNote, "point.boot", ledger_->user_count());
+  ctx_.Spawn(ExpiryLoop());
+  if (!config_.queue.empty()) {
+    ctx_.Spawn(AssignerLoop());
+  }
+  co_return;
+}
+
+PointLedger& PointService::Live() {
+  // Refuses (NodeCrashed) if this incarnation is over; the ledger itself
+  // holds the database directly.
+  ctx_.db();
+  return *ledger_;
+}
+
+asio::awaitable<TccReply> PointService::TryDebit(TccTry t) {
+  co_return Live().TryDebit(t, ctx_.Now());
+}
+
+asio::awaitable<TccReply> PointService::ConfirmDebit(std::string key) {
+  co_return Live().ConfirmDebit(key, ctx_.Now());
+}
+
+asio::awaitable<TccReply> PointService::CancelDebit(std::string key) {
+  co_return Live().CancelDebit(key, ctx_.Now());
+}
+
+asio::awaitable<int64_t> PointService::Balance(int64_t user) {
+  co_return Live().Balance(user, ctx_.Now());
+}
+
+void PointService::OnPointMovement(const PointMovementRecord& m) {
+  int64_t moved = 0;
+  for (const PointEntry& e : m.entries) {
+    moved += e.delta > 0 ? e.delta : 0;
+  }
+  ctx_.Trace(sim::TraceKind::kCommit, PointMovementKindName(m.kind), static_cast<int64_t>(m.id),
+             moved);
+  if (observer_ != nullptr) {
+    observer_->OnPointMovement(m);
+  }
+}
+
+asio::awaitable<void> PointService::ExpiryLoop() {
+  for (;;) {
+    co_await ctx_.Sleep(config_.expiry_scan_interval);
+    const int64_t holds = Live().ExpireHolds(ctx_.Now(), config_.expiry_batch_max);
+    const int64_t lots = Live().ExpireLots(ctx_.Now(), config_.expiry_batch_max);
+    if (holds + lots > 0) {
+      ctx_.Trace(sim::TraceKind::kNote, "point.expire", holds, lots);
+    }
+  }
+}
+
+bool PointService::Assign(std::string_view payload) {
+  PointLedger& ledger = Live();
+  std::string error;
+  const std::optional<PaymentEvent> e = DecodePaymentEvent(payload, &error);
+  if (!e) {
+    ledger.CountPoison();
+    ctx_.Trace(sim::TraceKind::kNote, "point.assign.poison");
+    return false;
+  }
+  if (faults_.Bernoulli(config_.apply_failure_rate)) {
+    // A transient failure before the database was touched: the message
+    // comes back after its visibility timeout.
+    ledger.CountApplyFailure();
+    ctx_.Trace(sim::TraceKind::kFault, "point.assign.fail", static_cast<int64_t>(e->payment_id));
+    return false;
+  }
+  const GrantReply r =
+      ledger.ApplyPaymentEvent(*e, config_.reward_bp, config_.grant_ttl, ctx_.Now());
+  // Every answer is final (a refusal would be refused again): the message
+  // may go.
+  ctx_.Trace(sim::TraceKind::kNote, "point.assign", static_cast<int64_t>(e->payment_id),
+             static_cast<int64_t>(r.status));
+  return true;
+}
+
+asio::awaitable<void> PointService::AssignerLoop() {
+  for (;;) {
+    co_await ctx_.Sleep(config_.poll_interval);
+    ReceiveRequest req{config_.queue, config_.receive_max};
+    const auto receive = [req](Broker& b) { return b.Receive(req); };
+    auto got =
+        co_await ctx_.Call<Broker>(config_.broker, "broker.receive", config_.rpc_timeout, receive);
+    if (!got.ok() || got.value.status != QueueStatus::kOk) {
+      continue;
+    }
+    for (const QueueMessage& m : got.value.messages) {
+      if (!Assign(m.payload)) {
+        continue;  // left to come back, and in the end to be dead-lettered
+      }
+      DeleteRequest d{config_.queue, m.id, m.receipt};
+      const auto del = [d](Broker& b) { return b.Delete(d); };
+      // A lost delete means the message comes back; the apply is idempotent.
+      co_await ctx_.Call<Broker>(config_.broker, "broker.delete", config_.rpc_timeout, del);
+    }
+  }
+}
+
+}  // namespace paylab::system
