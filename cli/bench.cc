@@ -19,6 +19,10 @@
 #include "system/broker.h"
 #include "system/broker_log.h"
 #include "system/ledger.h"
+#include "system/payment.h"
+#include "system/point_ledger.h"
+#include "system/point_service.h"
+#include "system/wallet.h"
 
 namespace paylab::cli {
 
@@ -238,6 +242,185 @@ double SimulatedBrokerSeconds(int64_t n) {
   return consumed == n ? s : -1;
 }
 
+// Charges end to end: a driver node creates and captures charges one after
+// the other through the payment service, which runs each as TCC over the
+// point service and the wallet (points first, the wallet for the rest). No
+// faults, no broker: the figure is the simulator's cost per charge.
+constexpr int64_t kChargePoints = 1'000'000;
+constexpr sim::Duration kChargeTtl = 3600 * sim::kSecond;
+
+double SimulatedChargeSeconds(int64_t n) {
+  sim::Simulator sim(1);
+  sim::Network net(
+      sim, sim::LatencyModel{sim::LatencyDistribution::kConstant, 0, 0, sim::kMillisecond, 0});
+  system::AccountTypes types({system::AccountType{.name = "MONEY", .debit_priority = 0}});
+  system::WalletConfig wallet_config;
+  wallet_config.types = &types;
+  wallet_config.users = kUsers;
+  wallet_config.initial_balances = {system::InitialBalance{1, kOpening}};
+  system::PointServiceConfig point_config;
+  point_config.users = kUsers;
+  point_config.initial_points = kChargePoints;
+  point_config.ledger.id_worker = 1;
+  system::PaymentConfig payment_config;
+  payment_config.id_worker = 2;
+  payment_config.wallet = 1;
+  payment_config.point = 2;
+  payment_config.hold_ttl = kChargeTtl;
+  payment_config.publish = false;
+  payment_config.batch_interval = 0;
+  payment_config.clearing_interval = 0;
+  system::PaymentCounters counters;
+  auto idle = [](sim::NodeContext&) { return std::make_unique<Idle>(); };
+  sim::Node driver(sim, net, 0, "driver", idle);
+  sim::Node wallet(sim, net, 1, "wallet", [&](sim::NodeContext& ctx) {
+    return std::make_unique<system::Wallet>(ctx, wallet_config, nullptr);
+  });
+  sim::Node point(sim, net, 2, "point", [&](sim::NodeContext& ctx) {
+    return std::make_unique<system::PointService>(ctx, point_config, nullptr);
+  });
+  sim::Node payment(sim, net, 3, "payment", [&](sim::NodeContext& ctx) {
+    return std::make_unique<system::PaymentService>(ctx, payment_config, &counters);
+  });
+  for (sim::Node* node : {&driver, &wallet, &point, &payment}) {
+    net.AddNode(node);
+    node->Start();
+  }
+  sim.Run(sim.Now());  // boots and populates
+  int64_t captured = 0;
+  const auto t0 = Clock::now();
+  driver.Spawn([](sim::Network& net, sim::Node& self, int64_t n,
+                  int64_t* captured) -> boost::asio::awaitable<void> {
+    sim::Rng rng(1, "bench.charges");
+    for (int64_t i = 0; i < n; ++i) {
+      system::CreatePaymentRequest req{fmt::format("o-{}", i),    system::PaymentFlow::kCharge,
+                                       rng.UniformInt(1, kUsers), rng.UniformInt(1, 100),
+                                       rng.UniformInt(100, 5000), 0};
+      const auto create = [req](system::PaymentService& p) { return p.Create(req); };
+      co_await net.AsyncCall<system::PaymentService, system::PaymentReply>(
+          self.id(), 3, "payment.create", sim::kSecond, create, boost::asio::use_awaitable);
+      const std::string key = req.order_key;
+      const auto capture = [key](system::PaymentService& p) { return p.Capture(key); };
+      auto r = co_await net.AsyncCall<system::PaymentService, system::PaymentReply>(
+          self.id(), 3, "payment.capture", sim::kSecond, capture, boost::asio::use_awaitable);
+      *captured += r.ok() && r.value.payment_status == system::PaymentStatus::kCaptured ? 1 : 0;
+    }
+  }(net, driver, n, &captured));
+  // The services' background loops never end: run until the driver is done.
+  int64_t asked = 0;
+  while (captured + asked < n && sim.Now() < INT64_MAX / 4) {
+    sim.Run(sim.Now() + sim::kSecond);
+    asked = driver.live_tasks() == 0 ? n : 0;
+  }
+  const double s = Since(t0);
+  for (sim::Node* node : {&driver, &wallet, &point, &payment}) {
+    node->Shutdown();
+  }
+  return captured == n ? s : -1;
+}
+
+// The same SQL work with no simulator: the point ledger's try and confirm,
+// the wallet ledger's prepare and commit, and the payment row's insert,
+// one update per step and the merchant-ledger entries, in the same
+// transactions the payment service uses.
+double BareChargeSeconds(int64_t n) {
+  sim::Database wallet_db;
+  sim::Database point_db;
+  sim::Database payment_db;
+  system::AccountTypes types({system::AccountType{.name = "MONEY", .debit_priority = 0}});
+  system::Ledger wallet(wallet_db, types, system::LedgerOptions{}, nullptr);
+  const system::InitialBalance opening{1, kOpening};
+  wallet.Populate(kUsers, {&opening, 1}, 0);
+  system::PointLedgerOptions point_options;
+  point_options.id_worker = 1;
+  system::PointLedger points(point_db, point_options, nullptr);
+  points.Populate(kUsers, kChargePoints, 0, 0);
+  payment_db.ExecScript(
+      "CREATE TABLE payments(id INTEGER PRIMARY KEY, order_key TEXT NOT NULL UNIQUE, payer "
+      "INTEGER, amount INTEGER, point_amount INTEGER, wallet_amount INTEGER, status INTEGER, "
+      "resource_status INTEGER, phase INTEGER, updated_at INTEGER);"
+      "CREATE TABLE pay_accounts(owner INTEGER, account INTEGER, balance INTEGER, "
+      "PRIMARY KEY(owner, account)) WITHOUT ROWID;"
+      "CREATE TABLE pay_journal(seq INTEGER PRIMARY KEY, movement INTEGER, owner INTEGER, "
+      "account INTEGER, delta INTEGER);");
+  sim::Statement insert(payment_db, "INSERT INTO payments VALUES(?, ?, ?, ?, 0, 0, 0, 0, 0, ?)");
+  sim::Statement update(payment_db,
+                        "UPDATE payments SET point_amount = ?, wallet_amount = ?, status = ?, "
+                        "resource_status = ?, phase = ?, updated_at = ? WHERE id = ?");
+  sim::Statement account(payment_db,
+                         "INSERT INTO pay_accounts VALUES(?, ?, ?) ON CONFLICT(owner, account) "
+                         "DO UPDATE SET balance = balance + excluded.balance");
+  sim::Statement journal(payment_db,
+                         "INSERT INTO pay_journal(movement, owner, account, delta) "
+                         "VALUES(?, ?, ?, ?)");
+  const auto step = [&](int64_t id, int64_t points_held, int64_t wallet_held, int64_t status,
+                        int64_t phase, sim::Time now) {
+    sim::Transaction txn(payment_db);
+    update.Bind(1, points_held)
+        .Bind(2, wallet_held)
+        .Bind(3, status)
+        .Bind(4, 0)
+        .Bind(5, phase)
+        .Bind(6, now)
+        .Bind(7, id)
+        .Exec();
+    txn.Commit();
+  };
+  sim::Rng rng(1, "bench.charges");
+  std::string key;
+  const auto t0 = Clock::now();
+  for (int64_t i = 0; i < n; ++i) {
+    const sim::Time now = i * sim::kMillisecond;
+    const int64_t payer = rng.UniformInt(1, kUsers);
+    const int64_t merchant = rng.UniformInt(1, 100);
+    const int64_t amount = rng.UniformInt(100, 5000);
+    key = fmt::format("o-{}", i);
+    {
+      sim::Transaction txn(payment_db);
+      insert.Bind(1, i + 1).Bind(2, key).Bind(3, payer).Bind(4, amount).Bind(5, now).Exec();
+      txn.Commit();
+    }
+    // Create: points first (take half, so the wallet pays the rest).
+    const system::TccReply p =
+        points.TryDebit(system::TccTry{key + "/points", payer, 0, amount / 2, kChargeTtl}, now);
+    step(i + 1, p.amount, 0, 0, 1, now);
+    const system::WalletReply w =
+        wallet.Prepare(key + "/wallet", payer, 0, amount - p.amount, kChargeTtl, now);
+    step(i + 1, p.amount, amount - p.amount, 0, 2, now);
+    step(i + 1, p.amount, amount - p.amount, 1, 0, now);
+    // Capture.
+    step(i + 1, p.amount, amount - p.amount, 1, 0, now);
+    points.ConfirmDebit(key + "/points", now);
+    step(i + 1, p.amount, amount - p.amount, 1, 1, now);
+    const system::WalletReply c = wallet.CommitKey(key + "/wallet", now);
+    step(i + 1, p.amount, amount - p.amount, 1, 2, now);
+    {
+      sim::Transaction txn(payment_db);
+      update.Bind(1, p.amount)
+          .Bind(2, amount - p.amount)
+          .Bind(3, 2)
+          .Bind(4, 1)
+          .Bind(5, 0)
+          .Bind(6, now)
+          .Bind(7, i + 1)
+          .Exec();
+      for (auto [owner, acct, delta] :
+           {std::tuple{int64_t{0}, 1, -(amount - p.amount)}, std::tuple{int64_t{0}, 2, -p.amount},
+            std::tuple{merchant, 4, amount}}) {
+        account.Bind(1, owner).Bind(2, acct).Bind(3, delta).Exec();
+        journal.Bind(1, i + 1).Bind(2, owner).Bind(3, acct).Bind(4, delta).Exec();
+      }
+      txn.Commit();
+    }
+    if (w.status != system::WalletStatus::kOk || c.status != system::WalletStatus::kOk) {
+      fmt::print(
+          stderr, "paylab bench: bare charge failed: {}\n",
+          system::WalletStatusName(w.status != system::WalletStatus::kOk ? w.status : c.status));
+      return -1;
+    }
+  }
+  return Since(t0);
+}
 }  // namespace
 
 int RunBench(const BenchArgs& a) {
@@ -282,6 +465,22 @@ int RunBench(const BenchArgs& a) {
       "simulator)\n",
       m / broker_bare, broker_bare / m * 1e6);
   fmt::print("  ratio simulated/bare   {:>12.2f}\n", broker_sim / broker_bare);
+  const double charge_bare = BareChargeSeconds(a.charges);
+  const double charge_sim = SimulatedChargeSeconds(a.charges);
+  if (charge_bare <= 0 || charge_sim <= 0) {
+    fmt::print(stderr, "paylab bench: the charge benchmark failed\n");
+    return 3;
+  }
+  const double c = static_cast<double>(a.charges);
+  fmt::print(
+      "  simulated charges      {:>12.0f} charges/s  ({:.2f} us each: create and capture over "
+      "RPC, TCC on points and wallet)\n",
+      c / charge_sim, charge_sim / c * 1e6);
+  fmt::print(
+      "  bare charge SQL        {:>12.0f} charges/s  ({:.2f} us each: the same ledgers and "
+      "payment rows, no simulator)\n",
+      c / charge_bare, charge_bare / c * 1e6);
+  fmt::print("  ratio simulated/bare   {:>12.2f}\n", charge_sim / charge_bare);
   return 0;
 }
 

@@ -9,7 +9,10 @@
 //  - the ratio between the two;
 //  - messages per second through the broker (publish, then fetch and commit
 //    in batches) over the simulated network, against the same BrokerLog
-//    calls made directly, and their ratio.
+//    calls made directly, and their ratio;
+//  - charges per second end to end (create and capture through the payment
+//    service, TCC over the point service and the wallet) against the same
+//    ledger calls and payment-row SQL made directly, and their ratio.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +23,7 @@ struct BenchArgs {
   int64_t transfers = 20000;
   int64_t events = 2'000'000;
   int64_t messages = 20000;
+  int64_t charges = 5000;
 };
 
 int RunBench(const BenchArgs& args);

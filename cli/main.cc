@@ -136,6 +136,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--transfers", bench.transfers, "Transfers per measurement")
       ->default_val(bench.transfers)
       ->check(CLI::Range(100, 10'000'000));
+  bench_cmd->add_option("--charges", bench.charges, "Charges per payment measurement")
+      ->default_val(bench.charges)
+      ->check(CLI::Range(100, 10'000'000));
   bench_cmd->add_option("--messages", bench.messages, "Messages per broker measurement")
       ->default_val(bench.messages)
       ->check(CLI::Range(100, 10'000'000));

@@ -84,6 +84,13 @@ void PrintSummary(std::FILE* out, const RunResult& r, const std::string& report_
     }
     fmt::print(out, "  messaging   {}\n", m);
   }
+  if (!r.payments.empty()) {
+    std::string m;
+    for (const auto& [name, n] : r.payments) {
+      m += fmt::format("{}{} {}", m.empty() ? "" : "  ", name, n);
+    }
+    fmt::print(out, "  payments    {}\n", m);
+  }
   int passed = 0, failed = 0;
   for (const CheckResult& c : r.checks) {
     (c.violations == 0 ? passed : failed)++;
@@ -164,6 +171,11 @@ nlohmann::ordered_json ReportJson(const RunResult& r) {
     messaging[name] = n;
   }
   j["messaging"] = messaging;
+  nlohmann::ordered_json payments = nlohmann::ordered_json::object();
+  for (const auto& [name, n] : r.payments) {
+    payments[name] = n;
+  }
+  j["payments"] = payments;
   nlohmann::ordered_json checks = nlohmann::ordered_json::array();
   for (const CheckResult& c : r.checks) {
     checks.push_back({{"name", c.name},

@@ -34,7 +34,7 @@ TEST(ReportTest, KeysAreStableAndOrdered) {
       "report_version", "scenario",       "seed",        "defects",    "result",
       "violation",      "internal_error", "replay",      "trace_hash", "trace_events",
       "kernel_events",  "virtual_time_s", "wall_time_s", "operations", "faults",
-      "network",        "messaging",      "checks",      "artifacts"};
+      "network",        "messaging",      "payments",    "checks",     "artifacts"};
   EXPECT_EQ(keys, want);
   EXPECT_EQ(j["result"], "pass");
   EXPECT_EQ(j["trace_hash"], "0000000000000abc");

@@ -54,6 +54,9 @@ struct RunResult {
   std::vector<std::pair<std::string, int64_t>> faults;
   // Messaging figures (published, delivered, ...), empty when messaging is off.
   std::vector<std::pair<std::string, int64_t>> messaging;
+  // Payment figures (orders by final state, recovery layers, points), empty
+  // when payments are off.
+  std::vector<std::pair<std::string, int64_t>> payments;
   std::vector<CheckResult> checks;
   // Files the run wrote besides the report (databases, trace).
   std::vector<std::string> artifacts;

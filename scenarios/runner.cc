@@ -17,6 +17,12 @@
 #include "system/client.h"
 #include "system/messaging_checker.h"
 #include "system/mirror.h"
+#include "system/partner.h"
+#include "system/payment.h"
+#include "system/payment_checker.h"
+#include "system/point_checker.h"
+#include "system/point_service.h"
+#include "system/upstream.h"
 #include "system/wallet.h"
 #include "system/wallet_checker.h"
 
@@ -76,7 +82,10 @@ struct World {
         net(sim, ToLatency(s.network.latency_ms)),
         types(ToTypes(s)),
         checker(sim, types, [this](const system::Violation&) { sim.Stop(); }),
-        messaging_checker(sim, [this](const system::Violation&) { sim.Stop(); }) {
+        messaging_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
+        point_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
+        partner_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
+        payment_checker(sim, [this](const system::Violation&) { sim.Stop(); }) {
     wallet_config.types = &types;
     wallet_config.ledger.hold_ttl_max = sim::FromSeconds(s.wallet.hold_ttl_max_s);
     wallet_config.ledger.defect_credit_without_debit = o.defect_credit_without_debit;
@@ -137,6 +146,9 @@ struct World {
       mirror_config.fetch_max = m.fetch_max;
       mirror_config.defect_no_dedup = o.defect_consumer_without_dedup;
     }
+    if (s.payments.enabled) {
+      ConfigurePayments(s, o);
+    }
     client = std::make_unique<sim::Node>(
         sim, net, NodeIdOf("client"), "client", [this, wallet_id](sim::NodeContext& ctx) {
           return std::make_unique<system::Client>(ctx, workload, wallet_id, &checker);
@@ -158,6 +170,9 @@ struct World {
           });
       net.AddNode(broker.get());
       net.AddNode(mirror.get());
+    }
+    if (payments) {
+      AddPaymentNodes();
     }
     std::vector<std::string> names;
     for (const KnownNode& n : kKnownNodes) {
@@ -185,9 +200,18 @@ struct World {
     }
   }
 
+  void ConfigurePayments(const Scenario& s, const RunOptions& o);
+
+  // The workload has finished and, with payments, every order is final, no
+  // orphan void is running and no payment is WIP.
+  bool Quiet() { return NotQuietReason(nullptr).empty(); }
+  std::string NotQuietReason(const Scenario* s);
+  void AddPaymentNodes();
+
   std::vector<sim::Node*> nodes() {
     std::vector<sim::Node*> all;
-    for (auto* n : {client.get(), wallet.get(), broker.get(), mirror.get()}) {
+    for (auto* n : {client.get(), wallet.get(), broker.get(), mirror.get(), point.get(),
+                    payment.get(), partner.get(), checkout.get(), marketplace.get()}) {
       if (n != nullptr) {
         all.push_back(n);
       }
@@ -215,10 +239,181 @@ struct World {
   std::unique_ptr<sim::Node> wallet;
   std::unique_ptr<sim::Node> broker;
   std::unique_ptr<sim::Node> mirror;
+  // Payments (issue 4).
+  bool payments = false;
+  system::PointChecker point_checker;
+  system::PartnerChecker partner_checker;
+  system::PaymentChecker payment_checker;
+  system::PointServiceConfig point_config;
+  system::PartnerConfig partner_config;
+  system::PartnerCounters partner_counters;
+  system::PaymentConfig payment_config;
+  system::PaymentCounters payment_counters;
+  system::UpstreamConfig checkout_config;
+  system::UpstreamConfig marketplace_config;
+  system::UpstreamCounters checkout_counters;
+  system::UpstreamCounters marketplace_counters;
+  std::string assignment_queue;
+  std::string assignment_dlq;
+  int64_t assignment_redriven = 0;
+  int64_t assignment_poison = 0;
+  std::unique_ptr<sim::Node> point;
+  std::unique_ptr<sim::Node> payment;
+  std::unique_ptr<sim::Node> partner;
+  std::unique_ptr<sim::Node> checkout;
+  std::unique_ptr<sim::Node> marketplace;
   std::unique_ptr<faults::CrashInjector> crashes;
   sim::Duration partition_time = 0;
   int64_t partitions = 0;
 };
+
+void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
+  const PaymentsOptions& p = s.payments;
+  payments = true;
+  const sim::NodeId broker_id = NodeIdOf("broker");
+  const std::string topic(system::kPaymentTopic);
+  broker_config.topics.push_back(system::TopicConfig{topic, 4, s.messaging.idempotent_producer});
+  const sim::Duration visibility = sim::FromMillis(s.messaging.visibility_timeout_ms);
+  // One queue per consumer of the completion notifications. The upstreams
+  // leave a notification for a still-pending order on the queue, so theirs
+  // keep messages for long; point assignment dead-letters what it cannot
+  // apply after max_receives, for the operator to redrive.
+  assignment_queue = topic + ".points";
+  assignment_dlq = assignment_queue + ".dlq";
+  broker_config.queues.push_back(
+      system::QueueConfig{topic + ".checkout", topic, visibility, 1000, ""});
+  broker_config.queues.push_back(
+      system::QueueConfig{topic + ".marketplace", topic, visibility, 1000, ""});
+  broker_config.queues.push_back(system::QueueConfig{assignment_queue, topic, visibility,
+                                                     s.messaging.max_receives, assignment_dlq});
+  broker_config.queues.push_back(system::QueueConfig{assignment_dlq, "", visibility, 0, ""});
+
+  const sim::Duration hold_ttl = sim::FromSeconds(p.hold_ttl_s);
+  point_config.users = s.population.users;
+  point_config.initial_points = p.initial_points;
+  point_config.lot_expiry = sim::FromSeconds(p.point_expiry_days * 86400);
+  point_config.ledger.hold_ttl_max = hold_ttl;
+  point_config.ledger.id_worker = 1;
+  point_config.broker = broker_id;
+  point_config.queue = assignment_queue;
+  point_config.receive_max = 20;
+  point_config.poll_interval = sim::FromMillis(s.messaging.poll_interval_ms);
+  point_config.rpc_timeout = sim::FromMillis(s.messaging.rpc_timeout_ms);
+  point_config.reward_bp = p.reward_bp;
+  point_config.apply_failure_rate = p.assignment_failure;
+
+  partner_config.users = s.population.users;
+  partner_config.initial_balance = p.partner_initial_balance;
+  partner_config.hold_ttl_max = hold_ttl;
+  partner_config.service_time_min = sim::FromMillis(p.partner_service_ms_min);
+  partner_config.service_time_max = sim::FromMillis(p.partner_service_ms_max);
+  partner_config.unavailable_rate = p.partner_unavailable;
+
+  payment_config.id_worker = 2;
+  payment_config.wallet = NodeIdOf("wallet");
+  payment_config.point = NodeIdOf("point");
+  payment_config.partner = NodeIdOf("partner");
+  payment_config.broker = broker_id;
+  payment_config.rpc_timeout = sim::FromMillis(p.rpc_timeout_ms);
+  payment_config.partner_timeout = sim::FromMillis(p.partner_timeout_ms);
+  payment_config.worker_attempts_max = static_cast<int>(p.worker_attempts_max);
+  payment_config.queue_backoff_min = sim::FromSeconds(p.queue_backoff_s_min);
+  payment_config.queue_backoff_max = sim::FromSeconds(p.queue_backoff_s_max);
+  payment_config.batch_interval = sim::FromSeconds(p.batch_interval_s);
+  payment_config.recovery_horizon = sim::FromSeconds(p.recovery_horizon_days * 86400);
+  payment_config.hold_ttl = hold_ttl;
+  payment_config.fee_bp = p.fee_bp;
+  payment_config.clearing_interval = sim::FromSeconds(p.clearing_interval_s);
+  payment_config.relay =
+      system::RelayConfig{broker_id, "payment", sim::FromMillis(s.messaging.relay_interval_ms),
+                          sim::FromMillis(s.messaging.rpc_timeout_ms), s.messaging.relay_batch_max};
+
+  for (auto* u : {&checkout_config, &marketplace_config}) {
+    u->payment = NodeIdOf("payment");
+    u->broker = broker_id;
+    u->users = s.population.users;
+    u->amount_min = p.amount_min;
+    u->amount_max = p.amount_max;
+    u->void_ratio = p.void_ratio;
+    u->capture_delay_min = sim::FromSeconds(p.capture_delay_s_min);
+    u->capture_delay_max = sim::FromSeconds(p.capture_delay_s_max);
+    u->timeout = sim::FromMillis(p.upstream_timeout_ms);
+    u->retry_count_max = static_cast<int>(p.upstream_retry_count_max);
+    u->poll_interval = sim::FromMillis(s.messaging.poll_interval_ms);
+    u->rpc_timeout = sim::FromMillis(s.messaging.rpc_timeout_ms);
+  }
+  checkout_config.name = "checkout";
+  checkout_config.notify_queue = topic + ".checkout";
+  checkout_config.orders = p.charges;
+  checkout_config.rate_per_s = p.charge_rate_per_s;
+  checkout_config.mix = {1, 0, 0};
+  checkout_config.payees = p.merchants;
+  marketplace_config.name = "marketplace";
+  marketplace_config.notify_queue = topic + ".marketplace";
+  marketplace_config.orders = p.escrows;
+  marketplace_config.rate_per_s = p.escrow_rate_per_s;
+  marketplace_config.mix = {0, 1 - p.p2p_ratio, p.p2p_ratio};
+  marketplace_config.payees = s.population.users;  // sellers are users
+  marketplace_config.partner_ratio = p.partner_ratio;
+  marketplace_config.partner_amount_max = p.partner_amount_max;
+  (void)o;
+}
+
+std::string World::NotQuietReason(const Scenario* s) {
+  system::Client* c = client_service();
+  if (!c->done()) {
+    return s == nullptr ? "client"
+                        : fmt::format("{} of {} client operations finished", c->finished(),
+                                      s->workload.operations);
+  }
+  if (!payments) {
+    return "";
+  }
+  for (auto [node, counters, orders] :
+       {std::tuple{checkout.get(), &checkout_counters, checkout_config.orders},
+        std::tuple{marketplace.get(), &marketplace_counters, marketplace_config.orders}}) {
+    auto* u = dynamic_cast<system::Upstream*>(node->service());
+    if (u == nullptr || !u->done()) {
+      return s == nullptr ? "upstream"
+                          : fmt::format("{}: {} of {} orders final", node->name(),
+                                        counters->finished, orders);
+    }
+  }
+  const int64_t wip =
+      payment->db().QueryInt("SELECT COUNT(*) FROM payments WHERE resource_status = 0");
+  if (wip > 0) {
+    return s == nullptr ? "payments" : fmt::format("{} payments still WIP", wip);
+  }
+  return "";
+}
+
+void World::AddPaymentNodes() {
+  point = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf("point"), "point", [this](sim::NodeContext& ctx) {
+        return std::make_unique<system::PointService>(ctx, point_config, &point_checker);
+      });
+  partner = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf("partner"), "partner", [this](sim::NodeContext& ctx) {
+        return std::make_unique<system::Partner>(ctx, partner_config, &partner_counters);
+      });
+  payment = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf("payment"), "payment", [this](sim::NodeContext& ctx) {
+        return std::make_unique<system::PaymentService>(ctx, payment_config, &payment_counters);
+      });
+  checkout = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf("checkout"), "checkout", [this](sim::NodeContext& ctx) {
+        return std::make_unique<system::Upstream>(ctx, checkout_config, &checkout_counters);
+      });
+  marketplace = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf("marketplace"), "marketplace", [this](sim::NodeContext& ctx) {
+        return std::make_unique<system::Upstream>(ctx, marketplace_config, &marketplace_counters);
+      });
+  // The network numbers nodes in the order they are added: kKnownNodes' order.
+  for (sim::Node* n :
+       {point.get(), payment.get(), partner.get(), checkout.get(), marketplace.get()}) {
+    net.AddNode(n);
+  }
+}
 
 void SchedulePartitions(World& w, const Scenario& s, sim::Time safety_end) {
   for (const PartitionSpec& p : s.faults.partitions) {
@@ -240,35 +435,97 @@ void SchedulePartitions(World& w, const Scenario& s, sim::Time safety_end) {
   }
 }
 
+// The operator's redrive of a dead-letter queue, retried each second while
+// the broker is down.
+struct Redrive {
+  World* w;
+  std::string dlq;
+  int64_t* counter;
+  void operator()() const {
+    if (auto* b = dynamic_cast<system::Broker*>(w->broker->service())) {
+      *counter += b->Redrive(dlq);
+    } else {
+      w->sim.ScheduleAfter(sim::kSecond, Redrive{w, dlq, counter});
+    }
+  }
+};
+
 // Poison messages at random times of the safety phase, and the operator's
-// redrive of the dead-letter queue.
+// redrives of the dead-letter queues.
 void ScheduleQueueActions(World& w, const Scenario& s, sim::Time safety_end) {
+  if (w.payments && s.payments.assignment_redrive_at_s > 0) {
+    w.sim.ScheduleAt(sim::FromSeconds(s.payments.assignment_redrive_at_s),
+                     Redrive{&w, w.assignment_dlq, &w.assignment_redriven});
+  }
+  sim::Rng rng = w.sim.Stream("faults.poison");
+  for (auto [queue, counter] : {std::pair{&w.audit_queue, &w.poison_injected},
+                                std::pair{&w.assignment_queue, &w.assignment_poison}}) {
+    for (int64_t i = 0; !queue->empty() && i < s.messaging.poison_messages; ++i) {
+      w.sim.ScheduleAt(rng.UniformInt(0, safety_end - 1), [&w, queue, counter] {
+        if (auto* b = dynamic_cast<system::Broker*>(w.broker->service())) {
+          b->InjectPoison(*queue);
+          ++*counter;
+        }
+      });
+    }
+  }
   if (w.audit_queue.empty()) {
     return;
   }
-  sim::Rng rng = w.sim.Stream("faults.poison");
-  for (int64_t i = 0; i < s.messaging.poison_messages; ++i) {
-    w.sim.ScheduleAt(rng.UniformInt(0, safety_end - 1), [&w] {
-      if (auto* b = dynamic_cast<system::Broker*>(w.broker->service())) {
-        b->InjectPoison(w.audit_queue);
-        ++w.poison_injected;
-      }
-    });
-  }
   if (s.messaging.redrive_at_s > 0 && !w.dead_letter_queue.empty()) {
-    // Retried each second while the broker is down.
-    struct Redrive {
-      World* w;
-      void operator()() const {
-        if (auto* b = dynamic_cast<system::Broker*>(w->broker->service())) {
-          w->redriven += b->Redrive(w->dead_letter_queue);
-        } else {
-          w->sim.ScheduleAfter(sim::kSecond, Redrive{w});
-        }
-      }
-    };
-    w.sim.ScheduleAt(sim::FromSeconds(s.messaging.redrive_at_s), Redrive{&w});
+    w.sim.ScheduleAt(sim::FromSeconds(s.messaging.redrive_at_s),
+                     Redrive{&w, w.dead_letter_queue, &w.redriven});
   }
+}
+
+void CollectPayments(World& w, reports::RunResult& r) {
+  auto& out = r.payments;
+  sim::Database& db = w.payment->db();
+  out.push_back({"payments", db.QueryInt("SELECT COUNT(*) FROM payments")});
+  for (int flow = 1; flow <= 3; ++flow) {
+    for (int status = 1; status <= 4; ++status) {
+      out.push_back(
+          {fmt::format("{}.{}", system::PaymentFlowName(static_cast<system::PaymentFlow>(flow)),
+                       system::PaymentStatusName(static_cast<system::PaymentStatus>(status))),
+           db.QueryInt(fmt::format("SELECT COUNT(*) FROM payments WHERE flow = {} AND status = {}",
+                                   flow, status))});
+    }
+  }
+  out.push_back(
+      {"funded_by_points", db.QueryInt("SELECT COUNT(*) FROM payments WHERE point_amount > 0")});
+  out.push_back({"funded_by_points_and_wallet",
+                 db.QueryInt("SELECT COUNT(*) FROM payments WHERE point_amount > 0 AND "
+                             "wallet_amount > 0")});
+  out.push_back(
+      {"funded_by_partner", db.QueryInt("SELECT COUNT(*) FROM payments WHERE partner_amount > 0")});
+  const system::PaymentCounters& c = w.payment_counters;
+  out.push_back({"worker_retries", c.worker_retries});
+  out.push_back({"queued", c.queued});
+  out.push_back({"queue_resumed", c.queue_resumed});
+  out.push_back({"batch_requeued", c.batch_requeued});
+  out.push_back({"rollbacks", c.rollbacks});
+  out.push_back({"clearing_movements", c.cleared});
+  for (auto [name, u] : {std::pair{"checkout", &w.checkout_counters},
+                         std::pair{"marketplace", &w.marketplace_counters}}) {
+    for (size_t st = 0; st < system::kOrderStates; ++st) {
+      out.push_back({fmt::format("{}.orders_{}", name,
+                                 system::OrderStateName(static_cast<system::OrderState>(st))),
+                     u->states[st]});
+    }
+    out.push_back({fmt::format("{}.create_retries", name), u->create_retries});
+    out.push_back({fmt::format("{}.orphans_voided", name), u->orphans_voided});
+    out.push_back({fmt::format("{}.late_successes", name), u->late_successes});
+  }
+  const system::PointCounters pc = system::ReadPointCounters(w.point->db());
+  out.push_back({"points.grants_provisional", pc.grants_provisional});
+  out.push_back({"points.grants_confirmed", pc.grants_confirmed});
+  out.push_back({"points.grants_revoked", pc.grants_revoked});
+  out.push_back({"points.apply_failures", pc.apply_failures});
+  auto* b = dynamic_cast<system::Broker*>(w.broker->service());
+  out.push_back(
+      {"points.dead_lettered", b == nullptr ? 0 : b->queues().DeadLettered(w.assignment_dlq)});
+  out.push_back({"points.redriven", w.assignment_redriven});
+  out.push_back({"points.poison_injected", w.assignment_poison});
 }
 
 void Collect(World& w, reports::RunResult& r) {
@@ -313,6 +570,15 @@ void Collect(World& w, reports::RunResult& r) {
   }
   for (const system::CheckStatus& c : w.checker.statuses()) {
     r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
+  }
+  if (w.payments) {
+    for (const auto* board : {&w.point_checker.statuses(), &w.partner_checker.statuses(),
+                              &w.payment_checker.statuses()}) {
+      for (const system::CheckStatus& c : *board) {
+        r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
+      }
+    }
+    CollectPayments(w, r);
   }
   if (w.messaging) {
     for (const system::CheckStatus& c : w.messaging_checker.statuses()) {
@@ -381,6 +647,12 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
       w.mirror->Start();
     }
     w.wallet->Start();
+    if (w.payments) {
+      for (sim::Node* n : {w.point.get(), w.partner.get(), w.payment.get(), w.checkout.get(),
+                           w.marketplace.get()}) {
+        n->Start();
+      }
+    }
     w.client->Start();
     w.crashes->Start();
 
@@ -392,19 +664,27 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
       w.net.SetFaults(sim::NetworkFaults{});
       w.net.HealAll();
       w.crashes->Heal();
-      const double workload_s = static_cast<double>(s.workload.operations) / s.workload.rate_per_s;
-      const sim::Time bound = safety_end + sim::FromSeconds(2 * workload_s + 600);
-      while (!w.sim.stopped() && w.sim.Now() < bound && !w.client_service()->done()) {
+      double workload_s = static_cast<double>(s.workload.operations) / s.workload.rate_per_s;
+      double recovery_s = 0;
+      if (w.payments) {
+        const PaymentsOptions& p = s.payments;
+        workload_s = std::max(
+            {workload_s, p.charges / p.charge_rate_per_s, p.escrows / p.escrow_rate_per_s});
+        // Every layer gets its time: the queue's longest backoff, then the
+        // batch, twice over.
+        recovery_s = 2 * (p.queue_backoff_s_max + p.batch_interval_s) + p.capture_delay_s_max;
+      }
+      const sim::Time bound = safety_end + sim::FromSeconds(2 * workload_s + recovery_s + 600);
+      while (!w.sim.stopped() && w.sim.Now() < bound && !w.Quiet()) {
         w.sim.Run(std::min(bound, w.sim.Now() + sim::kSecond));
       }
       ++completes.evaluations;
-      if (!w.sim.stopped() && !w.client_service()->done()) {
+      if (!w.sim.stopped() && !w.Quiet()) {
         ++completes.violations;
         r.violation = reports::ViolationInfo{
             "workload_completes",
-            fmt::format("{} of {} operations finished by t={:.3f} s, with every fault healed",
-                        w.client_service()->finished(), s.workload.operations,
-                        sim::ToSeconds(w.sim.Now())),
+            fmt::format("not quiet by t={:.3f} s, with every fault healed: {}",
+                        sim::ToSeconds(w.sim.Now()), w.NotQuietReason(&s)),
             sim::ToSeconds(w.sim.Now())};
       }
       if (!w.sim.stopped() && !r.violation) {
@@ -418,9 +698,25 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
       w.messaging_checker.CheckFinal(w.wallet->db(), w.broker->db(), w.mirror->db(),
                                      system::kMovementTopic, w.audit_queue, w.dead_letter_queue);
     }
+    if (w.payments && !w.sim.stopped() && !r.violation) {
+      w.checker.CheckNoHoldLeft(w.wallet->db());
+      w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+      w.partner_checker.CheckFinal(w.partner->db());
+      w.payment_checker.CheckFinal(system::PaymentDatabases{
+          &w.payment->db(),
+          &w.wallet->db(),
+          &w.point->db(),
+          &w.partner->db(),
+          &w.broker->db(),
+          w.assignment_queue,
+          w.assignment_dlq,
+          {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
+    }
     Collect(w, r);
     r.checks.push_back(completes);
-    for (const auto* v : {&w.checker.first_violation(), &w.messaging_checker.first_violation()}) {
+    for (const auto* v : {&w.checker.first_violation(), &w.messaging_checker.first_violation(),
+                          &w.point_checker.first_violation(), &w.partner_checker.first_violation(),
+                          &w.payment_checker.first_violation()}) {
       if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
         r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
       }

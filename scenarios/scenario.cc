@@ -348,6 +348,8 @@ constexpr Range<double> kProbability = Within(0.0, 1.0);
 constexpr Range<double> kSecondsPositive = Above(0.0, kDurationSecondsMax);
 constexpr Range<double> kSecondsNonNegative = AtLeast(0.0, kDurationSecondsMax);
 constexpr Range<double> kMillisPositive = Above(0.0, kDurationMillisMax);
+constexpr Range<double> kDaysPositive = Above(0.0, kExpiryDaysMax);
+constexpr Range<double> kRatePositive = Above(0.0, 1e6);
 constexpr Range<double> kMillisNonNegative = AtLeast(0.0, kDurationMillisMax);
 
 template <typename T>
@@ -572,7 +574,7 @@ class ObjectReader {
 // Field lists, in the order the walk reads them (and README.md documents them).
 constexpr std::string_view kScenarioFields[] = {
     "name",     "description", "duration_s", "settle_s", "account_types", "population",
-    "workload", "network",     "faults",     "wallet",   "messaging"};
+    "workload", "network",     "faults",     "wallet",   "messaging",     "payments"};
 constexpr std::string_view kAccountTypeFields[] = {
     "name", "debit_priority", "allow_negative", "expires_after_days", "auto_create", "balance_cap"};
 constexpr std::string_view kPopulationFields[] = {"users", "initial_balances"};
@@ -607,6 +609,44 @@ constexpr std::string_view kMessagingFields[] = {"enabled",
                                                  "dead_letter_queue",
                                                  "poison_messages",
                                                  "redrive_at_s"};
+
+constexpr std::string_view kPaymentsFields[] = {
+    "enabled",
+    "merchants",
+    "initial_points",
+    "point_expiry_days",
+    "charges",
+    "charge_rate_per_s",
+    "escrows",
+    "escrow_rate_per_s",
+    "p2p_ratio",
+    "partner_ratio",
+    "partner_amount_max",
+    "partner_initial_balance",
+    "partner_unavailable",
+    "partner_service_ms_min",
+    "partner_service_ms_max",
+    "amount_min",
+    "amount_max",
+    "void_ratio",
+    "capture_delay_s_min",
+    "capture_delay_s_max",
+    "upstream_timeout_ms",
+    "upstream_retry_count_max",
+    "rpc_timeout_ms",
+    "partner_timeout_ms",
+    "worker_attempts_max",
+    "queue_backoff_s_min",
+    "queue_backoff_s_max",
+    "batch_interval_s",
+    "recovery_horizon_days",
+    "hold_ttl_s",
+    "fee_bp",
+    "clearing_interval_s",
+    "reward_bp",
+    "assignment_failure",
+    "assignment_redrive_at_s",
+};
 
 constexpr LatencyDistribution kDistributions[] = {
     LatencyDistribution::kConstant, LatencyDistribution::kUniform, LatencyDistribution::kLogNormal};
@@ -961,6 +1001,63 @@ void ReadMessaging(Reader& r, const Json& j, const std::string& pointer, Messagi
   o.Number("redrive_at_s", Need::kOptional, kSecondsNonNegative, &m->redrive_at_s);
 }
 
+void ReadPayments(Reader& r, const Json& j, const std::string& pointer, PaymentsOptions* p) {
+  ObjectReader o(r, j, pointer, kPaymentsFields);
+  o.Bool("enabled", Need::kOptional, &p->enabled);
+  o.Integer("merchants", Need::kOptional, Within<int64_t>(1, 1000000), &p->merchants);
+  o.Integer("initial_points", Need::kOptional, AtLeast<int64_t>(0), &p->initial_points);
+  o.Number("point_expiry_days", Need::kOptional, kDaysPositive, &p->point_expiry_days);
+  o.Integer("charges", Need::kOptional, AtLeast<int64_t>(0), &p->charges);
+  o.Number("charge_rate_per_s", Need::kOptional, kRatePositive, &p->charge_rate_per_s);
+  o.Integer("escrows", Need::kOptional, AtLeast<int64_t>(0), &p->escrows);
+  o.Number("escrow_rate_per_s", Need::kOptional, kRatePositive, &p->escrow_rate_per_s);
+  o.Number("p2p_ratio", Need::kOptional, kProbability, &p->p2p_ratio);
+  o.Number("partner_ratio", Need::kOptional, kProbability, &p->partner_ratio);
+  o.Integer("partner_amount_max", Need::kOptional, AtLeast<int64_t>(1), &p->partner_amount_max);
+  o.Integer("partner_initial_balance", Need::kOptional, AtLeast<int64_t>(0),
+            &p->partner_initial_balance);
+  o.Number("partner_unavailable", Need::kOptional, kProbability, &p->partner_unavailable);
+  o.Number("partner_service_ms_min", Need::kOptional, kMillisNonNegative,
+           &p->partner_service_ms_min);
+  o.Number("partner_service_ms_max", Need::kOptional, kMillisNonNegative,
+           &p->partner_service_ms_max);
+  o.Integer("amount_min", Need::kOptional, AtLeast<int64_t>(1), &p->amount_min);
+  o.Integer("amount_max", Need::kOptional, AtLeast<int64_t>(1), &p->amount_max);
+  o.Number("void_ratio", Need::kOptional, kProbability, &p->void_ratio);
+  o.Number("capture_delay_s_min", Need::kOptional, kSecondsNonNegative, &p->capture_delay_s_min);
+  o.Number("capture_delay_s_max", Need::kOptional, kSecondsNonNegative, &p->capture_delay_s_max);
+  o.Number("upstream_timeout_ms", Need::kOptional, kMillisPositive, &p->upstream_timeout_ms);
+  o.Integer("upstream_retry_count_max", Need::kOptional, Within<int64_t>(0, 100),
+            &p->upstream_retry_count_max);
+  o.Number("rpc_timeout_ms", Need::kOptional, kMillisPositive, &p->rpc_timeout_ms);
+  o.Number("partner_timeout_ms", Need::kOptional, kMillisPositive, &p->partner_timeout_ms);
+  o.Integer("worker_attempts_max", Need::kOptional, Within<int64_t>(1, 100),
+            &p->worker_attempts_max);
+  o.Number("queue_backoff_s_min", Need::kOptional, kSecondsPositive, &p->queue_backoff_s_min);
+  o.Number("queue_backoff_s_max", Need::kOptional, kSecondsPositive, &p->queue_backoff_s_max);
+  o.Number("batch_interval_s", Need::kOptional, kSecondsNonNegative, &p->batch_interval_s);
+  o.Number("recovery_horizon_days", Need::kOptional, kDaysPositive, &p->recovery_horizon_days);
+  o.Number("hold_ttl_s", Need::kOptional, kSecondsPositive, &p->hold_ttl_s);
+  o.Integer("fee_bp", Need::kOptional, Within<int64_t>(0, 10000), &p->fee_bp);
+  o.Number("clearing_interval_s", Need::kOptional, kSecondsNonNegative, &p->clearing_interval_s);
+  o.Integer("reward_bp", Need::kOptional, Within<int64_t>(0, 10000), &p->reward_bp);
+  o.Number("assignment_failure", Need::kOptional, kProbability, &p->assignment_failure);
+  o.Number("assignment_redrive_at_s", Need::kOptional, kSecondsNonNegative,
+           &p->assignment_redrive_at_s);
+  if (r.ok() && p->amount_max < p->amount_min) {
+    r.Fail(o.PointerTo("amount_max"), "must be at least amount_min");
+  }
+  if (r.ok() && p->partner_service_ms_max < p->partner_service_ms_min) {
+    r.Fail(o.PointerTo("partner_service_ms_max"), "must be at least partner_service_ms_min");
+  }
+  if (r.ok() && p->capture_delay_s_max < p->capture_delay_s_min) {
+    r.Fail(o.PointerTo("capture_delay_s_max"), "must be at least capture_delay_s_min");
+  }
+  if (r.ok() && p->queue_backoff_s_max < p->queue_backoff_s_min) {
+    r.Fail(o.PointerTo("queue_backoff_s_max"), "must be at least queue_backoff_s_min");
+  }
+}
+
 void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
   ObjectReader o(r, doc, "", kScenarioFields);
   o.String("name", Need::kRequired, &s->name);
@@ -995,6 +1092,43 @@ void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
   }
   if (const Json* messaging = o.Get("messaging", Need::kOptional)) {
     ReadMessaging(r, *messaging, o.PointerTo("messaging"), &s->messaging);
+  }
+  if (const Json* payments = o.Get("payments", Need::kOptional)) {
+    ReadPayments(r, *payments, o.PointerTo("payments"), &s->payments);
+  }
+  if (r.ok() && s->payments.enabled && !s->messaging.enabled) {
+    r.Fail("/payments/enabled",
+           "payments need messaging (the completion notifications): set /messaging/enabled");
+  }
+  if (r.ok() && s->payments.enabled && s->payments.hold_ttl_s > s->wallet.hold_ttl_max_s) {
+    r.Fail("/payments/hold_ttl_s",
+           fmt::format("must be at most /wallet/hold_ttl_max_s ({}), or the wallet refuses the "
+                       "payments' holds",
+                       s->wallet.hold_ttl_max_s));
+  }
+  if (r.ok() && s->payments.enabled && s->population.users < 2) {
+    r.Fail("/population/users", "payments need at least 2 users (P2P transfers)");
+  }
+  // The payment nodes exist only with payments on.
+  auto needs_payments = [](std::string_view node) {
+    return node == "point" || node == "payment" || node == "partner" || node == "checkout" ||
+           node == "marketplace";
+  };
+  for (size_t i = 0; r.ok() && !s->payments.enabled && i < s->faults.crashes.size(); ++i) {
+    if (needs_payments(s->faults.crashes[i].node)) {
+      r.Fail(fmt::format("/faults/crashes/{}/node", i),
+             fmt::format("node {} exists only when /payments/enabled is true",
+                         Quote(s->faults.crashes[i].node)));
+    }
+  }
+  for (size_t i = 0; r.ok() && !s->payments.enabled && i < s->faults.partitions.size(); ++i) {
+    for (size_t k = 0; k < 2 && r.ok(); ++k) {
+      if (needs_payments(s->faults.partitions[i].between[k])) {
+        r.Fail(fmt::format("/faults/partitions/{}/between/{}", i, k),
+               fmt::format("node {} exists only when /payments/enabled is true",
+                           Quote(s->faults.partitions[i].between[k])));
+      }
+    }
   }
   // The broker and the mirror exist only with messaging on.
   auto needs_messaging = [](std::string_view node) { return node == "broker" || node == "mirror"; };
@@ -1243,6 +1377,44 @@ nlohmann::json ToJson(const Scenario& s) {
            {"dead_letter_queue", s.messaging.dead_letter_queue},
            {"poison_messages", s.messaging.poison_messages},
            {"redrive_at_s", s.messaging.redrive_at_s},
+       }},
+      {"payments",
+       {
+           {"enabled", s.payments.enabled},
+           {"merchants", s.payments.merchants},
+           {"initial_points", s.payments.initial_points},
+           {"point_expiry_days", s.payments.point_expiry_days},
+           {"charges", s.payments.charges},
+           {"charge_rate_per_s", s.payments.charge_rate_per_s},
+           {"escrows", s.payments.escrows},
+           {"escrow_rate_per_s", s.payments.escrow_rate_per_s},
+           {"p2p_ratio", s.payments.p2p_ratio},
+           {"partner_ratio", s.payments.partner_ratio},
+           {"partner_amount_max", s.payments.partner_amount_max},
+           {"partner_initial_balance", s.payments.partner_initial_balance},
+           {"partner_unavailable", s.payments.partner_unavailable},
+           {"partner_service_ms_min", s.payments.partner_service_ms_min},
+           {"partner_service_ms_max", s.payments.partner_service_ms_max},
+           {"amount_min", s.payments.amount_min},
+           {"amount_max", s.payments.amount_max},
+           {"void_ratio", s.payments.void_ratio},
+           {"capture_delay_s_min", s.payments.capture_delay_s_min},
+           {"capture_delay_s_max", s.payments.capture_delay_s_max},
+           {"upstream_timeout_ms", s.payments.upstream_timeout_ms},
+           {"upstream_retry_count_max", s.payments.upstream_retry_count_max},
+           {"rpc_timeout_ms", s.payments.rpc_timeout_ms},
+           {"partner_timeout_ms", s.payments.partner_timeout_ms},
+           {"worker_attempts_max", s.payments.worker_attempts_max},
+           {"queue_backoff_s_min", s.payments.queue_backoff_s_min},
+           {"queue_backoff_s_max", s.payments.queue_backoff_s_max},
+           {"batch_interval_s", s.payments.batch_interval_s},
+           {"recovery_horizon_days", s.payments.recovery_horizon_days},
+           {"hold_ttl_s", s.payments.hold_ttl_s},
+           {"fee_bp", s.payments.fee_bp},
+           {"clearing_interval_s", s.payments.clearing_interval_s},
+           {"reward_bp", s.payments.reward_bp},
+           {"assignment_failure", s.payments.assignment_failure},
+           {"assignment_redrive_at_s", s.payments.assignment_redrive_at_s},
        }},
   };
 }

@@ -32,11 +32,16 @@ struct KnownNode {
   std::string_view name;
   bool crashable;
 };
-inline constexpr std::array<KnownNode, 4> kKnownNodes = {{
+inline constexpr std::array<KnownNode, 9> kKnownNodes = {{
     {"client", false},
     {"wallet", true},
     {"broker", true},
     {"mirror", true},
+    {"point", true},
+    {"payment", true},
+    {"partner", true},
+    {"checkout", false},
+    {"marketplace", false},
 }};
 
 // Upper bounds on durations, so that every duration converts to the simulator's 64-bit
@@ -183,6 +188,50 @@ struct MessagingOptions {
   bool operator==(const MessagingOptions&) const = default;
 };
 
+// Payments (issue 4): the point service, the payment orchestrator, the external partner and
+// the two upstreams (checkout: charges; marketplace: escrows and P2P transfers).
+struct PaymentsOptions {
+  bool enabled =
+      false;  // the point, payment, partner, checkout and marketplace nodes; needs messaging
+  int64_t merchants = 100;                 // merchants the checkout charges for, ids 1..merchants
+  int64_t initial_points = 0;              // points per user at the start (confirmed lots)
+  double point_expiry_days = 90;           // how long a lot of points lives
+  int64_t charges = 0;                     // checkout orders
+  double charge_rate_per_s = 1;            // their Poisson arrival rate
+  int64_t escrows = 0;                     // marketplace orders (escrows and P2P transfers)
+  double escrow_rate_per_s = 1;            // their Poisson arrival rate
+  double p2p_ratio = 0.1;                  // share of marketplace orders that are P2P transfers
+  double partner_ratio = 0.2;              // share of escrows that also pay with partner points
+  int64_t partner_amount_max = 500;        // the most partner points an escrow takes
+  int64_t partner_initial_balance = 5000;  // partner points per user at the start
+  double partner_unavailable = 0.05;       // fault: the partner answers unavailable
+  double partner_service_ms_min = 20;      // the partner's service time, lower bound
+  double partner_service_ms_max = 500;     // and upper bound
+  int64_t amount_min = 100;                // order amounts, lower bound
+  int64_t amount_max = 5000;               // and upper bound
+  double void_ratio = 0.1;                 // share of authorised orders voided instead of captured
+  double capture_delay_s_min = 1;          // delay between authorisation and capture
+  double capture_delay_s_max = 60;         // and its upper bound
+  double upstream_timeout_ms = 2000;       // the upstreams' timeout per payment call
+  int64_t upstream_retry_count_max = 4;    // retries of a create before the order is marked failed
+  double rpc_timeout_ms = 300;             // the payment service's timeout per participant call
+  double partner_timeout_ms = 2000;        // its timeout for the partner
+  int64_t worker_attempts_max = 5;         // layer 1: calls per step before the worker gives up
+  double queue_backoff_s_min = 60;         // layer 2: the request queue's first backoff
+  double queue_backoff_s_max = 3600;       // and its cap
+  double batch_interval_s = 3600;          // layer 3: the recovery batch's period (0 = off)
+  double recovery_horizon_days = 3;        // how far back the batch looks for WIP payments
+  double hold_ttl_s = 86400;        // the participants' holds; at most /wallet/hold_ttl_max_s
+  int64_t fee_bp = 250;             // merchant fee in basis points
+  double clearing_interval_s = 60;  // the clearing job's period (0 = off)
+  int64_t reward_bp = 100;          // points granted per payment, in basis points of its amount
+  double assignment_failure = 0;    // fault: a point assignment fails transiently
+  double assignment_redrive_at_s =
+      0;  // operator: redrive the assignment dead-letter queue (0 = never)
+
+  bool operator==(const PaymentsOptions&) const = default;
+};
+
 struct Scenario {
   std::string name;  // non-empty
   std::string description;
@@ -195,6 +244,7 @@ struct Scenario {
   Faults faults;
   WalletOptions wallet;
   MessagingOptions messaging;
+  PaymentsOptions payments;
 
   bool operator==(const Scenario&) const = default;
 };

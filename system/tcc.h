@@ -40,8 +40,8 @@ std::string_view TccStatusName(TccStatus s);
 
 struct TccReply {
   TccStatus status = TccStatus::kOk;
-  uint64_t id = 0;      // the hold's ID in the participant's own ID space
-  int64_t amount = 0;   // Try: the amount held; Confirm/Cancel: the amount moved
+  uint64_t id = 0;     // the hold's ID in the participant's own ID space
+  int64_t amount = 0;  // Try: the amount held; Confirm/Cancel: the amount moved
   bool operator==(const TccReply& o) const {
     return status == o.status && id == o.id && amount == o.amount;
   }

@@ -1,0 +1,225 @@
+// The payment service (seeds 003, 004): an orchestrator that runs charges,
+// escrows and P2P transfers as Try-Confirm-Cancel over the point service, the
+// wallet and (for some escrows) an external partner, and keeps the merchant
+// accounts those payments pay into.
+//
+// State machine. Each payment row persists its business `status` (created,
+// authorized, captured, voided, failed), its `resource_status` (WIP while a
+// request is being worked on, WAIT when stable, FAILED when given up), the
+// `request` being worked on (create, capture, void), its `phase` (steps of
+// that request done) and `rollback_phase` (0: going forward; k > 0: rolling
+// back, k - 1 compensations done). Every step is one call to a participant
+// followed by one transaction that records its answer, so a crash at any
+// point leaves a row a later worker resumes from. The final transaction of a
+// request sets the status, moves the payment's money in the merchant ledger,
+// and writes the completion notification to the outbox, all at once.
+//
+// Funding: points first (a point Try with the range [0, amount - partner],
+// taking as many points as the payer has), then the wallet for the rest (the
+// wallet drains the payer's accounts in its own priority order). Escrows may
+// take part of the amount from the external partner first.
+//
+// Recovery, three layers (seed 003):
+//  1. the worker retries a call that timed out or found the participant
+//     unavailable, with jittered backoff from milliseconds to seconds;
+//  2. when the worker gives up, the payment goes back to an in-memory
+//     request queue with backoff from one minute to one hour;
+//  3. a recovery batch every hour re-queues WIP payments of the last three
+//     days — the only layer that survives a crash, since the queue is
+//     volatile. Boot does not rescan: the batch is what recovers.
+// Escrows that use the partner prefer rollback: if the partner cannot be
+// reached while creating, the escrow is rolled back (wallet and points are
+// released first, the partner last) and stays WIP until the partner's cancel
+// succeeds.
+//
+// Idempotency: Create is keyed by the upstream's order key (same parameters:
+// the same payment; others: refused). Capture and Void are keyed by the order
+// key and answer with the payment's state, so a retry is harmless.
+//
+// Merchant ledger (in this service's database): clearing accounts mirroring
+// each participant's clearing account with the opposite sign, merchants'
+// unsettled and settled sales, and fees. Every movement sums to zero; a
+// clearing job moves unsettled sales to settled, less the fee.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "sim/context.h"
+#include "system/ids.h"
+#include "system/outbox.h"
+#include "system/payment_event.h"
+#include "system/relay.h"
+#include "system/tcc.h"
+
+namespace paylab::system {
+
+namespace asio = boost::asio;
+
+enum class ResourceStatus : uint8_t { kWip = 0, kWait = 1, kFailed = 2 };
+std::string_view ResourceStatusName(ResourceStatus s);
+enum class PaymentRequestKind : uint8_t { kCreate = 0, kCapture = 1, kVoid = 2 };
+
+// Accounts of the merchant ledger. Clearing accounts and fees belong to
+// owner 0; sales accounts to the merchant (or seller) id.
+enum class PayAccount : uint8_t {
+  kWalletClearing = 1,
+  kPointClearing = 2,
+  kPartnerClearing = 3,
+  kUnsettled = 4,
+  kSettled = 5,
+  kFees = 6,
+};
+
+struct PaymentConfig {
+  uint32_t id_worker = 1;
+  int64_t clock_origin_unix_ms = kIdEpochMs + 86'400'000;
+  sim::NodeId wallet = 0;
+  sim::NodeId point = 0;
+  sim::NodeId partner = 0;
+  sim::NodeId broker = 0;
+  sim::Duration rpc_timeout = 300 * sim::kMillisecond;
+  sim::Duration partner_timeout = 2 * sim::kSecond;
+  // Layer 1: the worker.
+  int worker_attempts_max = 5;
+  sim::Duration worker_backoff_min = 20 * sim::kMillisecond;
+  sim::Duration worker_backoff_max = 2 * sim::kSecond;
+  // Layer 2: the request queue.
+  sim::Duration queue_backoff_min = 60 * sim::kSecond;
+  sim::Duration queue_backoff_max = 3600 * sim::kSecond;
+  sim::Duration queue_poll = 1 * sim::kSecond;
+  // Layer 3: the recovery batch (0: off).
+  sim::Duration batch_interval = 3600 * sim::kSecond;
+  sim::Duration recovery_horizon = 3 * 86400 * sim::kSecond;
+  // The holds' lifetime at the participants: longer than any capture delay.
+  sim::Duration hold_ttl = 3 * 86400 * sim::kSecond;
+  // Clearing: the fee in basis points, and how often the job runs (0: off).
+  int64_t fee_bp = 250;
+  sim::Duration clearing_interval = 60 * sim::kSecond;
+  // The completion notifications' relay (broker < 0: no relay).
+  RelayConfig relay;
+  bool publish = true;
+};
+
+struct CreatePaymentRequest {
+  std::string order_key;
+  PaymentFlow flow = PaymentFlow::kCharge;
+  int64_t payer = 0;
+  int64_t payee = 0;  // merchant (charge), seller (escrow), user (P2P)
+  int64_t amount = 0;
+  int64_t partner_amount = 0;  // escrow only: the part paid with partner points
+};
+
+enum class PaymentReplyStatus : uint8_t { kOk, kRefused };
+
+struct PaymentReply {
+  PaymentReplyStatus status = PaymentReplyStatus::kOk;
+  uint64_t payment_id = 0;
+  PaymentStatus payment_status = PaymentStatus::kCreated;
+  bool in_progress = false;  // a request is still being worked on (WIP)
+  std::string_view reason;   // why refused, or why failed; static text
+};
+
+// One payment as stored.
+struct PaymentRow {
+  uint64_t id = 0;
+  std::string order_key;
+  PaymentFlow flow = PaymentFlow::kCharge;
+  int64_t payer = 0;
+  int64_t payee = 0;
+  int64_t amount = 0;
+  int64_t partner_amount = 0;
+  int64_t point_amount = 0;
+  int64_t wallet_amount = 0;
+  PaymentStatus status = PaymentStatus::kCreated;
+  ResourceStatus resource_status = ResourceStatus::kWip;
+  PaymentRequestKind request = PaymentRequestKind::kCreate;
+  int64_t phase = 0;
+  int64_t rollback_phase = 0;
+  std::string reason;
+  sim::Time created_at = 0;
+  sim::Time updated_at = 0;
+};
+
+struct PaymentCounters {
+  int64_t created = 0;
+  int64_t worker_retries = 0;  // layer 1
+  int64_t queued = 0;          // layer 2: times a payment went back to the queue
+  int64_t queue_resumed = 0;   // layer 2: queue entries picked up again
+  int64_t batch_requeued = 0;  // layer 3
+  int64_t rollbacks = 0;       // create requests rolled back
+  int64_t cleared = 0;         // merchant clearing movements
+  int64_t inconsistent = 0;    // a confirm or cancel refused: never expected
+};
+
+class PaymentService : public sim::Service {
+ public:
+  // `counters` outlive the incarnation (the harness owns them), so the
+  // layers' work is counted across crashes.
+  PaymentService(sim::NodeContext& ctx, const PaymentConfig& config, PaymentCounters* counters);
+  ~PaymentService() override;
+
+  asio::awaitable<void> Boot() override;
+
+  asio::awaitable<PaymentReply> Create(CreatePaymentRequest r);
+  asio::awaitable<PaymentReply> Capture(std::string order_key);
+  asio::awaitable<PaymentReply> Void(std::string order_key);
+  asio::awaitable<PaymentReply> Get(std::string order_key);
+
+  // Payments waiting in the volatile request queue.
+  size_t queue_depth() const { return queue_.size(); }
+
+ private:
+  struct Stmts;
+  enum class Participant : uint8_t { kPartner, kPoints, kWallet };
+  enum class Action : uint8_t { kTry, kConfirm, kCancel, kPayout, kFinalize };
+  struct Step {
+    Action action = Action::kFinalize;
+    Participant participant = Participant::kWallet;
+  };
+
+  // Works on one payment until its request is done or must wait (queue).
+  asio::awaitable<void> Drive(uint64_t id);
+  asio::awaitable<std::optional<TccReply>> Call(const PaymentRow& row, Step step);
+  asio::awaitable<void> QueueLoop();
+  asio::awaitable<void> BatchLoop();
+  asio::awaitable<void> ClearingLoop();
+
+  Step NextStep(const PaymentRow& row) const;
+  // Records a definitive answer to `step`.
+  void Record(PaymentRow& row, Step step, const TccReply& reply);
+  void StartRollback(PaymentRow& row, std::string_view reason);
+  void Finalize(PaymentRow& row);
+  void Enqueue(uint64_t id, sim::Duration delay);
+  bool PrefersRollback(const PaymentRow& row) const;
+
+  std::optional<PaymentRow> Load(uint64_t id);
+  std::optional<PaymentRow> LoadByKey(std::string_view order_key);
+  void Save(const PaymentRow& row);
+  void AddJournal(uint64_t movement, int64_t owner, PayAccount account, int64_t delta);
+  uint64_t NextId();
+  PaymentReply ReplyOf(const PaymentRow& row) const;
+  sim::Database& Db();
+
+  sim::NodeContext& ctx_;
+  const PaymentConfig& config_;
+  sim::Rng rng_;
+  std::unique_ptr<Stmts> st_;
+  std::unique_ptr<IdGenerator> ids_;
+  std::unique_ptr<Outbox> outbox_;
+  PaymentCounters& counters_;
+  // Volatile: lost on a crash, as the real request queue is.
+  std::set<uint64_t> in_flight_;
+  // The request queue: (due time, payment), and the payments in it.
+  std::multimap<sim::Time, uint64_t> queue_;
+  std::set<uint64_t> queued_;
+  std::map<uint64_t, int64_t> queue_attempts_;
+};
+
+}  // namespace paylab::system

@@ -1,0 +1,73 @@
+// The payment checks (issue 4): what must hold across the payment service,
+// its participants and its upstreams once the run is quiet.
+//
+// Checks, each on the shared CheckBoard:
+//  - payment_journal_balanced: every movement of the merchant ledger, and the
+//    whole ledger, sums to zero.
+//  - payment_funded_exactly: an authorised or captured payment's amount is
+//    exactly what its participants held (partner + points + wallet).
+//  - payment_not_stuck: at quiescence no payment is WIP (past the recovery
+//    horizon or not: the liveness phase gives every layer time to act), and
+//    no payment stopped FAILED after a refused confirm or cancel.
+//  - captured_equals_sales_credit: the captured charges' amounts equal the
+//    merchants' unsettled-sales credits, and the captured escrows' amounts
+//    equal the wallet's payouts to sellers.
+//  - clearing_pairs_net_zero: each participant's clearing account and the
+//    payment ledger's mirror of it sum to zero (wallet, points, partner).
+//  - upstream_agrees: every order's final state matches its payment's
+//    status, and every payment belongs to an order.
+//  - grants_settled: every provisional point grant was confirmed or revoked,
+//    a captured payment's grant is confirmed and a voided or failed one's is
+//    not.
+//  - assignment_drained: the point-assignment queue is empty and its
+//    dead-letter queue holds only poison (every good event dead-lettered by
+//    a failing assignment was redriven and applied).
+// The participants' own checks (journals, holds, expiry, IDs) live in their
+// checkers; this one looks at what connects them.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/simulator.h"
+#include "sim/storage.h"
+#include "system/check_board.h"
+
+namespace paylab::system {
+
+struct PaymentDatabases {
+  sim::Database* payment = nullptr;
+  sim::Database* wallet = nullptr;
+  sim::Database* point = nullptr;
+  sim::Database* partner = nullptr;
+  sim::Database* broker = nullptr;
+  std::string assignment_queue;
+  std::string assignment_dlq;
+  // Each upstream's name (its order-key prefix) and database.
+  std::vector<std::pair<std::string, sim::Database*>> upstreams;
+};
+
+class PaymentChecker {
+ public:
+  PaymentChecker(sim::Simulator& sim, std::function<void(const Violation&)> on_violation);
+
+  void CheckFinal(const PaymentDatabases& d);
+
+  const std::vector<CheckStatus>& statuses() const { return board_.statuses(); }
+  const std::optional<Violation>& first_violation() const { return board_.first_violation(); }
+
+ private:
+  void CheckJournal(sim::Database& payment);
+  void CheckPayments(sim::Database& payment);
+  void CheckSales(const PaymentDatabases& d);
+  void CheckClearing(const PaymentDatabases& d);
+  void CheckUpstreams(const PaymentDatabases& d);
+  void CheckGrants(const PaymentDatabases& d);
+  void CheckAssignmentQueues(const PaymentDatabases& d);
+
+  CheckBoard board_;
+};
+
+}  // namespace paylab::system

@@ -1,0 +1,278 @@
+// Implementation of the upstream services (see upstream.h).
+#include "system/upstream.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "system/broker.h"
+
+namespace paylab::system {
+
+std::string_view OrderStateName(OrderState s) {
+  switch (s) {
+    case OrderState::kPending:
+      return "pending";
+    case OrderState::kAuthorized:
+      return "authorized";
+    case OrderState::kCaptured:
+      return "captured";
+    case OrderState::kVoided:
+      return "voided";
+    case OrderState::kDeclined:
+      return "declined";
+    case OrderState::kFailed:
+      return "failed";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr std::string_view kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS orders(
+  key TEXT PRIMARY KEY,
+  flow INTEGER NOT NULL,
+  payer INTEGER NOT NULL,
+  payee INTEGER NOT NULL,
+  amount INTEGER NOT NULL,
+  partner_amount INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  payment_id INTEGER NOT NULL,
+  orphan_voided INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL) WITHOUT ROWID;
+)sql";
+
+}  // namespace
+
+Upstream::Upstream(sim::NodeContext& ctx, const UpstreamConfig& config, UpstreamCounters* counters)
+    : ctx_(ctx), config_(config), counters_(*counters), rng_(ctx.Stream("orders")) {}
+
+asio::awaitable<void> Upstream::Boot() {
+  ctx_.db().ExecScript(kSchema);
+  ctx_.Spawn(Arrivals());
+  if (!config_.notify_queue.empty() && !config_.defect_never_void_orphans) {
+    ctx_.Spawn(Notifications());
+  }
+  co_return;
+}
+
+PaymentFlow Upstream::DrawFlow() {
+  const double total = config_.mix[0] + config_.mix[1] + config_.mix[2];
+  double x = rng_.UniformDouble() * total;
+  for (size_t i = 0; i < 3; ++i) {
+    if (x < config_.mix[i] || i == 2) {
+      return static_cast<PaymentFlow>(i + 1);
+    }
+    x -= config_.mix[i];
+  }
+  return PaymentFlow::kCharge;
+}
+
+asio::awaitable<void> Upstream::Arrivals() {
+  for (int64_t seq = 0; seq < config_.orders; ++seq) {
+    co_await ctx_.Sleep(
+        static_cast<sim::Duration>(rng_.Exponential(1.0 / config_.rate_per_s) * sim::kSecond));
+    ++counters_.issued;
+    ctx_.Spawn(RunOrder(seq));
+  }
+}
+
+void Upstream::SetState(std::string_view key, OrderState s, uint64_t payment_id) {
+  sim::Statement st(ctx_.db(),
+                    "UPDATE orders SET state = ?, payment_id = CASE WHEN ? = 0 THEN payment_id "
+                    "ELSE ? END, updated_at = ? WHERE key = ?");
+  st.Bind(1, static_cast<int64_t>(s))
+      .Bind(2, static_cast<int64_t>(payment_id))
+      .Bind(3, static_cast<int64_t>(payment_id))
+      .Bind(4, ctx_.Now())
+      .Bind(5, key)
+      .Exec();
+}
+
+std::optional<OrderState> Upstream::StateOf(std::string_view key) {
+  sim::Statement st(ctx_.db(), "SELECT state FROM orders WHERE key = ?");
+  st.Bind(1, key);
+  if (!st.Step()) {
+    return std::nullopt;
+  }
+  return static_cast<OrderState>(st.Int(0));
+}
+
+asio::awaitable<void> Upstream::RunOrder(int64_t seq) {
+  CreatePaymentRequest req;
+  req.order_key = fmt::format("{}-{}", config_.name, seq);
+  req.flow = DrawFlow();
+  req.payer = rng_.UniformInt(1, config_.users);
+  req.amount = rng_.UniformInt(config_.amount_min, config_.amount_max);
+  if (req.flow == PaymentFlow::kP2p) {
+    req.payee = rng_.UniformInt(1, config_.users - 1);
+    req.payee += req.payee >= req.payer ? 1 : 0;
+  } else {
+    req.payee = rng_.UniformInt(1, config_.payees);
+  }
+  if (req.flow == PaymentFlow::kEscrow && config_.partner_amount_max > 0 &&
+      rng_.Bernoulli(config_.partner_ratio)) {
+    req.partner_amount = std::min(req.amount, rng_.UniformInt(1, config_.partner_amount_max));
+  }
+  const bool void_it = rng_.Bernoulli(config_.void_ratio);
+  const sim::Duration delay = rng_.UniformInt(config_.capture_delay_min, config_.capture_delay_max);
+  {
+    sim::Statement st(ctx_.db(),
+                      "INSERT INTO orders(key, flow, payer, payee, amount, partner_amount, state, "
+                      "payment_id, updated_at) VALUES(?, ?, ?, ?, ?, ?, 0, 0, ?)");
+    st.Bind(1, req.order_key)
+        .Bind(2, static_cast<int64_t>(req.flow))
+        .Bind(3, req.payer)
+        .Bind(4, req.payee)
+        .Bind(5, req.amount)
+        .Bind(6, req.partner_amount)
+        .Bind(7, ctx_.Now())
+        .Exec();
+  }
+  const auto create = [req](PaymentService& p) { return p.Create(req); };
+  OrderState state = OrderState::kFailed;
+  uint64_t payment_id = 0;
+  for (int attempt = 0; attempt <= config_.retry_count_max; ++attempt) {
+    if (attempt > 0) {
+      ++counters_.create_retries;
+      co_await ctx_.Sleep(config_.retry_backoff << (attempt - 1));
+    }
+    auto r = co_await ctx_.Call<PaymentService>(config_.payment, "payment.create", config_.timeout,
+                                                create);
+    if (!r.ok() || (r.value.status == PaymentReplyStatus::kOk && r.value.in_progress)) {
+      continue;
+    }
+    if (r.value.status == PaymentReplyStatus::kRefused) {
+      break;  // failed: the request was wrong
+    }
+    payment_id = r.value.payment_id;
+    switch (r.value.payment_status) {
+      case PaymentStatus::kAuthorized:
+        state = OrderState::kAuthorized;
+        break;
+      case PaymentStatus::kCaptured:
+        state = OrderState::kCaptured;
+        break;
+      case PaymentStatus::kFailed:
+        state = OrderState::kDeclined;
+        break;
+      default:
+        state = OrderState::kFailed;  // never answered for a create: treat as lost
+        break;
+    }
+    break;
+  }
+  SetState(req.order_key, state, payment_id);
+  if (state == OrderState::kAuthorized) {
+    co_await ctx_.Sleep(delay);
+    const PaymentStatus final_status = co_await SecondPhase(req.order_key, !void_it);
+    state = final_status == PaymentStatus::kCaptured ? OrderState::kCaptured
+            : final_status == PaymentStatus::kVoided ? OrderState::kVoided
+                                                     : OrderState::kAuthorized;
+    SetState(req.order_key, state, 0);
+  }
+  ++counters_.states[static_cast<size_t>(state)];
+  ++counters_.finished;
+}
+
+asio::awaitable<PaymentStatus> Upstream::SecondPhase(std::string key, bool capture) {
+  const auto fn = [key, capture](PaymentService& p) {
+    return capture ? p.Capture(key) : p.Void(key);
+  };
+  const sim::Time give_up = ctx_.Now() + config_.second_phase_patience;
+  sim::Duration backoff = config_.retry_backoff;
+  for (int attempt = 0; ctx_.Now() < give_up; ++attempt) {
+    if (attempt > 0) {
+      ++counters_.second_phase_retries;
+      co_await ctx_.Sleep(backoff);
+      backoff = std::min<sim::Duration>(backoff * 2, 60 * sim::kSecond);
+    }
+    auto r = co_await ctx_.Call<PaymentService>(
+        config_.payment, capture ? "payment.capture" : "payment.void", config_.timeout, fn);
+    if (!r.ok() || r.value.status != PaymentReplyStatus::kOk || r.value.in_progress) {
+      continue;
+    }
+    if (r.value.payment_status == PaymentStatus::kCaptured ||
+        r.value.payment_status == PaymentStatus::kVoided ||
+        r.value.payment_status == PaymentStatus::kFailed) {
+      co_return r.value.payment_status;
+    }
+  }
+  co_return PaymentStatus::kCreated;
+}
+
+asio::awaitable<void> Upstream::VoidOrphan(std::string key) {
+  ++voids_running_;
+  struct Done {
+    int64_t& n;
+    ~Done() { --n; }
+  } done{voids_running_};
+  const PaymentStatus s = co_await SecondPhase(key, /*capture=*/false);
+  if (s == PaymentStatus::kVoided) {
+    ++counters_.orphans_voided;
+    sim::Statement st(ctx_.db(), "UPDATE orders SET orphan_voided = 1 WHERE key = ?");
+    st.Bind(1, key).Exec();
+  }
+}
+
+bool Upstream::OnNotification(const PaymentEvent& e) {
+  const std::string prefix = config_.name + "-";
+  if (e.order_key.compare(0, prefix.size(), prefix) != 0) {
+    return true;  // another upstream's payment
+  }
+  ++counters_.notifications;
+  if (e.status != PaymentStatus::kAuthorized && e.status != PaymentStatus::kCaptured) {
+    return true;
+  }
+  const std::optional<OrderState> state = StateOf(e.order_key);
+  if (state == OrderState::kPending) {
+    ++counters_.notifications_deferred;
+    return false;  // its fate is not known yet: look again later
+  }
+  const bool given_up = !state || state == OrderState::kFailed || state == OrderState::kDeclined;
+  if (!given_up) {
+    return true;
+  }
+  if (e.status == PaymentStatus::kAuthorized) {
+    ctx_.Spawn(VoidOrphan(e.order_key));
+  } else if (state == OrderState::kFailed) {
+    // A P2P transfer is captured when created and cannot be voided: the
+    // money has moved, so the upstream adopts the late success.
+    SetState(e.order_key, OrderState::kCaptured, e.payment_id);
+    --counters_.states[static_cast<size_t>(OrderState::kFailed)];
+    ++counters_.states[static_cast<size_t>(OrderState::kCaptured)];
+    ++counters_.late_successes;
+  }
+  return true;
+}
+
+asio::awaitable<void> Upstream::Notifications() {
+  for (;;) {
+    co_await ctx_.Sleep(config_.poll_interval);
+    ReceiveRequest req{config_.notify_queue, config_.receive_max};
+    const auto receive = [req](Broker& b) { return b.Receive(req); };
+    auto got =
+        co_await ctx_.Call<Broker>(config_.broker, "broker.receive", config_.rpc_timeout, receive);
+    if (!got.ok() || got.value.status != QueueStatus::kOk) {
+      continue;
+    }
+    for (const QueueMessage& m : got.value.messages) {
+      std::string error;
+      const std::optional<PaymentEvent> e = DecodePaymentEvent(m.payload, &error);
+      if (!e) {
+        ++counters_.poison;
+        continue;  // left undeleted: it is dead-lettered after max receives
+      }
+      if (!OnNotification(*e)) {
+        continue;
+      }
+      DeleteRequest d{config_.notify_queue, m.id, m.receipt};
+      const auto del = [d](Broker& b) { return b.Delete(d); };
+      co_await ctx_.Call<Broker>(config_.broker, "broker.delete", config_.rpc_timeout, del);
+    }
+  }
+}
+
+}  // namespace paylab::system

@@ -1,0 +1,124 @@
+// An upstream service of the payment service (seed 003): the checkout
+// (merchant charges) or the marketplace (escrows between buyer and seller,
+// and P2P transfers). It keeps its own orders in its own database.
+//
+// Each order: the upstream writes it (pending), asks the payment service to
+// create the payment with the order key as idempotency key, retrying a
+// timeout or an answer still in progress with the same key up to
+// retry_count_max times, then marks the order failed. An authorised order is
+// captured (or, at void_ratio, voided) after a delay; the second phase is
+// retried until the payment answers with a final state.
+//
+// Completion notifications reach it on its own queue. A notification that a
+// payment was authorised for an order it does not know, or has marked
+// failed, is the timeout-after-success case: the upstream voids that payment
+// so the customer's funds are released. A P2P transfer cannot be voided: a
+// notification that one the upstream gave up on was captured makes the
+// upstream adopt the late success. A notification for an order still
+// pending is left on the queue to come back later, when the order's fate is
+// known. The upstream node is not crashed by the scenarios.
+#pragma once
+
+#include <array>
+#include <boost/asio.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "sim/context.h"
+#include "system/payment.h"
+#include "system/payment_event.h"
+
+namespace paylab::system {
+
+namespace asio = boost::asio;
+
+enum class OrderState : uint8_t {
+  kPending = 0,
+  kAuthorized = 1,
+  kCaptured = 2,
+  kVoided = 3,
+  kDeclined = 4,  // the payment failed: declined by a participant
+  kFailed = 5,    // the upstream gave up on the payment (or it refused)
+};
+inline constexpr size_t kOrderStates = 6;
+std::string_view OrderStateName(OrderState s);
+
+struct UpstreamConfig {
+  std::string name;  // the node name, and the prefix of its order keys
+  sim::NodeId payment = 0;
+  sim::NodeId broker = 0;
+  std::string notify_queue;  // "" = no notifications
+  int64_t orders = 0;
+  double rate_per_s = 1;
+  // Weights of the flows this upstream sends, by PaymentFlow - 1.
+  std::array<double, 3> mix{1, 0, 0};
+  int64_t users = 1;   // payers (and P2P payees) are users 1..users
+  int64_t payees = 1;  // merchants or sellers 1..payees
+  int64_t amount_min = 100;
+  int64_t amount_max = 5000;
+  // Escrows: the share that also pays with partner points, and how much.
+  double partner_ratio = 0;
+  int64_t partner_amount_max = 0;
+  double void_ratio = 0.1;
+  sim::Duration capture_delay_min = 1 * sim::kSecond;
+  sim::Duration capture_delay_max = 30 * sim::kSecond;
+  sim::Duration timeout = 2 * sim::kSecond;
+  int retry_count_max = 4;
+  sim::Duration retry_backoff = 200 * sim::kMillisecond;
+  // How long a capture or void is retried before the upstream stops (a
+  // bound every loop has; at quiescence an order stuck here is reported).
+  sim::Duration second_phase_patience = 6 * 3600 * sim::kSecond;
+  sim::Duration poll_interval = 200 * sim::kMillisecond;
+  sim::Duration rpc_timeout = 300 * sim::kMillisecond;
+  int64_t receive_max = 20;
+  // TEST ONLY: ignore notifications, so orphans are never voided.
+  bool defect_never_void_orphans = false;
+};
+
+struct UpstreamCounters {
+  int64_t issued = 0;
+  int64_t finished = 0;
+  std::array<int64_t, kOrderStates> states{};  // final order states
+  int64_t create_retries = 0;
+  int64_t second_phase_retries = 0;
+  int64_t notifications = 0;
+  int64_t orphans_voided = 0;
+  int64_t late_successes = 0;  // P2P transfers given up on, then found captured
+  int64_t notifications_deferred = 0;
+  int64_t poison = 0;
+};
+
+class Upstream : public sim::Service {
+ public:
+  Upstream(sim::NodeContext& ctx, const UpstreamConfig& config, UpstreamCounters* counters);
+
+  asio::awaitable<void> Boot() override;
+
+  // Every order issued has reached a final state and no orphan void is
+  // still running.
+  bool done() const { return counters_.finished == config_.orders && voids_running_ == 0; }
+
+ private:
+  asio::awaitable<void> Arrivals();
+  asio::awaitable<void> RunOrder(int64_t seq);
+  // Asks until the payment is final (captured, voided or failed) or the
+  // patience runs out. Returns the final status, or created if it ran out.
+  asio::awaitable<PaymentStatus> SecondPhase(std::string key, bool capture);
+  asio::awaitable<void> VoidOrphan(std::string key);
+  asio::awaitable<void> Notifications();
+  // Returns whether the message is handled (delete it) or must come back.
+  bool OnNotification(const PaymentEvent& e);
+  void SetState(std::string_view key, OrderState s, uint64_t payment_id);
+  std::optional<OrderState> StateOf(std::string_view key);
+  PaymentFlow DrawFlow();
+
+  sim::NodeContext& ctx_;
+  const UpstreamConfig& config_;
+  UpstreamCounters& counters_;
+  sim::Rng rng_;
+  int64_t voids_running_ = 0;
+};
+
+}  // namespace paylab::system
