@@ -265,6 +265,8 @@ struct World {
   std::unique_ptr<faults::CrashInjector> crashes;
   sim::Duration partition_time = 0;
   int64_t partitions = 0;
+  // The network's counters when the safety phase ended (faults still on).
+  sim::NetworkCounters safety_counters;
 };
 
 void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
@@ -563,6 +565,8 @@ void Collect(World& w, reports::RunResult& r) {
       {"lost_to_partition", static_cast<int64_t>(n.partition_drops)},
       {"lost_to_node_down", static_cast<int64_t>(n.node_down_drops)},
       {"rpc_timeouts", static_cast<int64_t>(n.timeouts)},
+      {"rpc_calls_safety", static_cast<int64_t>(w.safety_counters.calls)},
+      {"drop_reply_safety", static_cast<int64_t>(w.safety_counters.replies_dropped)},
   };
   for (sim::Node* node : w.nodes()) {
     r.faults.emplace_back(fmt::format("crash.{}", node->name()),
@@ -658,6 +662,7 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
 
     // Safety phase.
     w.sim.Run(safety_end);
+    w.safety_counters = w.net.counters();
 
     // Liveness phase: heal everything, let the workload finish, then settle.
     if (!w.sim.stopped()) {

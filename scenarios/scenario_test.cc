@@ -662,5 +662,83 @@ TEST(ScenarioRobustnessTest, MutatedValuesNeverThrow) {
   }
 }
 
+// ------------------------------------------------------------------------------------------------
+// The payments section (issue 4).
+
+namespace payments {
+
+json PaymentsJson() {
+  json doc = MinimalJson();
+  doc["population"]["users"] = 10;
+  doc["messaging"] = {{"enabled", true}};
+  doc["wallet"] = {{"hold_ttl_max_s", 86400}};
+  doc["payments"] = {{"enabled", true}, {"charges", 10}, {"escrows", 10}};
+  return doc;
+}
+
+TEST(PaymentsScenarioTest, ShippedPaymentsScenarioLoadsAndRoundTrips) {
+  auto loaded = LoadScenario("scenarios/payments.json");
+  ASSERT_TRUE(std::holds_alternative<Scenario>(loaded))
+      << FormatError("scenarios/payments.json", std::get<ScenarioError>(loaded));
+  const Scenario& s = std::get<Scenario>(loaded);
+  EXPECT_TRUE(s.payments.enabled);
+  EXPECT_GE(s.payments.charges + s.payments.escrows, 20000);
+  EXPECT_EQ(ScenarioOf(ToJson(s)), s);
+}
+
+TEST(PaymentsScenarioTest, DefaultsAreFilledIn) {
+  const Scenario s = ScenarioOf(PaymentsJson());
+  EXPECT_EQ(s.payments.worker_attempts_max, 5);
+  EXPECT_EQ(s.payments.queue_backoff_s_min, 60);
+  EXPECT_EQ(s.payments.queue_backoff_s_max, 3600);
+  EXPECT_EQ(s.payments.batch_interval_s, 3600);
+  EXPECT_EQ(s.payments.recovery_horizon_days, 3);
+  EXPECT_EQ(ScenarioOf(MinimalJson()).payments.enabled, false);
+}
+
+TEST(PaymentsScenarioTest, BadValuesNameTheField) {
+  json doc = PaymentsJson();
+  doc["payments"]["void_ratio"] = 1.5;
+  ExpectError(doc, "/payments/void_ratio", "");
+  doc = PaymentsJson();
+  doc["payments"]["amount_min"] = 500;
+  doc["payments"]["amount_max"] = 100;
+  ExpectError(doc, "/payments/amount_max", "at least amount_min");
+  doc = PaymentsJson();
+  doc["payments"]["queue_backoff_s_max"] = 1;
+  ExpectError(doc, "/payments/queue_backoff_s_max", "at least queue_backoff_s_min");
+  doc = PaymentsJson();
+  doc["payments"]["worker_attempts_max"] = 0;
+  ExpectError(doc, "/payments/worker_attempts_max", "");
+  doc = PaymentsJson();
+  doc["payments"]["charge_rate_per_s"] = 0;
+  ExpectError(doc, "/payments/charge_rate_per_s", "");
+  doc = PaymentsJson();
+  doc["payments"]["charges_per_s"] = 1;
+  ExpectError(doc, "/payments/charges_per_s", "unknown field");
+}
+
+TEST(PaymentsScenarioTest, CrossFieldRulesNameTheField) {
+  json doc = PaymentsJson();
+  doc["messaging"]["enabled"] = false;
+  ExpectError(doc, "/payments/enabled", "need messaging");
+  doc = PaymentsJson();
+  doc["wallet"]["hold_ttl_max_s"] = 60;
+  ExpectError(doc, "/payments/hold_ttl_s", "hold_ttl_max_s");
+  doc = PaymentsJson();
+  doc["population"]["users"] = 1;
+  ExpectError(doc, "/population/users", "at least 2 users");
+  // The payment nodes exist only with payments on.
+  doc = MinimalJson();
+  doc["faults"] = {{"crashes", {{{"node", "payment"}, {"mean_interval_s", 10}}}}};
+  ExpectError(doc, "/faults/crashes/0/node", "/payments/enabled");
+  // The upstreams are the workload: never crashed.
+  doc = PaymentsJson();
+  doc["faults"] = {{"crashes", {{{"node", "checkout"}, {"mean_interval_s", 10}}}}};
+  ExpectError(doc, "/faults/crashes/0/node", "");
+}
+
+}  // namespace payments
+
 }  // namespace
 }  // namespace paylab::scenarios

@@ -12,7 +12,7 @@ CheckBoard::CheckBoard(sim::Simulator& sim, std::span<const char* const> names,
 }
 
 void CheckBoard::Fail(size_t check, std::string detail) {
-  CheckStatus& s = statuses_[check];
+  CheckStatus& s = statuses_.at(check);
   ++s.evaluations;
   ++s.violations;
   sim_.trace().Record(sim::TraceEvent{sim_.Now(), sim::TraceKind::kCheck, sim::kNoNode,

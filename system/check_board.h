@@ -32,7 +32,7 @@ class CheckBoard {
   CheckBoard(sim::Simulator& sim, std::span<const char* const> names,
              std::function<void(const Violation&)> on_violation);
 
-  void Pass(size_t check) { ++statuses_[check].evaluations; }
+  void Pass(size_t check) { ++statuses_.at(check).evaluations; }
   void Fail(size_t check, std::string detail);
 
   const std::vector<CheckStatus>& statuses() const { return statuses_; }

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include "system/poll_backoff.h"
+
 namespace paylab::system {
 
 Mirror::Mirror(sim::NodeContext& ctx, const MirrorConfig& config, ConsumerObserver* observer)
@@ -64,8 +66,10 @@ asio::awaitable<void> Mirror::Member(int64_t index) {
   const std::string member = fmt::format("{}-{}-{}", ctx_.name(), ctx_.incarnation(), index);
   std::map<int32_t, int64_t> position;  // volatile: lost with a crash
   int64_t generation = -1;
+  PollBackoff pace(config_.poll_interval, config_.poll_interval_max);
   for (;;) {
-    co_await ctx_.Sleep(config_.poll_interval);
+    co_await ctx_.Sleep(pace.next());
+    pace.Found(false);  // until a fetch brings messages
     HeartbeatRequest hb{config_.group, member, config_.topic};
     const auto heartbeat = [hb](Broker& b) { return b.Heartbeat(hb); };
     auto assigned = co_await ctx_.Call<Broker>(config_.broker, "broker.heartbeat",
@@ -96,6 +100,7 @@ asio::awaitable<void> Mirror::Member(int64_t index) {
       if (!batch.ok() || batch.value.status != BrokerStatus::kOk || batch.value.messages.empty()) {
         continue;
       }
+      pace.Found(true);
       for (const Message& m : batch.value.messages) {
         Apply(m);
         position[p] = m.offset + 1;
@@ -129,13 +134,16 @@ bool Mirror::ApplyAudit(const QueueMessage& m) {
 }
 
 asio::awaitable<void> Mirror::AuditWorker() {
+  PollBackoff pace(config_.poll_interval, config_.poll_interval_max);
   for (;;) {
-    co_await ctx_.Sleep(config_.poll_interval);
+    co_await ctx_.Sleep(pace.next());
     ReceiveRequest req{config_.audit_queue, config_.receive_max};
     const auto receive = [req](Broker& b) { return b.Receive(req); };
     auto got =
         co_await ctx_.Call<Broker>(config_.broker, "broker.receive", config_.rpc_timeout, receive);
-    if (!got.ok() || got.value.status != QueueStatus::kOk) {
+    const bool ok = got.ok() && got.value.status == QueueStatus::kOk;
+    pace.Found(ok && !got.value.messages.empty());
+    if (!ok) {
       continue;
     }
     for (const QueueMessage& m : got.value.messages) {

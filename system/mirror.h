@@ -29,6 +29,9 @@ struct MirrorConfig {
   std::string group = "mirror";
   int64_t members = 1;
   sim::Duration poll_interval = 50 * sim::kMillisecond;
+  // Polls that bring nothing back off, doubling up to this; it stays well
+  // under the broker's session timeout, since each poll also heartbeats.
+  sim::Duration poll_interval_max = 500 * sim::kMillisecond;
   sim::Duration rpc_timeout = 200 * sim::kMillisecond;
   int64_t fetch_max = 100;
   // TEST ONLY: apply every delivery, with no processed-event record.

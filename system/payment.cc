@@ -133,7 +133,8 @@ asio::awaitable<void> PaymentService::Boot() {
     ctx_.Spawn(ClearingLoop());
   }
   if (config_.publish) {
-    ctx_.Spawn(RelayOutbox(ctx_, *outbox_, config_.relay));
+    relay_source_ = OutboxSource(ctx_, *outbox_);
+    ctx_.Spawn(RelayOutbox(ctx_, relay_source_, config_.relay));
   }
   co_return;
 }

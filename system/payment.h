@@ -213,6 +213,7 @@ class PaymentService : public sim::Service {
   std::unique_ptr<Stmts> st_;
   std::unique_ptr<IdGenerator> ids_;
   std::unique_ptr<Outbox> outbox_;
+  RelaySource relay_source_;
   PaymentCounters& counters_;
   // Volatile: lost on a crash, as the real request queue is.
   std::set<uint64_t> in_flight_;

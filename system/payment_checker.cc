@@ -25,12 +25,18 @@ enum Check : size_t {
   kUpstreamAgrees,
   kGrantsSettled,
   kAssignmentDrained,
+  kIdsExclusive,
 };
 constexpr const char* kCheckNames[] = {
-    "payment_journal_balanced", "payment_funded_exactly",
-    "payment_not_stuck",        "captured_equals_sales_credit",
-    "clearing_pairs_net_zero",  "upstream_agrees",
-    "grants_settled",           "assignment_drained",
+    "payment_journal_balanced",
+    "payment_funded_exactly",
+    "payment_not_stuck",
+    "captured_equals_sales_credit",
+    "clearing_pairs_net_zero",
+    "upstream_agrees",
+    "grants_settled",
+    "assignment_drained",
+    "ids_exclusive",
 };
 
 // The payment status an order's final state allows.
@@ -112,6 +118,46 @@ void PaymentChecker::CheckFinal(const PaymentDatabases& d) {
   CheckUpstreams(d);
   CheckGrants(d);
   CheckAssignmentQueues(d);
+  CheckIds(d);
+}
+
+void PaymentChecker::CheckIds(const PaymentDatabases& d) {
+  struct Source {
+    sim::Database* db;
+    const char* sql;
+    const char* name;
+    int parity;  // the lowest bit every ID of this source must have
+  };
+  const Source sources[] = {
+      {d.wallet, "SELECT id FROM movements", "wallet movement", 0},
+      {d.wallet, "SELECT id FROM holds", "wallet hold", 0},
+      {d.payment, "SELECT id FROM payments", "payment", 0},
+      {d.payment, "SELECT DISTINCT movement FROM pay_journal", "merchant-ledger movement", 0},
+      {d.point, "SELECT id FROM point_movements", "point movement", 1},
+      {d.point, "SELECT id FROM point_holds", "point hold", 1},
+      {d.point, "SELECT id FROM point_lots", "point lot", 1},
+  };
+  // An ID names one thing: a movement and the hold it created may not share
+  // one, nor may two systems.
+  std::map<int64_t, const char*> seen;
+  for (const Source& src : sources) {
+    sim::Statement s(*src.db, src.sql);
+    while (s.Step()) {
+      const int64_t id = s.Int(0);
+      if ((id & 1) != src.parity) {
+        board_.Fail(kIdsExclusive, fmt::format("{} ID {} has lowest bit {}, not {}", src.name, id,
+                                               id & 1, src.parity));
+        return;
+      }
+      const auto [it, fresh] = seen.emplace(id, src.name);
+      if (!fresh) {
+        board_.Fail(kIdsExclusive,
+                    fmt::format("ID {} names both a {} and a {}", id, it->second, src.name));
+        return;
+      }
+    }
+  }
+  board_.Pass(kIdsExclusive);
 }
 
 void PaymentChecker::CheckAssignmentQueues(const PaymentDatabases& d) {

@@ -19,6 +19,9 @@
 //  - grants_settled: every provisional point grant was confirmed or revoked,
 //    a captured payment's grant is confirmed and a voided or failed one's is
 //    not.
+//  - ids_exclusive: every wallet ID is even and every point ID odd (the
+//    lowest bit names the system, seed 000), and no ID is issued twice
+//    across the wallet, the point service and the payment service.
 //  - assignment_drained: the point-assignment queue is empty and its
 //    dead-letter queue holds only poison (every good event dead-lettered by
 //    a failing assignment was redriven and applied).
@@ -66,6 +69,7 @@ class PaymentChecker {
   void CheckUpstreams(const PaymentDatabases& d);
   void CheckGrants(const PaymentDatabases& d);
   void CheckAssignmentQueues(const PaymentDatabases& d);
+  void CheckIds(const PaymentDatabases& d);
 
   CheckBoard board_;
 };

@@ -52,6 +52,8 @@ struct PointServiceConfig {
   std::string queue;
   int64_t receive_max = 10;
   sim::Duration poll_interval = 50 * sim::kMillisecond;
+  // Empty receives back the polling off, doubling up to this.
+  sim::Duration poll_interval_max = 1 * sim::kSecond;
   sim::Duration rpc_timeout = 200 * sim::kMillisecond;
   // reward = payment amount * reward_bp / 10000, rounded down.
   int64_t reward_bp = 100;

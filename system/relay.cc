@@ -7,12 +7,22 @@
 
 namespace paylab::system {
 
-boost::asio::awaitable<void> RelayOutbox(sim::NodeContext& ctx, Outbox& outbox,
+RelaySource OutboxSource(sim::NodeContext& ctx, Outbox& outbox) {
+  return RelaySource{[&ctx, &outbox](int64_t limit) {
+                       ctx.db();  // refuses once this incarnation is over
+                       return outbox.Pending(limit);
+                     },
+                     [&ctx, &outbox](const OutboxRow& row) {
+                       ctx.db();
+                       outbox.MarkSent(row.id, ctx.Now());
+                     }};
+}
+
+boost::asio::awaitable<void> RelayOutbox(sim::NodeContext& ctx, const RelaySource& source,
                                          const RelayConfig& config) {
   for (;;) {
     co_await ctx.Sleep(config.interval);
-    ctx.db();  // refuses once this incarnation is over
-    const std::vector<OutboxRow> rows = outbox.Pending(config.batch_max);
+    const std::vector<OutboxRow> rows = source.pending(config.batch_max);
     for (const OutboxRow& row : rows) {
       PublishRequest req{row.topic, row.key, row.payload, config.producer, row.id};
       const auto publish = [req](Broker& b) { return b.Publish(req); };
@@ -20,8 +30,7 @@ boost::asio::awaitable<void> RelayOutbox(sim::NodeContext& ctx, Outbox& outbox,
       if (!r.ok() || r.value.status != BrokerStatus::kOk) {
         break;
       }
-      ctx.db();
-      outbox.MarkSent(row.id, ctx.Now());
+      source.mark_sent(row);
     }
   }
 }

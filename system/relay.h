@@ -10,7 +10,9 @@
 
 #include <boost/asio.hpp>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "sim/context.h"
 #include "system/outbox.h"
@@ -25,9 +27,19 @@ struct RelayConfig {
   int64_t batch_max = 100;
 };
 
-// Runs until the node's incarnation ends. REQUIRES: `outbox` lives on the
-// node's database and outlives the incarnation's coroutines.
-boost::asio::awaitable<void> RelayOutbox(sim::NodeContext& ctx, Outbox& outbox,
+// Where the rows come from: normally an Outbox (OutboxSource); a test
+// defect may relay rows kept in memory instead.
+struct RelaySource {
+  std::function<std::vector<OutboxRow>(int64_t limit)> pending;
+  std::function<void(const OutboxRow& row)> mark_sent;
+};
+
+// The source of an outbox on the node's database.
+RelaySource OutboxSource(sim::NodeContext& ctx, Outbox& outbox);
+
+// Runs until the node's incarnation ends. REQUIRES: `source` (and what it
+// reads) outlives the incarnation's coroutines.
+boost::asio::awaitable<void> RelayOutbox(sim::NodeContext& ctx, const RelaySource& source,
                                          const RelayConfig& config);
 
 }  // namespace paylab::system

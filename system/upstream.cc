@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "system/broker.h"
+#include "system/poll_backoff.h"
 
 namespace paylab::system {
 
@@ -249,13 +250,16 @@ bool Upstream::OnNotification(const PaymentEvent& e) {
 }
 
 asio::awaitable<void> Upstream::Notifications() {
+  PollBackoff pace(config_.poll_interval, config_.poll_interval_max);
   for (;;) {
-    co_await ctx_.Sleep(config_.poll_interval);
+    co_await ctx_.Sleep(pace.next());
     ReceiveRequest req{config_.notify_queue, config_.receive_max};
     const auto receive = [req](Broker& b) { return b.Receive(req); };
     auto got =
         co_await ctx_.Call<Broker>(config_.broker, "broker.receive", config_.rpc_timeout, receive);
-    if (!got.ok() || got.value.status != QueueStatus::kOk) {
+    const bool ok = got.ok() && got.value.status == QueueStatus::kOk;
+    pace.Found(ok && !got.value.messages.empty());
+    if (!ok) {
       continue;
     }
     for (const QueueMessage& m : got.value.messages) {

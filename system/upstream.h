@@ -71,6 +71,7 @@ struct UpstreamConfig {
   // bound every loop has; at quiescence an order stuck here is reported).
   sim::Duration second_phase_patience = 6 * 3600 * sim::kSecond;
   sim::Duration poll_interval = 200 * sim::kMillisecond;
+  sim::Duration poll_interval_max = 1 * sim::kSecond;  // backoff while the queue is empty
   sim::Duration rpc_timeout = 300 * sim::kMillisecond;
   int64_t receive_max = 20;
   // TEST ONLY: ignore notifications, so orphans are never voided.

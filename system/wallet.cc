@@ -5,6 +5,7 @@
 
 #include "system/broker.h"
 #include "system/movement_event.h"
+#include "system/relay.h"
 
 namespace paylab::system {
 
@@ -40,8 +41,18 @@ asio::awaitable<void> Wallet::Boot() {
   ledger_->Populate(config_.users, config_.initial_balances, ctx_.Now());
   ctx_.Trace(sim::TraceKind::kNote, "wallet.boot", ledger_->user_count());
   ctx_.Spawn(ExpiryLoop());
-  if (ledger_->outbox() != nullptr || config_.defect_publish_outside_outbox) {
-    ctx_.Spawn(RelayLoop());
+  if (config_.defect_publish_outside_outbox) {
+    // The defect relays events kept in memory: a crash loses them.
+    relay_source_ = RelaySource{
+        [this](int64_t) { return std::vector<OutboxRow>(unsent_.begin(), unsent_.end()); },
+        [this](const OutboxRow&) { unsent_.pop_front(); }};
+  } else if (ledger_->outbox() != nullptr) {
+    relay_source_ = OutboxSource(ctx_, *ledger_->outbox());
+  }
+  if (relay_source_.pending) {
+    relay_config_ = RelayConfig{config_.broker, "wallet", config_.relay_interval,
+                                config_.relay_timeout, config_.relay_batch_max};
+    ctx_.Spawn(RelayOutbox(ctx_, relay_source_, relay_config_));
   }
   co_return;
 }
@@ -125,31 +136,6 @@ asio::awaitable<void> Wallet::ExpiryLoop() {
     const int64_t items = Live().ExpireBalanceItems(ctx_.Now(), config_.expiry_batch_max);
     if (holds + items > 0) {
       ctx_.Trace(sim::TraceKind::kNote, "wallet.expire", holds, items);
-    }
-  }
-}
-
-asio::awaitable<void> Wallet::RelayLoop() {
-  for (;;) {
-    co_await ctx_.Sleep(config_.relay_interval);
-    const std::vector<OutboxRow> rows = config_.defect_publish_outside_outbox
-                                            ? std::vector<OutboxRow>(unsent_.begin(), unsent_.end())
-                                            : Live().outbox()->Pending(config_.relay_batch_max);
-    for (const OutboxRow& row : rows) {
-      // The outbox row id is the producer sequence number: an idempotent
-      // topic drops a re-publish whose first ack was lost.
-      PublishRequest req{row.topic, row.key, row.payload, "wallet", row.id};
-      const auto publish = [req](Broker& b) { return b.Publish(req); };
-      auto r = co_await ctx_.Call<Broker>(config_.broker, "broker.publish", config_.relay_timeout,
-                                          publish);
-      if (!r.ok() || r.value.status != BrokerStatus::kOk) {
-        break;
-      }
-      if (config_.defect_publish_outside_outbox) {
-        unsent_.pop_front();
-      } else {
-        Live().outbox()->MarkSent(row.id, ctx_.Now());
-      }
     }
   }
 }

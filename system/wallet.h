@@ -22,6 +22,7 @@
 #include "sim/context.h"
 #include "system/account_types.h"
 #include "system/ledger.h"
+#include "system/relay.h"
 #include "system/tcc.h"
 
 namespace paylab::system {
@@ -126,9 +127,6 @@ class Wallet : public sim::Service, public LedgerObserver {
 
  private:
   asio::awaitable<void> ExpiryLoop();
-  // Publishes pending outbox rows in order; stops at the first failure and
-  // tries again on the next tick, so events never overtake each other.
-  asio::awaitable<void> RelayLoop();
   Ledger& Live();
 
   sim::NodeContext& ctx_;
@@ -138,6 +136,9 @@ class Wallet : public sim::Service, public LedgerObserver {
   // The defect's events waiting to be published: volatile, lost on a crash.
   std::deque<OutboxRow> unsent_;
   int64_t unsent_seq_ = 0;
+  // What the relay publishes (the outbox, or the defect's memory), and how.
+  RelaySource relay_source_;
+  RelayConfig relay_config_;
 };
 
 }  // namespace paylab::system

@@ -1,0 +1,133 @@
+// End-to-end tests of payments: the shipped payments scenario — charges,
+// escrows and P2P transfers funded by points, the wallet and the partner,
+// with lost replies, duplicate requests and deliveries, and crashes of the
+// payment, wallet, point and broker nodes — passes every check and shows its
+// figures; a smaller run replays to the same trace hash; and the payment
+// checks are listed and evaluated.
+//
+// Under the sanitizers (PAYLAB_SANITIZED) the shipped scenario runs with a
+// fifth of its orders, to keep CI within its budget; the normal build runs it
+// whole.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "reports/report.h"
+#include "scenarios/runner.h"
+#include "scenarios/scenario.h"
+
+namespace paylab {
+namespace {
+
+scenarios::Scenario Payments() {
+  auto loaded = scenarios::LoadScenario("scenarios/payments.json");
+  if (auto* err = std::get_if<scenarios::ScenarioError>(&loaded)) {
+    ADD_FAILURE() << scenarios::FormatError("scenarios/payments.json", *err);
+    return {};
+  }
+  return std::get<scenarios::Scenario>(loaded);
+}
+
+// A fifth of the orders and of the safety phase: the same mix and faults.
+scenarios::Scenario Smaller(scenarios::Scenario s, int divide) {
+  s.payments.charges /= divide;
+  s.payments.escrows /= divide;
+  s.duration_s /= divide;
+  s.workload.operations /= divide;
+  s.payments.assignment_redrive_at_s /= divide;
+  return s;
+}
+
+std::map<std::string, int64_t> AsMap(const std::vector<std::pair<std::string, int64_t>>& v) {
+  return {v.begin(), v.end()};
+}
+
+std::string Why(const reports::RunResult& r) {
+  return r.violation ? r.violation->check + ": " + r.violation->detail : r.internal_error;
+}
+
+#ifdef PAYLAB_SANITIZED
+constexpr int kDivide = 5;
+#else
+constexpr int kDivide = 1;
+#endif
+
+TEST(Payments, ShippedScenarioPassesUnderFaultsAndShowsItsFigures) {
+  scenarios::RunOptions o;
+  o.seed = 1;
+  o.scenario_file = "scenarios/payments.json";
+  const reports::RunResult r = scenarios::RunScenario(Smaller(Payments(), kDivide), o);
+  ASSERT_EQ(r.outcome, reports::RunOutcome::kPass) << Why(r);
+  const auto p = AsMap(r.payments);
+  const auto count = [&](const char* flow) {
+    int64_t n = 0;
+    for (const char* status : {"authorized", "captured", "voided", "failed"}) {
+      n += p.at(std::string(flow) + "." + status);
+    }
+    return n;
+  };
+  // At least 20,000 charges and escrows (a fifth under the sanitizers),
+  // most of them funded by points and the wallet together.
+  EXPECT_GE(count("charge") + count("escrow"), 20000 / kDivide);
+  EXPECT_GE(p.at("funded_by_points_and_wallet"), 10000 / kDivide);
+  EXPECT_GT(p.at("funded_by_partner"), 0);
+  EXPECT_GT(p.at("charge.captured"), 0);
+  EXPECT_GT(p.at("escrow.captured"), 0);
+  EXPECT_GT(p.at("p2p.captured"), 0);
+  EXPECT_GT(p.at("charge.voided") + p.at("escrow.voided"), 0);
+  // Every recovery layer had work to do, and orphans were voided.
+  EXPECT_GT(p.at("worker_retries"), 0);
+  EXPECT_GT(p.at("queued"), 0);
+  EXPECT_GT(p.at("checkout.orphans_voided") + p.at("marketplace.orphans_voided"), 0);
+  EXPECT_EQ(p.at("checkout.orders_pending") + p.at("marketplace.orders_pending"), 0);
+  EXPECT_EQ(p.at("checkout.orders_authorized") + p.at("marketplace.orders_authorized"), 0);
+  // Point assignment: grants settled, poison dead-lettered and redriven.
+  EXPECT_GT(p.at("points.grants_confirmed"), 0);
+  EXPECT_GT(p.at("points.grants_revoked"), 0);
+  EXPECT_GT(p.at("points.apply_failures"), 0);
+  EXPECT_GT(p.at("points.redriven"), 0);
+  // Faults: at least 2% of replies dropped while faults are on, duplicate
+  // deliveries, and crashes of the payment, wallet, point and broker nodes.
+  const auto f = AsMap(r.faults);
+  EXPECT_GE(static_cast<double>(f.at("drop_reply_safety")) /
+                static_cast<double>(f.at("rpc_calls_safety")),
+            0.02);
+  EXPECT_GT(f.at("duplicate_request"), 0);
+  EXPECT_GT(AsMap(r.messaging).at("redelivered"), 0);
+  for (const char* node : {"crash.payment", "crash.wallet", "crash.point", "crash.broker"}) {
+    EXPECT_GE(f.at(node), 1) << node;
+  }
+  std::map<std::string, int64_t> evaluated;
+  for (const auto& c : r.checks) {
+    EXPECT_EQ(c.violations, 0) << c.name;
+    evaluated[c.name] = c.evaluations;
+  }
+  for (const char* check :
+       {"payment_journal_balanced", "payment_funded_exactly", "payment_not_stuck",
+        "captured_equals_sales_credit", "clearing_pairs_net_zero", "upstream_agrees",
+        "grants_settled", "assignment_drained", "ids_exclusive", "point_journal_balanced",
+        "point_not_spent_after_expiry", "point_no_hold_left", "partner_no_hold_left",
+        "wallet_no_hold_left"}) {
+    ASSERT_TRUE(evaluated.contains(check)) << check;
+    EXPECT_GT(evaluated.at(check), 0) << check;
+  }
+}
+
+TEST(Payments, SameSeedSameTraceHash) {
+  const scenarios::Scenario s = Smaller(Payments(), 20);
+  scenarios::RunOptions o;
+  o.seed = 9;
+  const reports::RunResult a = scenarios::RunScenario(s, o);
+  const reports::RunResult b = scenarios::RunScenario(s, o);
+  ASSERT_EQ(a.outcome, reports::RunOutcome::kPass) << Why(a);
+  EXPECT_EQ(a.trace_hash, b.trace_hash);
+  EXPECT_EQ(a.trace_events, b.trace_events);
+  o.seed = 10;
+  const reports::RunResult c = scenarios::RunScenario(s, o);
+  ASSERT_EQ(c.outcome, reports::RunOutcome::kPass) << Why(c);
+  EXPECT_NE(a.trace_hash, c.trace_hash);
+}
+
+}  // namespace
+}  // namespace paylab
