@@ -7,6 +7,7 @@
 #include <array>
 
 #include "sim/check.h"
+#include "system/id_lease.h"
 #include "system/movement_event.h"
 
 namespace paylab::system {
@@ -243,16 +244,7 @@ Ledger::Ledger(sim::Database& db, const AccountTypes& types, LedgerOptions optio
                    AccountTypes::kClearing}) {
     open_system.Bind(1, int64_t{t}).Exec();
   }
-  int64_t reserved = 0;
-  st_->meta_get.Bind(1, std::string_view("id_reserved_until_ms"));
-  if (st_->meta_get.Step()) {
-    reserved = st_->meta_get.Int(0);
-  }
-  st_->meta_get.Reset();
-  ids_ = std::make_unique<IdGenerator>(
-      IdSystem::kWallet, options_.id_worker, reserved, [this](int64_t until) {
-        st_->meta_put.Bind(1, std::string_view("id_reserved_until_ms")).Bind(2, until).Exec();
-      });
+  ids_ = OpenLeasedIdGenerator(IdSystem::kWallet, options_.id_worker, st_->meta_get, st_->meta_put);
   txn.Commit();
 }
 

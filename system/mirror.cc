@@ -30,7 +30,12 @@ asio::awaitable<void> Mirror::Boot() {
     ctx_.Spawn(Member(i));
   }
   if (!config_.audit_queue.empty()) {
-    ctx_.Spawn(AuditWorker());
+    // A lost delete brings a message back; the processed record absorbs it.
+    consumer_ =
+        QueueConsumerConfig{config_.broker,        config_.audit_queue,       config_.receive_max,
+                            config_.poll_interval, config_.poll_interval_max, config_.rpc_timeout};
+    handler_ = [this](const QueueMessage& m) { return ApplyAudit(m); };
+    ctx_.Spawn(ConsumeQueue(ctx_, consumer_, handler_));
   }
   co_return;
 }
@@ -131,32 +136,6 @@ bool Mirror::ApplyAudit(const QueueMessage& m) {
     observer_->OnQueueDeduplicated(m);
   }
   return true;
-}
-
-asio::awaitable<void> Mirror::AuditWorker() {
-  PollBackoff pace(config_.poll_interval, config_.poll_interval_max);
-  for (;;) {
-    co_await ctx_.Sleep(pace.next());
-    ReceiveRequest req{config_.audit_queue, config_.receive_max};
-    const auto receive = [req](Broker& b) { return b.Receive(req); };
-    auto got =
-        co_await ctx_.Call<Broker>(config_.broker, "broker.receive", config_.rpc_timeout, receive);
-    const bool ok = got.ok() && got.value.status == QueueStatus::kOk;
-    pace.Found(ok && !got.value.messages.empty());
-    if (!ok) {
-      continue;
-    }
-    for (const QueueMessage& m : got.value.messages) {
-      if (!ApplyAudit(m)) {
-        continue;  // poison: left to come back, and in the end to be dead-lettered
-      }
-      DeleteRequest d{config_.audit_queue, m.id, m.receipt};
-      const auto del = [d](Broker& b) { return b.Delete(d); };
-      // A lost delete means the message comes back; the processed record
-      // absorbs it.
-      co_await ctx_.Call<Broker>(config_.broker, "broker.delete", config_.rpc_timeout, del);
-    }
-  }
 }
 
 }  // namespace paylab::system

@@ -20,6 +20,7 @@
 #include "system/broker.h"
 #include "system/idempotent_consumer.h"
 #include "system/movement_event.h"
+#include "system/queue_consumer.h"
 
 namespace paylab::system {
 
@@ -66,7 +67,6 @@ class Mirror : public sim::Service {
 
  private:
   asio::awaitable<void> Member(int64_t index);
-  asio::awaitable<void> AuditWorker();
   void Apply(const Message& m);
   // Returns true if the message may be deleted (applied, or applied before).
   bool ApplyAudit(const QueueMessage& m);
@@ -77,6 +77,8 @@ class Mirror : public sim::Service {
   std::unique_ptr<ProcessedEvents> processed_;
   std::unique_ptr<sim::Statement> add_;
   std::unique_ptr<sim::Statement> audit_add_;
+  QueueConsumerConfig consumer_;
+  QueueHandler handler_;
 };
 
 }  // namespace paylab::system

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sim/check.h"
+#include "system/id_lease.h"
 #include "system/partner.h"
 #include "system/point_service.h"
 #include "system/wallet.h"
@@ -114,16 +115,7 @@ asio::awaitable<void> PaymentService::Boot() {
   st_ = std::make_unique<Stmts>(db);
   outbox_ = std::make_unique<Outbox>(db);
   sim::Transaction txn(db);
-  int64_t reserved = 0;
-  st_->meta_get.Bind(1, std::string_view("id_reserved_until_ms"));
-  if (st_->meta_get.Step()) {
-    reserved = st_->meta_get.Int(0);
-  }
-  st_->meta_get.Reset();
-  ids_ = std::make_unique<IdGenerator>(
-      IdSystem::kWallet, config_.id_worker, reserved, [this](int64_t until) {
-        st_->meta_put.Bind(1, std::string_view("id_reserved_until_ms")).Bind(2, until).Exec();
-      });
+  ids_ = OpenLeasedIdGenerator(IdSystem::kWallet, config_.id_worker, st_->meta_get, st_->meta_put);
   txn.Commit();
   ctx_.Spawn(QueueLoop());
   if (config_.batch_interval > 0) {

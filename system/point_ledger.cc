@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "sim/check.h"
+#include "system/id_lease.h"
 
 namespace paylab::system {
 
@@ -288,16 +289,7 @@ PointLedger::PointLedger(sim::Database& db, PointLedgerOptions options,
   for (std::string_view name : kCounterNames) {
     Count(name, 0);
   }
-  int64_t reserved = 0;
-  st_->meta_get.Bind(1, std::string_view("id_reserved_until_ms"));
-  if (st_->meta_get.Step()) {
-    reserved = st_->meta_get.Int(0);
-  }
-  st_->meta_get.Reset();
-  ids_ = std::make_unique<IdGenerator>(
-      IdSystem::kPoint, options_.id_worker, reserved, [this](int64_t until) {
-        st_->meta_put.Bind(1, std::string_view("id_reserved_until_ms")).Bind(2, until).Exec();
-      });
+  ids_ = OpenLeasedIdGenerator(IdSystem::kPoint, options_.id_worker, st_->meta_get, st_->meta_put);
   txn.Commit();
 }
 

@@ -5,7 +5,6 @@
 
 #include "system/broker.h"
 #include "system/payment_event.h"
-#include "system/poll_backoff.h"
 
 namespace paylab::system {
 
@@ -19,7 +18,15 @@ asio::awaitable<void> PointService::Boot() {
   ctx_.Trace(sim::TraceKind::kNote, "point.boot", ledger_->user_count());
   ctx_.Spawn(ExpiryLoop());
   if (!config_.queue.empty()) {
-    ctx_.Spawn(AssignerLoop());
+    // A lost delete brings a message back; the apply is idempotent.
+    consumer_ = QueueConsumerConfig{config_.broker,
+                                    config_.queue,
+                                    config_.receive_max,
+                                    config_.poll_interval,
+                                    config_.poll_interval_max,
+                                    config_.rpc_timeout};
+    handler_ = [this](const QueueMessage& m) { return Assign(m.payload); };
+    ctx_.Spawn(ConsumeQueue(ctx_, consumer_, handler_));
   }
   co_return;
 }
@@ -93,31 +100,6 @@ bool PointService::Assign(std::string_view payload) {
   ctx_.Trace(sim::TraceKind::kNote, "point.assign", static_cast<int64_t>(e->payment_id),
              static_cast<int64_t>(r.status));
   return true;
-}
-
-asio::awaitable<void> PointService::AssignerLoop() {
-  PollBackoff pace(config_.poll_interval, config_.poll_interval_max);
-  for (;;) {
-    co_await ctx_.Sleep(pace.next());
-    ReceiveRequest req{config_.queue, config_.receive_max};
-    const auto receive = [req](Broker& b) { return b.Receive(req); };
-    auto got =
-        co_await ctx_.Call<Broker>(config_.broker, "broker.receive", config_.rpc_timeout, receive);
-    const bool ok = got.ok() && got.value.status == QueueStatus::kOk;
-    pace.Found(ok && !got.value.messages.empty());
-    if (!ok) {
-      continue;
-    }
-    for (const QueueMessage& m : got.value.messages) {
-      if (!Assign(m.payload)) {
-        continue;  // left to come back, and in the end to be dead-lettered
-      }
-      DeleteRequest d{config_.queue, m.id, m.receipt};
-      const auto del = [d](Broker& b) { return b.Delete(d); };
-      // A lost delete means the message comes back; the apply is idempotent.
-      co_await ctx_.Call<Broker>(config_.broker, "broker.delete", config_.rpc_timeout, del);
-    }
-  }
 }
 
 }  // namespace paylab::system

@@ -27,6 +27,7 @@
 #include "sim/context.h"
 #include "sim/random.h"
 #include "system/point_ledger.h"
+#include "system/queue_consumer.h"
 #include "system/tcc.h"
 
 namespace paylab::system {
@@ -91,7 +92,6 @@ class PointService : public sim::Service, public PointLedgerObserver {
 
  private:
   asio::awaitable<void> ExpiryLoop();
-  asio::awaitable<void> AssignerLoop();
   // Returns true if the message may be deleted (applied, now or before).
   bool Assign(std::string_view payload);
   PointLedger& Live();
@@ -101,6 +101,8 @@ class PointService : public sim::Service, public PointLedgerObserver {
   PointLedgerObserver* observer_;
   sim::Rng faults_;
   std::unique_ptr<PointLedger> ledger_;
+  QueueConsumerConfig consumer_;
+  QueueHandler handler_;
 };
 
 }  // namespace paylab::system

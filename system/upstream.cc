@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "system/broker.h"
-#include "system/poll_backoff.h"
 
 namespace paylab::system {
 
@@ -54,7 +53,11 @@ asio::awaitable<void> Upstream::Boot() {
   ctx_.db().ExecScript(kSchema);
   ctx_.Spawn(Arrivals());
   if (!config_.notify_queue.empty() && !config_.defect_never_void_orphans) {
-    ctx_.Spawn(Notifications());
+    consumer_ =
+        QueueConsumerConfig{config_.broker,        config_.notify_queue,      config_.receive_max,
+                            config_.poll_interval, config_.poll_interval_max, config_.rpc_timeout};
+    handler_ = [this](const QueueMessage& m) { return OnMessage(m); };
+    ctx_.Spawn(ConsumeQueue(ctx_, consumer_, handler_));
   }
   co_return;
 }
@@ -249,34 +252,14 @@ bool Upstream::OnNotification(const PaymentEvent& e) {
   return true;
 }
 
-asio::awaitable<void> Upstream::Notifications() {
-  PollBackoff pace(config_.poll_interval, config_.poll_interval_max);
-  for (;;) {
-    co_await ctx_.Sleep(pace.next());
-    ReceiveRequest req{config_.notify_queue, config_.receive_max};
-    const auto receive = [req](Broker& b) { return b.Receive(req); };
-    auto got =
-        co_await ctx_.Call<Broker>(config_.broker, "broker.receive", config_.rpc_timeout, receive);
-    const bool ok = got.ok() && got.value.status == QueueStatus::kOk;
-    pace.Found(ok && !got.value.messages.empty());
-    if (!ok) {
-      continue;
-    }
-    for (const QueueMessage& m : got.value.messages) {
-      std::string error;
-      const std::optional<PaymentEvent> e = DecodePaymentEvent(m.payload, &error);
-      if (!e) {
-        ++counters_.poison;
-        continue;  // left undeleted: it is dead-lettered after max receives
-      }
-      if (!OnNotification(*e)) {
-        continue;
-      }
-      DeleteRequest d{config_.notify_queue, m.id, m.receipt};
-      const auto del = [d](Broker& b) { return b.Delete(d); };
-      co_await ctx_.Call<Broker>(config_.broker, "broker.delete", config_.rpc_timeout, del);
-    }
+bool Upstream::OnMessage(const QueueMessage& m) {
+  std::string error;
+  const std::optional<PaymentEvent> e = DecodePaymentEvent(m.payload, &error);
+  if (!e) {
+    ++counters_.poison;
+    return false;  // left undeleted: it is dead-lettered after max receives
   }
+  return OnNotification(*e);
 }
 
 }  // namespace paylab::system

@@ -29,6 +29,7 @@
 #include "sim/context.h"
 #include "system/payment.h"
 #include "system/payment_event.h"
+#include "system/queue_consumer.h"
 
 namespace paylab::system {
 
@@ -108,7 +109,8 @@ class Upstream : public sim::Service {
   // patience runs out. Returns the final status, or created if it ran out.
   asio::awaitable<PaymentStatus> SecondPhase(std::string key, bool capture);
   asio::awaitable<void> VoidOrphan(std::string key);
-  asio::awaitable<void> Notifications();
+  // The notification queue's handler: decodes, then OnNotification.
+  bool OnMessage(const QueueMessage& m);
   // Returns whether the message is handled (delete it) or must come back.
   bool OnNotification(const PaymentEvent& e);
   void SetState(std::string_view key, OrderState s, uint64_t payment_id);
@@ -120,6 +122,8 @@ class Upstream : public sim::Service {
   UpstreamCounters& counters_;
   sim::Rng rng_;
   int64_t voids_running_ = 0;
+  QueueConsumerConfig consumer_;
+  QueueHandler handler_;
 };
 
 }  // namespace paylab::system

@@ -715,25 +715,6 @@ RC_GTEST_PROP(PaymentStateProperty, AnyInterleavingEndsConsistentAtQuiescence, (
   for (const std::string& f : failed) {
     RC_LOG() << f << std::endl;
   }
-  {  // TEMP stats
-    auto& db = sut.p.node(kPayment).db();
-    fprintf(stderr,
-            "STATS cmds=%zu orders=%zu t=%.0f created=%lld queued=%lld batch=%lld rollbacks=%lld "
-            "auth=%lld capt=%lld void=%lld failed=%lld crashes=%llu drops=%llu\n",
-            commands.size(), end.orders.size(), sim::ToSeconds(sut.Now()),
-            (long long)sut.p.counters.created, (long long)sut.p.counters.queued,
-            (long long)sut.p.counters.batch_requeued, (long long)sut.p.counters.rollbacks,
-            (long long)db.QueryInt("SELECT COUNT(*) FROM payments WHERE status=1"),
-            (long long)db.QueryInt("SELECT COUNT(*) FROM payments WHERE status=2"),
-            (long long)db.QueryInt("SELECT COUNT(*) FROM payments WHERE status=3"),
-            (long long)db.QueryInt("SELECT COUNT(*) FROM payments WHERE status=4"),
-            (unsigned long long)(sut.p.node(kPayment).crashes() + sut.p.node(kWallet).crashes() +
-                                 sut.p.node(kPoint).crashes() + sut.p.node(kPartner).crashes() +
-                                 sut.p.node(kBroker).crashes()),
-            (unsigned long long)(sut.p.net.counters().requests_dropped +
-                                 sut.p.net.counters().replies_dropped +
-                                 sut.p.net.counters().partition_drops));
-  }
   RC_ASSERT(failed.empty());
 }
 
