@@ -596,8 +596,8 @@ std::vector<std::string> SettleAndCheck(const Model& m, Sut& sut) {
     sut.Advance(kCallTimeout + kSecond);
     sut.RunUntilNoWip(kRecoveryMax);
   }
-  // Late messages land, the clearing job runs.
-  sut.Advance(5 * kMinute);
+  // Late messages land (the partner answers within a second), the clearing job runs.
+  sut.Advance(2 * kMinute);
 
   // The driver's orders, as an upstream database for upstream_agrees.
   sim::Database orders;
