@@ -7,7 +7,7 @@ function(paylab_test name)
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main)
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    PROPERTIES ENVIRONMENT "RC_PARAMS=seed=20261126 max_success=100"
+    PROPERTIES ENVIRONMENT "RC_PARAMS=seed=20261126 max_success=${PAYLAB_RC_MAX_SUCCESS}"
                LABELS "${T_LABELS}"
     DISCOVERY_TIMEOUT 60)
 endfunction()
