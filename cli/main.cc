@@ -1,22 +1,29 @@
 // The paylab command. Thin by design: it parses arguments, loads the
-// scenario, calls the runner (or the benchmark), and turns the result into
-// a summary, files and an exit code.
+// scenario, calls the runner, the sweep or the benchmark, and turns the
+// result into a summary, files and an exit code.
 //
-// Exit codes: 0 the run passed; 1 a check failed; 2 bad input (arguments,
-// scenario file, output directory); 3 an internal error (a bug in paylab,
-// reported with the seed and the replay command).
+// Exit codes: 0 the run (every seed) passed; 1 a check failed; 2 bad input
+// (arguments, scenario file, output directory, results file); 3 an
+// internal error (a bug in paylab, reported with the seed and the replay
+// command).
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/bench.h"
 #include "reports/report.h"
+#include "reports/sweep_results.h"
 #include "scenarios/runner.h"
 #include "scenarios/scenario.h"
+#include "scenarios/sweep.h"
+#include "system/defects.h"
 
 namespace {
 
@@ -30,52 +37,59 @@ int BadInput(const std::string& message) {
   return kExitBadInput;
 }
 
+std::string DefectList() {
+  std::string known;
+  for (const paylab::system::DefectInfo& d : paylab::system::DefectCatalogue()) {
+    known += fmt::format("\n  {:<30} {}", d.name, d.summary);
+  }
+  return known;
+}
+
+// Parses --defect names into a set and checks each can be reached in the
+// scenario. Returns "" or the error.
+std::string ParseDefects(const std::vector<std::string>& names,
+                         const paylab::scenarios::Scenario* scenario,
+                         const std::string& scenario_file, paylab::system::DefectSet* out) {
+  for (const std::string& name : names) {
+    const std::optional<paylab::system::Defect> d = paylab::system::FindDefect(name);
+    if (!d) {
+      return fmt::format("--defect {}: unknown defect; known defects:{}", name, DefectList());
+    }
+    if (scenario != nullptr) {
+      const std::string why = paylab::scenarios::DefectUnreachable(*scenario, *d);
+      if (!why.empty()) {
+        return fmt::format("--defect {}: {} in {}", name, why, scenario_file);
+      }
+    }
+    out->Add(*d);
+  }
+  return "";
+}
+
 struct RunArgs {
   std::string scenario;
   uint64_t seed = 1;
   std::string out;
   std::string trace;
   std::vector<std::string> defects;
-};
-
-// Deliberate bugs a run may switch on, to show the checks catch them.
-constexpr const char* kDefects[][2] = {
-    {"credit_without_debit",
-     "the ledger credits a transfer's destination without debiting its source"},
-    {"consumer_without_dedup",
-     "the mirror consumer applies every delivery, keeping no processed-event record"},
-    {"publish_outside_outbox",
-     "the wallet publishes events from memory after commit instead of through its outbox"},
+  bool swarm = false;
 };
 
 int Run(const RunArgs& a) {
   paylab::scenarios::RunOptions options;
-  for (const std::string& d : a.defects) {
-    if (d == "credit_without_debit") {
-      options.defect_credit_without_debit = true;
-    } else if (d == "consumer_without_dedup") {
-      options.defect_consumer_without_dedup = true;
-    } else if (d == "publish_outside_outbox") {
-      options.defect_publish_outside_outbox = true;
-    } else {
-      std::string known;
-      for (const auto& k : kDefects) {
-        known += fmt::format("\n  {:<22} {}", k[0], k[1]);
-      }
-      return BadInput(fmt::format("--defect {}: unknown defect; known defects:{}", d, known));
-    }
+  if (std::string err = ParseDefects(a.defects, nullptr, a.scenario, &options.defects);
+      !err.empty()) {
+    return BadInput(err);
   }
   auto loaded = paylab::scenarios::LoadScenario(a.scenario);
   if (auto* err = std::get_if<paylab::scenarios::ScenarioError>(&loaded)) {
     return BadInput(paylab::scenarios::FormatError(a.scenario, *err));
   }
   const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
-  if ((options.defect_consumer_without_dedup || options.defect_publish_outside_outbox) &&
-      !scenario.messaging.enabled) {
-    return BadInput(
-        fmt::format("--defect: {} has messaging off (/messaging/enabled), and this "
-                    "defect lives in messaging",
-                    a.scenario));
+  options.defects = {};
+  if (std::string err = ParseDefects(a.defects, &scenario, a.scenario, &options.defects);
+      !err.empty()) {
+    return BadInput(err);
   }
   const std::filesystem::path out =
       a.out.empty() ? std::filesystem::path("out") / scenario.name / fmt::format("seed-{}", a.seed)
@@ -90,6 +104,7 @@ int Run(const RunArgs& a) {
   options.scenario_file = a.scenario;
   options.trace_path = a.trace;
   options.out_dir = out.string();
+  options.swarm = a.swarm;
   const paylab::reports::RunResult r = paylab::scenarios::RunScenario(scenario, options);
   const std::filesystem::path report = out / "report.json";
   const std::string err =
@@ -110,6 +125,239 @@ int Run(const RunArgs& a) {
   return kExitInternal;
 }
 
+int Defects() {
+  fmt::print("paylab defects: deliberate bugs for --defect (never on in a normal run)\n");
+  for (const paylab::system::DefectInfo& d : paylab::system::DefectCatalogue()) {
+    fmt::print("  {:<30} {}\n", d.name, d.summary);
+    fmt::print("  {:<30} needs {}; caught by {} in {}\n", "",
+               paylab::system::DefectNeedsName(d.needs), d.caught_by, d.scenario);
+  }
+  return kExitPass;
+}
+
+// "A..B" (inclusive), or a single seed "A".
+std::string ParseSeeds(const std::string& text, uint64_t* first, uint64_t* last) {
+  const size_t dots = text.find("..");
+  const std::string a = dots == std::string::npos ? text : text.substr(0, dots);
+  const std::string b = dots == std::string::npos ? text : text.substr(dots + 2);
+  auto parse = [](const std::string& s, uint64_t* v) {
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19) {
+      return false;
+    }
+    *v = std::stoull(s);
+    return true;
+  };
+  if (!parse(a, first) || !parse(b, last)) {
+    return fmt::format("--seeds {}: expected A..B with unsigned integers A <= B, e.g. 0..999",
+                       text);
+  }
+  if (*first > *last) {
+    return fmt::format("--seeds {}: the first seed ({}) is after the last ({})", text, *first,
+                       *last);
+  }
+  if (*last - *first >= 100'000'000) {
+    return fmt::format("--seeds {}: at most 100000000 seeds in one sweep", text);
+  }
+  return "";
+}
+
+// "K/N" with 1 <= K <= N.
+std::string ParseShard(const std::string& text, int64_t* k, int64_t* n) {
+  const size_t slash = text.find('/');
+  auto parse = [](const std::string& s, int64_t* v) {
+    if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+    *v = std::stoll(s);
+    return true;
+  };
+  if (slash == std::string::npos || !parse(text.substr(0, slash), k) ||
+      !parse(text.substr(slash + 1), n) || *n < 1 || *k < 1 || *k > *n) {
+    return fmt::format("--shard {}: expected K/N with 1 <= K <= N, e.g. 2/8", text);
+  }
+  return "";
+}
+
+struct SweepArgs {
+  std::string scenario;
+  std::string seeds;
+  bool swarm = false;
+  int64_t jobs = 0;
+  std::string shard = "1/1";
+  std::string results;
+  std::string junit;
+  std::vector<std::string> defects;
+  int64_t max_failures = 0;
+};
+
+// Sweep summary and failing seeds, shared by sweep and merge.
+int Conclude(const std::vector<paylab::reports::SeedRecord>& records, const std::string& suite,
+             const std::string& junit_path) {
+  int64_t failed = 0;
+  int64_t errors = 0;
+  for (const auto& r : records) {
+    failed += r.result == "fail" ? 1 : 0;
+    errors += r.result == "error" ? 1 : 0;
+  }
+  if (!junit_path.empty()) {
+    const std::string err =
+        paylab::reports::WriteFileAtomic(junit_path, paylab::reports::JUnitXml(suite, records));
+    if (!err.empty()) {
+      return BadInput(err);
+    }
+  }
+  fmt::print("  seeds       {} recorded: {} passed, {} failed, {} internal errors\n",
+             records.size(), records.size() - failed - errors, failed, errors);
+  for (const auto& r : records) {
+    if (!r.passed()) {
+      fmt::print("  FAIL seed {}: {} at t={:.6f} s: {}\n    replay: {}\n", r.seed, r.check, r.at_s,
+                 r.detail, r.replay);
+    }
+  }
+  if (!junit_path.empty()) {
+    fmt::print("  junit       {}\n", junit_path);
+  }
+  if (failed + errors > 0) {
+    fmt::print("  result      FAIL ({} of {} seeds)\n", failed + errors, records.size());
+    return kExitFail;
+  }
+  fmt::print("  result      PASS\n");
+  return kExitPass;
+}
+
+int Sweep(const SweepArgs& a) {
+  paylab::scenarios::SweepOptions o;
+  if (std::string err = ParseSeeds(a.seeds, &o.first, &o.last); !err.empty()) {
+    return BadInput(err);
+  }
+  if (std::string err = ParseShard(a.shard, &o.shard_index, &o.shard_count); !err.empty()) {
+    return BadInput(err);
+  }
+  auto loaded = paylab::scenarios::LoadScenario(a.scenario);
+  if (auto* err = std::get_if<paylab::scenarios::ScenarioError>(&loaded)) {
+    return BadInput(paylab::scenarios::FormatError(a.scenario, *err));
+  }
+  const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
+  if (std::string err = ParseDefects(a.defects, &scenario, a.scenario, &o.defects); !err.empty()) {
+    return BadInput(err);
+  }
+  o.scenario_file = a.scenario;
+  o.jobs = a.jobs > 0 ? a.jobs : std::max<int64_t>(1, sysconf(_SC_NPROCESSORS_ONLN));
+  o.swarm = a.swarm;
+  o.results_path = a.results;
+  o.max_failures = a.max_failures;
+  if (!o.results_path.empty()) {
+    const std::filesystem::path dir = std::filesystem::path(o.results_path).parent_path();
+    std::error_code ec;
+    if (!dir.empty()) {
+      std::filesystem::create_directories(dir, ec);
+    }
+  }
+  const bool tty = isatty(fileno(stderr)) != 0;
+  fmt::print("paylab sweep: {} seeds {}..{} shard {}/{}{}, {} jobs{}\n", scenario.name, o.first,
+             o.last, o.shard_index, o.shard_count, o.swarm ? ", swarm" : "", o.jobs,
+             o.results_path.empty() ? "" : ", results " + o.results_path);
+  std::fflush(stdout);
+  int64_t last_line_done = -1;
+  double last_line_s = 0;
+  const auto progress = [&](const paylab::scenarios::SweepProgress& p) {
+    if (p.last != nullptr && !p.last->passed()) {
+      fmt::print(stderr, "{}  seed {} FAILED: {} — replay: {}\n", tty ? "\r\033[K" : "",
+                 p.last->seed, p.last->check, p.last->replay);
+    }
+    const std::string line =
+        fmt::format("  {} of {} done ({} from the results file), {:.1f} seeds/s, {} failed, "
+                    "about {:.0f} s left",
+                    p.done, p.total, p.skipped, p.rate_per_s, p.failures, p.eta_s);
+    if (tty) {
+      fmt::print(stderr, "\r\033[K{}", line);
+    } else if (p.done == p.total || p.last == nullptr || p.elapsed_s - last_line_s >= 10 ||
+               (p.done - last_line_done) * 10 >= p.total) {
+      // CI logs: a plain line every tenth of the sweep or every 10 s.
+      fmt::print(stderr, "{}\n", line);
+      last_line_done = p.done;
+      last_line_s = p.elapsed_s;
+    }
+    std::fflush(stderr);
+  };
+  const paylab::scenarios::SweepOutcome out = paylab::scenarios::RunSweep(scenario, o, progress);
+  if (tty) {
+    fmt::print(stderr, "\n");
+  }
+  if (!out.error.empty() && out.ran == 0) {
+    return BadInput(out.error);
+  }
+  if (!out.error.empty()) {
+    fmt::print(stderr, "paylab: error: {} (the sweep stopped; restart it to resume)\n", out.error);
+  }
+  if (out.torn_lines > 0) {
+    fmt::print("  resumed     dropped {} torn line(s) of the results file\n", out.torn_lines);
+  }
+  if (out.skipped > 0) {
+    fmt::print("  resumed     {} seeds were done already, {} run now\n", out.skipped, out.ran);
+  }
+  if (out.stopped_early) {
+    fmt::print("  stopped     after {} failing seed(s) (--max-failures)\n", a.max_failures);
+  }
+  const int code = Conclude(out.records, scenario.name, a.junit);
+  return out.error.empty() ? code : kExitBadInput;
+}
+
+struct MergeArgs {
+  std::vector<std::string> inputs;
+  std::string results;
+  std::string junit;
+};
+
+int Merge(const MergeArgs& a) {
+  std::map<uint64_t, paylab::reports::SeedRecord> by_seed;
+  std::optional<paylab::reports::SweepIdentity> identity;
+  for (const std::string& in : a.inputs) {
+    if (!std::filesystem::exists(in)) {
+      return BadInput(fmt::format("{}: no such results file", in));
+    }
+    std::vector<paylab::reports::SeedRecord> records;
+    int64_t torn = 0;
+    if (std::string err = paylab::reports::ReadResults(in, &records, &torn); !err.empty()) {
+      return BadInput(err);
+    }
+    if (torn > 0) {
+      fmt::print(stderr, "paylab merge: {}: dropped {} torn line(s)\n", in, torn);
+    }
+    for (auto& r : records) {
+      if (!identity) {
+        identity = r.sweep;
+      } else if (!(r.sweep == *identity)) {
+        return BadInput(fmt::format(
+            "{}: seed {} is of another sweep (scenario {}); merge combines shards of one sweep",
+            in, r.seed, r.sweep.scenario_name));
+      }
+      auto [it, inserted] = by_seed.emplace(r.seed, r);
+      if (!inserted && it->second.trace_hash != r.trace_hash) {
+        // The same seed gave two runs: a determinism bug, or two binaries.
+        return BadInput(fmt::format(
+            "seed {} has trace hash {} in one input and {} in {}: the shards ran different "
+            "binaries, or a run is not deterministic",
+            r.seed, it->second.trace_hash, r.trace_hash, in));
+      }
+    }
+  }
+  std::vector<paylab::reports::SeedRecord> all;
+  std::string text;
+  for (auto& [seed, r] : by_seed) {
+    text += paylab::reports::ToJsonLine(r) + "\n";
+    all.push_back(r);
+  }
+  if (!a.results.empty()) {
+    if (std::string err = paylab::reports::WriteFileAtomic(a.results, text); !err.empty()) {
+      return BadInput(err);
+    }
+  }
+  fmt::print("paylab merge: {} input(s), {} seeds{}\n", a.inputs.size(), all.size(),
+             a.results.empty() ? "" : ", into " + a.results);
+  return Conclude(all, identity ? identity->scenario_name : "", a.junit);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -128,7 +376,36 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--trace", run.trace, "Write every trace event to FILE (JSON lines)");
   run_cmd->add_option("--defect", run.defects,
                       "Switch on a deliberate bug the checks must catch (never in a normal run); "
-                      "credit_without_debit, consumer_without_dedup, publish_outside_outbox");
+                      "see paylab defects");
+  run_cmd->add_flag("--swarm", run.swarm,
+                    "Redraw the scenario's faults from the seed (a random subset at random rates)");
+
+  CLI::App* defects_cmd = app.add_subcommand("defects", "List the deliberate bugs --defect knows");
+
+  SweepArgs sweep;
+  CLI::App* sweep_cmd = app.add_subcommand(
+      "sweep", "Run a scenario under many seeds in parallel; resumable; JSON lines and JUnit");
+  sweep_cmd->add_option("scenario", sweep.scenario, "Scenario file (JSON)")->required();
+  sweep_cmd->add_option("--seeds", sweep.seeds, "Seeds A..B, inclusive")->required();
+  sweep_cmd->add_flag("--swarm", sweep.swarm, "Per seed, redraw the faults (swarm testing)");
+  sweep_cmd->add_option("--jobs", sweep.jobs, "Seeds run at once (default: one per core)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  sweep_cmd->add_option("--shard", sweep.shard,
+                        "Run only shard K of N (seed index modulo N), e.g. 3/8");
+  sweep_cmd->add_option("--results", sweep.results,
+                        "Append one JSON line per seed to FILE; seeds already in it are skipped");
+  sweep_cmd->add_option("--junit", sweep.junit, "Write JUnit XML (one test case per seed)");
+  sweep_cmd->add_option("--defect", sweep.defects, "Switch on a deliberate bug (see paylab defects)");
+  sweep_cmd->add_option("--max-failures", sweep.max_failures,
+                        "Stop starting seeds after this many failures (0: run them all)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
+
+  MergeArgs merge;
+  CLI::App* merge_cmd =
+      app.add_subcommand("merge", "Combine the results files of a sweep's shards into one");
+  merge_cmd->add_option("inputs", merge.inputs, "Results files (JSON lines)")->required();
+  merge_cmd->add_option("--results", merge.results, "Write the merged results to FILE");
+  merge_cmd->add_option("--junit", merge.junit, "Write JUnit XML (one test case per seed)");
 
   paylab::cli::BenchArgs bench;
   CLI::App* bench_cmd = app.add_subcommand(
@@ -159,6 +436,15 @@ int main(int argc, char** argv) {
   }
   if (run_cmd->parsed()) {
     return Run(run);
+  }
+  if (defects_cmd->parsed()) {
+    return Defects();
+  }
+  if (sweep_cmd->parsed()) {
+    return Sweep(sweep);
+  }
+  if (merge_cmd->parsed()) {
+    return Merge(merge);
   }
   if (bench_cmd->parsed()) {
     return paylab::cli::RunBench(bench);

@@ -3,7 +3,9 @@
 
 namespace paylab::faults {
 
-CrashInjector::CrashInjector(sim::Simulator& sim, std::vector<CrashPlan> plans) : sim_(sim) {
+CrashInjector::CrashInjector(sim::Simulator& sim, std::vector<CrashPlan> plans,
+                             std::vector<ScheduledCrash> schedule)
+    : sim_(sim), schedule_(std::move(schedule)) {
   for (CrashPlan& p : plans) {
     PAYLAB_CHECK(p.node != nullptr);
     PAYLAB_CHECK(p.mean_interval > 0);
@@ -11,15 +13,51 @@ CrashInjector::CrashInjector(sim::Simulator& sim, std::vector<CrashPlan> plans) 
     sim::Rng rng = sim.Stream("faults.crash." + p.node->name());
     armed_.push_back(Armed{p, rng});
   }
+  for (const ScheduledCrash& c : schedule_) {
+    PAYLAB_CHECK(c.node != nullptr);
+    PAYLAB_CHECK(c.downtime >= 0);
+  }
 }
 
 void CrashInjector::Start() {
   for (size_t i = 0; i < armed_.size(); ++i) {
-    ScheduleCrash(i);
+    ScheduleRandom(i);
+  }
+  for (const ScheduledCrash& c : schedule_) {
+    sim_.ScheduleAt(std::max(c.at, sim_.Now()), [this, c] {
+      if (!healed_) {
+        CrashNow(c.node, c.downtime, false);
+      }
+    });
   }
 }
 
-void CrashInjector::ScheduleCrash(size_t i) {
+bool CrashInjector::CrashNow(sim::Node* node, sim::Duration downtime, bool from_fault_point) {
+  if (!node->up()) {
+    return false;
+  }
+  node->Crash();
+  ++crashes_;
+  down_[node->id()] = {node, sim_.Now()};
+  realised_.push_back(RealisedCrash{node->id(), sim_.Now(), downtime, from_fault_point});
+  const uint64_t incarnation = node->incarnation();
+  sim_.ScheduleAfter(downtime, [this, node, incarnation] {
+    // Restart only the incarnation this crash ended (Heal may have
+    // restarted it, and it may have crashed again since).
+    if (!node->up() && node->incarnation() == incarnation) {
+      Restart(node);
+    }
+  });
+  return true;
+}
+
+void CrashInjector::CrashSoon(sim::Node* node, sim::Duration downtime) {
+  // Even after Heal(): the node is doomed already and must go down (and
+  // come back after its downtime) to act again.
+  sim_.ScheduleAfter(0, [this, node, downtime] { CrashNow(node, downtime, true); });
+}
+
+void CrashInjector::ScheduleRandom(size_t i) {
   Armed& a = armed_[i];
   const auto gap =
       static_cast<sim::Duration>(a.rng.Exponential(static_cast<double>(a.plan.mean_interval)));
@@ -30,48 +68,38 @@ void CrashInjector::ScheduleCrash(size_t i) {
     }
     if (!a.plan.node->up()) {
       // Still down from an earlier crash: try again later.
-      ScheduleCrash(i);
+      ScheduleRandom(i);
       return;
     }
-    a.plan.node->Crash();
-    ++a.crashes;
-    ++crashes_;
-    a.down_since = sim_.Now();
     const sim::Duration down = a.rng.UniformInt(a.plan.downtime_min, a.plan.downtime_max);
+    CrashNow(a.plan.node, down, false);
     sim_.ScheduleAfter(down, [this, i] {
-      if (!armed_[i].plan.node->up()) {
-        Restart(i);
-      }
       if (!healed_) {
-        ScheduleCrash(i);
+        ScheduleRandom(i);
       }
     });
   });
 }
 
-void CrashInjector::Restart(size_t i) {
-  Armed& a = armed_[i];
-  downtime_total_ += sim_.Now() - a.down_since;
-  a.plan.node->Restart();
+void CrashInjector::Restart(sim::Node* node) {
+  auto it = down_.find(node->id());
+  if (it != down_.end()) {
+    downtime_total_ += sim_.Now() - it->second.second;
+    down_.erase(it);
+  }
+  node->Restart();
 }
 
 void CrashInjector::Heal() {
   healed_ = true;
-  for (size_t i = 0; i < armed_.size(); ++i) {
-    if (!armed_[i].plan.node->up()) {
-      Restart(i);
+  while (!down_.empty()) {
+    sim::Node* node = down_.begin()->second.first;
+    if (node->up()) {
+      down_.erase(down_.begin());
+    } else {
+      Restart(node);
     }
   }
-}
-
-int64_t CrashInjector::crashes_of(const sim::Node* node) const {
-  int64_t n = 0;
-  for (const Armed& a : armed_) {
-    if (a.plan.node == node) {
-      n += a.crashes;
-    }
-  }
-  return n;
 }
 
 }  // namespace paylab::faults

@@ -44,6 +44,9 @@ std::string ShellQuote(const std::string& s) {
 
 std::string ReplayCommand(const RunResult& r) {
   std::string cmd = fmt::format("paylab run {} --seed {}", ShellQuote(r.scenario_file), r.seed);
+  if (r.swarm) {
+    cmd += " --swarm";
+  }
   for (const std::string& d : r.defects) {
     cmd += " --defect " + ShellQuote(d);
   }
@@ -55,6 +58,9 @@ void PrintSummary(std::FILE* out, const RunResult& r, const std::string& report_
   for (const std::string& d : r.defects) {
     fmt::print(out, "  DEFECT      {} is switched on (a deliberate bug the checks must catch)\n",
                d);
+  }
+  if (r.swarm) {
+    fmt::print(out, "  swarm       faults redrawn from the seed: {}\n", r.swarm_faults);
   }
   fmt::print(out, "  time        virtual {:.3f} s, wall {:.3f} s, {} kernel events\n",
              r.virtual_time_s, r.wall_time_s, r.kernel_events);
@@ -130,6 +136,10 @@ nlohmann::ordered_json ReportJson(const RunResult& r) {
   j["scenario"] = {{"name", r.scenario_name}, {"file", r.scenario_file}};
   j["seed"] = r.seed;
   j["defects"] = r.defects;
+  j["swarm"] = r.swarm;
+  j["swarm_faults"] = r.swarm_faults.empty()
+                          ? nlohmann::ordered_json(nullptr)
+                          : nlohmann::ordered_json::parse(r.swarm_faults, nullptr, false);
   j["result"] = OutcomeWord(r.outcome);
   if (r.violation) {
     j["violation"] = {{"check", r.violation->check},

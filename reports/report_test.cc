@@ -31,7 +31,8 @@ TEST(ReportTest, KeysAreStableAndOrdered) {
     keys.push_back(k);
   }
   const std::vector<std::string> want = {
-      "report_version", "scenario",       "seed",        "defects",    "result",
+      "report_version", "scenario",       "seed",        "defects",    "swarm",
+      "swarm_faults",   "result",
       "violation",      "internal_error", "replay",      "trace_hash", "trace_events",
       "kernel_events",  "virtual_time_s", "wall_time_s", "operations", "faults",
       "network",        "messaging",      "payments",    "checks",     "artifacts"};

@@ -32,6 +32,10 @@ struct RunResult {
   uint64_t seed = 0;
   // Deliberate defects switched on for this run (never in a normal run).
   std::vector<std::string> defects;
+  // Swarm mode: the faults were redrawn from the seed; swarm_faults is the
+  // drawn "faults" object as JSON text (replayed by --swarm, never edited).
+  bool swarm = false;
+  std::string swarm_faults;
   RunOutcome outcome = RunOutcome::kPass;
   std::optional<ViolationInfo> violation;
   std::string internal_error;

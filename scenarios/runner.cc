@@ -8,6 +8,8 @@
 #include <memory>
 
 #include "faults/crash_injector.h"
+#include "faults/fault_points.h"
+#include "scenarios/swarm.h"
 #include "sim/context.h"
 #include "sim/network.h"
 #include "sim/node.h"
@@ -88,7 +90,14 @@ struct World {
         payment_checker(sim, [this](const system::Violation&) { sim.Stop(); }) {
     wallet_config.types = &types;
     wallet_config.ledger.hold_ttl_max = sim::FromSeconds(s.wallet.hold_ttl_max_s);
-    wallet_config.ledger.defect_credit_without_debit = o.defect_credit_without_debit;
+    wallet_config.ledger.defect_credit_without_debit =
+        o.defects.Has(system::Defect::kCreditWithoutDebit);
+    wallet_config.ledger.defect_commit_ignores_expiry =
+        o.defects.Has(system::Defect::kCommitIgnoresHoldExpiry);
+    wallet_config.ledger.defect_cancel_without_tombstone =
+        o.defects.Has(system::Defect::kCancelWithoutTombstone);
+    wallet_config.ledger.defect_no_clock_rollback_guard =
+        o.defects.Has(system::Defect::kNoClockRollbackGuard);
     wallet_config.users = s.population.users;
     for (const auto& [name, amount] : s.population.initial_balances) {
       wallet_config.initial_balances.push_back(system::InitialBalance{*types.Find(name), amount});
@@ -109,13 +118,15 @@ struct World {
     workload.retry_count_max = static_cast<int>(w.retry_count_max);
     workload.retry_backoff = sim::FromMillis(w.retry_backoff_ms);
     workload.users = s.population.users;
+    workload.defect_retry_without_key = o.defects.Has(system::Defect::kRetryWithoutIdempotencyKey);
 
     const sim::NodeId wallet_id = NodeIdOf("wallet");
     const MessagingOptions& m = s.messaging;
     messaging = m.enabled;
     if (messaging) {
-      wallet_config.ledger.publish_events = !o.defect_publish_outside_outbox;
-      wallet_config.defect_publish_outside_outbox = o.defect_publish_outside_outbox;
+      const bool outside = o.defects.Has(system::Defect::kPublishOutsideOutbox);
+      wallet_config.ledger.publish_events = !outside;
+      wallet_config.defect_publish_outside_outbox = outside;
       wallet_config.broker = NodeIdOf("broker");
       wallet_config.relay_interval = sim::FromMillis(m.relay_interval_ms);
       wallet_config.relay_batch_max = m.relay_batch_max;
@@ -144,7 +155,7 @@ struct World {
       mirror_config.poll_interval = sim::FromMillis(m.poll_interval_ms);
       mirror_config.rpc_timeout = sim::FromMillis(m.rpc_timeout_ms);
       mirror_config.fetch_max = m.fetch_max;
-      mirror_config.defect_no_dedup = o.defect_consumer_without_dedup;
+      mirror_config.defect_no_dedup = o.defects.Has(system::Defect::kConsumerWithoutDedup);
     }
     if (s.payments.enabled) {
       ConfigurePayments(s, o);
@@ -190,7 +201,40 @@ struct World {
                                         sim::FromSeconds(c.downtime_s_min),
                                         sim::FromSeconds(c.downtime_s_max)});
     }
-    crashes = std::make_unique<faults::CrashInjector>(sim, std::move(plans));
+    std::vector<faults::ScheduledCrash> scheduled;
+    for (const ScheduledCrashSpec& c : f.schedule.crashes) {
+      // Only the safety phase has faults.
+      if (c.at_s < s.duration_s) {
+        scheduled.push_back(faults::ScheduledCrash{&net.node(NodeIdOf(c.node)),
+                                                   sim::FromSeconds(c.at_s),
+                                                   sim::FromSeconds(c.downtime_s)});
+      }
+    }
+    crashes = std::make_unique<faults::CrashInjector>(sim, std::move(plans), std::move(scheduled));
+    std::vector<faults::FaultPointPlan> point_plans;
+    for (const FaultPointSpec& p : f.points) {
+      point_plans.push_back(faults::FaultPointPlan{p.point, p.probability,
+                                                   sim::FromSeconds(p.downtime_s_min),
+                                                   sim::FromSeconds(p.downtime_s_max), p.hits});
+    }
+    if (!point_plans.empty()) {
+      fault_points = std::make_unique<faults::FaultPointInjector>(sim, *crashes,
+                                                                   std::move(point_plans));
+      sim.set_fault_points(fault_points.get());
+    }
+    std::vector<sim::RpcFaultRule> rules;
+    for (const RpcFaultSpec& r : f.schedule.rpc_faults) {
+      sim::RpcFaultKind kind = sim::RpcFaultKind::kDropReply;
+      for (auto k : {sim::RpcFaultKind::kDropRequest, sim::RpcFaultKind::kDropReply,
+                     sim::RpcFaultKind::kDuplicateRequest, sim::RpcFaultKind::kDelay}) {
+        if (sim::RpcFaultKindName(k) == r.fault) {
+          kind = k;
+        }
+      }
+      rules.push_back(sim::RpcFaultRule{r.method, static_cast<uint64_t>(r.nth), kind,
+                                        sim::FromMillis(r.delay_ms)});
+    }
+    net.SetRpcSchedule(std::move(rules));
   }
 
   ~World() {
@@ -198,6 +242,7 @@ struct World {
     for (sim::Node* n : nodes()) {
       n->Shutdown();
     }
+    sim.set_fault_points(nullptr);
   }
 
   void ConfigurePayments(const Scenario& s, const RunOptions& o);
@@ -263,8 +308,10 @@ struct World {
   std::unique_ptr<sim::Node> checkout;
   std::unique_ptr<sim::Node> marketplace;
   std::unique_ptr<faults::CrashInjector> crashes;
+  std::unique_ptr<faults::FaultPointInjector> fault_points;  // null: no points armed
   sim::Duration partition_time = 0;
   int64_t partitions = 0;
+  int64_t clock_steps = 0;
   // The network's counters when the safety phase ended (faults still on).
   sim::NetworkCounters safety_counters;
 };
@@ -358,7 +405,13 @@ void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
   marketplace_config.payees = s.population.users;  // sellers are users
   marketplace_config.partner_ratio = p.partner_ratio;
   marketplace_config.partner_amount_max = p.partner_amount_max;
-  (void)o;
+  const bool never_void = o.defects.Has(system::Defect::kUpstreamNeverVoidsOrphans);
+  checkout_config.defect_never_void_orphans = never_void;
+  marketplace_config.defect_never_void_orphans = never_void;
+  point_config.ledger.defect_id_without_system_bit =
+      o.defects.Has(system::Defect::kIdWithoutSystemBit);
+  payment_config.defect_batch_skips_old_wip =
+      o.defects.Has(system::Defect::kRecoveryBatchSkipsOldWip);
 }
 
 std::string World::NotQuietReason(const Scenario* s) {
@@ -433,6 +486,21 @@ void SchedulePartitions(World& w, const Scenario& s, sim::Time safety_end) {
     w.sim.ScheduleAt(to, [&w, a, b, from, to] {
       w.net.Heal(a, b);
       w.partition_time += to - from;
+    });
+  }
+}
+
+void ScheduleClockSteps(World& w, const Scenario& s, sim::Time safety_end) {
+  for (const ClockStepSpec& c : s.faults.schedule.clock_steps) {
+    const sim::Time at = sim::FromSeconds(c.at_s);
+    if (at >= safety_end) {
+      continue;
+    }
+    sim::Node* node = &w.net.node(NodeIdOf(c.node));
+    const auto step = static_cast<int64_t>(c.step_ms);
+    w.sim.ScheduleAt(at, [&w, node, step] {
+      node->StepClock(step);
+      ++w.clock_steps;
     });
   }
 }
@@ -561,6 +629,8 @@ void Collect(World& w, reports::RunResult& r) {
       {"partition", w.partitions},
       {"partition_ms", w.partition_time / sim::kMillisecond},
       {"crash", w.crashes->crashes()},
+      {"fault_point", w.fault_points ? static_cast<int64_t>(w.fault_points->realised().size()) : 0},
+      {"clock_step", w.clock_steps},
       {"downtime_ms", w.crashes->downtime_total() / sim::kMillisecond},
       {"lost_to_partition", static_cast<int64_t>(n.partition_drops)},
       {"lost_to_node_down", static_cast<int64_t>(n.node_down_drops)},
@@ -616,20 +686,37 @@ void Collect(World& w, reports::RunResult& r) {
 
 }  // namespace
 
-reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
+std::string DefectUnreachable(const Scenario& s, system::Defect defect) {
+  switch (system::InfoOf(defect).needs) {
+    case system::DefectNeeds::kWallet:
+      return "";
+    case system::DefectNeeds::kMessaging:
+      return s.messaging.enabled ? ""
+                                 : "the scenario has messaging off (/messaging/enabled), and "
+                                   "this defect lives in messaging";
+    case system::DefectNeeds::kPayments:
+      return s.payments.enabled ? ""
+                                : "the scenario has payments off (/payments/enabled), and this "
+                                  "defect lives in payments";
+  }
+  return "";
+}
+
+reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) {
   const auto wall_start = std::chrono::steady_clock::now();
   reports::RunResult r;
+  const Scenario s = o.swarm ? Swarm(configured, o.seed) : configured;
+  r.swarm = o.swarm;
+  if (o.swarm) {
+    r.swarm_faults = ToJson(s)["faults"].dump();
+  }
   r.scenario_name = s.name;
   r.scenario_file = o.scenario_file;
   r.seed = o.seed;
-  if (o.defect_credit_without_debit) {
-    r.defects.emplace_back(std::string_view("credit_without_debit"));
-  }
-  if (o.defect_consumer_without_dedup) {
-    r.defects.emplace_back(std::string_view("consumer_without_dedup"));
-  }
-  if (o.defect_publish_outside_outbox) {
-    r.defects.emplace_back(std::string_view("publish_outside_outbox"));
+  for (const system::DefectInfo& d : system::DefectCatalogue()) {
+    if (o.defects.Has(d.defect)) {
+      r.defects.emplace_back(d.name);
+    }
   }
   r.operations_planned = s.workload.operations;
   reports::CheckResult completes{"workload_completes", 0, 0};
@@ -645,6 +732,7 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
     }
     const sim::Time safety_end = sim::FromSeconds(s.duration_s);
     SchedulePartitions(w, s, safety_end);
+    ScheduleClockSteps(w, s, safety_end);
     ScheduleQueueActions(w, s, safety_end);
     if (w.messaging) {
       w.broker->Start();
@@ -667,7 +755,11 @@ reports::RunResult RunScenario(const Scenario& s, const RunOptions& o) {
     // Liveness phase: heal everything, let the workload finish, then settle.
     if (!w.sim.stopped()) {
       w.net.SetFaults(sim::NetworkFaults{});
+      w.net.SetRpcSchedule({});
       w.net.HealAll();
+      if (w.fault_points) {
+        w.fault_points->Heal();
+      }
       w.crashes->Heal();
       double workload_s = static_cast<double>(s.workload.operations) / s.workload.rate_per_s;
       double recovery_s = 0;

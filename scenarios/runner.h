@@ -20,6 +20,7 @@
 
 #include "reports/run_result.h"
 #include "scenarios/scenario.h"
+#include "system/defects.h"
 
 namespace paylab::scenarios {
 
@@ -28,14 +29,15 @@ struct RunOptions {
   std::string scenario_file;  // as the user gave it, for the replay command
   std::string trace_path;     // "" = no trace file
   std::string out_dir;        // "" = no database files
-  // TEST ONLY: the deliberately wrong ledger (see system::LedgerOptions).
-  bool defect_credit_without_debit = false;
-  // TEST ONLY: the mirror applies every delivery, with no processed record.
-  bool defect_consumer_without_dedup = false;
-  // TEST ONLY: the wallet publishes from memory after commit, not through
-  // its outbox.
-  bool defect_publish_outside_outbox = false;
+  // Deliberate bugs switched on (system/defects.h); empty in a normal run.
+  system::DefectSet defects;
+  // Redraw the scenario's faults from the seed first (scenarios/swarm.h).
+  bool swarm = false;
 };
+
+// Why `defect` cannot be reached in `scenario` (it lives in a part the
+// scenario switches off), or "" if it can. Names the scenario field.
+std::string DefectUnreachable(const Scenario& scenario, system::Defect defect);
 
 // Never throws for a valid scenario: internal errors are reported in the
 // result (outcome kInternalError) with the seed, as is a trace or database

@@ -585,9 +585,17 @@ constexpr std::string_view kWorkloadFields[] = {
 constexpr std::string_view kMixFields[] = {"deposit", "transfer", "two_phase", "misuse"};
 constexpr std::string_view kNetworkFields[] = {"latency_ms"};
 constexpr std::string_view kLatencyFields[] = {"distribution", "min", "max", "median", "sigma"};
-constexpr std::string_view kFaultsFields[] = {"drop_request", "drop_reply",   "duplicate_request",
-                                              "delay",        "delay_ms_max", "crashes",
-                                              "partitions"};
+constexpr std::string_view kFaultsFields[] = {
+    "drop_request", "drop_reply", "duplicate_request", "delay",   "delay_ms_max",
+    "crashes",      "partitions", "points",            "schedule"};
+constexpr std::string_view kFaultPointFields[] = {"point", "probability", "hits", "downtime_s_min",
+                                                  "downtime_s_max"};
+constexpr std::string_view kScheduleFields[] = {"crashes", "clock_steps", "rpc_faults"};
+constexpr std::string_view kScheduledCrashFields[] = {"node", "at_s", "downtime_s"};
+constexpr std::string_view kClockStepFields[] = {"node", "at_s", "step_ms"};
+constexpr std::string_view kRpcFaultFields[] = {"method", "nth", "fault", "delay_ms"};
+constexpr std::string_view kRpcFaultKinds[] = {"drop_request", "drop_reply", "duplicate_request",
+                                               "delay"};
 constexpr std::string_view kCrashFields[] = {"node", "mean_interval_s", "downtime_s_min",
                                              "downtime_s_max"};
 constexpr std::string_view kPartitionFields[] = {"between", "from_s", "to_s"};
@@ -959,6 +967,94 @@ void ReadArray(Reader& r, const Json& j, const std::string& pointer, std::vector
   }
 }
 
+void ReadFaultPoint(Reader& r, const Json& j, const std::string& pointer, FaultPointSpec* p) {
+  ObjectReader o(r, j, pointer, kFaultPointFields);
+  if (const Json* name = o.Get("point", Need::kRequired)) {
+    if (r.ReadString(*name, o.PointerTo("point"), &p->point) &&
+        std::find(kFaultPoints.begin(), kFaultPoints.end(), p->point) == kFaultPoints.end()) {
+      std::string known;
+      for (std::string_view k : kFaultPoints) {
+        known += known.empty() ? "" : ", ";
+        known += k;
+      }
+      r.Fail(o.PointerTo("point"),
+             fmt::format("unknown fault point {}; known points: {}", Quote(p->point), known));
+    }
+  }
+  o.Number("probability", Need::kOptional, kProbability, &p->probability);
+  if (const Json* hits = o.Get("hits", Need::kOptional)) {
+    ReadArray(r, *hits, o.PointerTo("hits"), &p->hits,
+              [](Reader& r, const Json& j, const std::string& pointer, int64_t* out) {
+                if (r.ReadInteger(j, pointer, out)) {
+                  r.CheckRange(pointer, *out, AtLeast<int64_t>(1), false);
+                }
+              });
+  }
+  o.Number("downtime_s_min", Need::kOptional, kSecondsNonNegative, &p->downtime_s_min);
+  Range<double> max_range = AtLeast(p->downtime_s_min, kDurationSecondsMax);
+  max_range.min_name = "downtime_s_min";
+  o.Number("downtime_s_max", Need::kOptional, max_range, &p->downtime_s_max);
+  if (r.ok() && p->probability == 0 && p->hits.empty()) {
+    r.Fail(pointer, "arms nothing: give a probability > 0 or a list of hits");
+  }
+}
+
+void ReadScheduledCrash(Reader& r, const Json& j, const std::string& pointer,
+                        ScheduledCrashSpec* c) {
+  ObjectReader o(r, j, pointer, kScheduledCrashFields);
+  if (const Json* node = o.Get("node", Need::kRequired)) {
+    ReadNodeName(r, *node, o.PointerTo("node"), /*must_be_crashable=*/true, &c->node);
+  }
+  o.Number("at_s", Need::kRequired, kSecondsNonNegative, &c->at_s);
+  o.Number("downtime_s", Need::kOptional, kSecondsNonNegative, &c->downtime_s);
+}
+
+void ReadClockStep(Reader& r, const Json& j, const std::string& pointer, ClockStepSpec* c) {
+  ObjectReader o(r, j, pointer, kClockStepFields);
+  if (const Json* node = o.Get("node", Need::kRequired)) {
+    ReadNodeName(r, *node, o.PointerTo("node"), /*must_be_crashable=*/true, &c->node);
+  }
+  o.Number("at_s", Need::kRequired, kSecondsNonNegative, &c->at_s);
+  // A year either way keeps every ID timestamp inside its 41 bits.
+  o.Number("step_ms", Need::kRequired, Within(-3.2e10, 3.2e10), &c->step_ms);
+  if (r.ok() && c->step_ms == 0) {
+    r.Fail(o.PointerTo("step_ms"), "must not be 0: a step of nothing is no fault");
+  }
+}
+
+void ReadRpcFault(Reader& r, const Json& j, const std::string& pointer, RpcFaultSpec* f) {
+  ObjectReader o(r, j, pointer, kRpcFaultFields);
+  o.String("method", Need::kRequired, &f->method);
+  if (r.ok() && f->method.empty()) {
+    r.Fail(o.PointerTo("method"), "must name an RPC method, e.g. \"wallet.commit\"");
+  }
+  o.Integer("nth", Need::kRequired, AtLeast<int64_t>(1), &f->nth);
+  if (const Json* fault = o.Get("fault", Need::kRequired)) {
+    if (r.ReadString(*fault, o.PointerTo("fault"), &f->fault) &&
+        std::find(std::begin(kRpcFaultKinds), std::end(kRpcFaultKinds), f->fault) ==
+            std::end(kRpcFaultKinds)) {
+      r.Fail(o.PointerTo("fault"),
+             fmt::format("unknown fault {}; expected drop_request, drop_reply, "
+                         "duplicate_request or delay",
+                         Quote(f->fault)));
+    }
+  }
+  o.Number("delay_ms", Need::kOptional, kMillisNonNegative, &f->delay_ms);
+}
+
+void ReadSchedule(Reader& r, const Json& j, const std::string& pointer, FaultSchedule* s) {
+  ObjectReader o(r, j, pointer, kScheduleFields);
+  if (const Json* crashes = o.Get("crashes", Need::kOptional)) {
+    ReadArray(r, *crashes, o.PointerTo("crashes"), &s->crashes, ReadScheduledCrash);
+  }
+  if (const Json* steps = o.Get("clock_steps", Need::kOptional)) {
+    ReadArray(r, *steps, o.PointerTo("clock_steps"), &s->clock_steps, ReadClockStep);
+  }
+  if (const Json* rpcs = o.Get("rpc_faults", Need::kOptional)) {
+    ReadArray(r, *rpcs, o.PointerTo("rpc_faults"), &s->rpc_faults, ReadRpcFault);
+  }
+}
+
 void ReadFaults(Reader& r, const Json& j, const std::string& pointer, Faults* f) {
   ObjectReader o(r, j, pointer, kFaultsFields);
   o.Number("drop_request", Need::kOptional, kProbability, &f->drop_request);
@@ -971,6 +1067,12 @@ void ReadFaults(Reader& r, const Json& j, const std::string& pointer, Faults* f)
   }
   if (const Json* partitions = o.Get("partitions", Need::kOptional)) {
     ReadArray(r, *partitions, o.PointerTo("partitions"), &f->partitions, ReadPartition);
+  }
+  if (const Json* points = o.Get("points", Need::kOptional)) {
+    ReadArray(r, *points, o.PointerTo("points"), &f->points, ReadFaultPoint);
+  }
+  if (const Json* schedule = o.Get("schedule", Need::kOptional)) {
+    ReadSchedule(r, *schedule, o.PointerTo("schedule"), &f->schedule);
   }
 }
 
@@ -1109,43 +1211,39 @@ void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
   if (r.ok() && s->payments.enabled && s->population.users < 2) {
     r.Fail("/population/users", "payments need at least 2 users (P2P transfers)");
   }
-  // The payment nodes exist only with payments on.
+  // Every node a fault names must exist: the payment nodes only with
+  // payments on, the broker and the mirror only with messaging on.
+  std::vector<std::pair<std::string, std::string_view>> named;  // pointer, node
+  for (size_t i = 0; i < s->faults.crashes.size(); ++i) {
+    named.emplace_back(fmt::format("/faults/crashes/{}/node", i), s->faults.crashes[i].node);
+  }
+  for (size_t i = 0; i < s->faults.partitions.size(); ++i) {
+    for (size_t k = 0; k < 2; ++k) {
+      named.emplace_back(fmt::format("/faults/partitions/{}/between/{}", i, k),
+                         s->faults.partitions[i].between[k]);
+    }
+  }
+  for (size_t i = 0; i < s->faults.schedule.crashes.size(); ++i) {
+    named.emplace_back(fmt::format("/faults/schedule/crashes/{}/node", i),
+                       s->faults.schedule.crashes[i].node);
+  }
+  for (size_t i = 0; i < s->faults.schedule.clock_steps.size(); ++i) {
+    named.emplace_back(fmt::format("/faults/schedule/clock_steps/{}/node", i),
+                       s->faults.schedule.clock_steps[i].node);
+  }
   auto needs_payments = [](std::string_view node) {
     return node == "point" || node == "payment" || node == "partner" || node == "checkout" ||
            node == "marketplace";
   };
-  for (size_t i = 0; r.ok() && !s->payments.enabled && i < s->faults.crashes.size(); ++i) {
-    if (needs_payments(s->faults.crashes[i].node)) {
-      r.Fail(fmt::format("/faults/crashes/{}/node", i),
-             fmt::format("node {} exists only when /payments/enabled is true",
-                         Quote(s->faults.crashes[i].node)));
-    }
-  }
-  for (size_t i = 0; r.ok() && !s->payments.enabled && i < s->faults.partitions.size(); ++i) {
-    for (size_t k = 0; k < 2 && r.ok(); ++k) {
-      if (needs_payments(s->faults.partitions[i].between[k])) {
-        r.Fail(fmt::format("/faults/partitions/{}/between/{}", i, k),
-               fmt::format("node {} exists only when /payments/enabled is true",
-                           Quote(s->faults.partitions[i].between[k])));
-      }
-    }
-  }
-  // The broker and the mirror exist only with messaging on.
   auto needs_messaging = [](std::string_view node) { return node == "broker" || node == "mirror"; };
-  for (size_t i = 0; r.ok() && !s->messaging.enabled && i < s->faults.crashes.size(); ++i) {
-    if (needs_messaging(s->faults.crashes[i].node)) {
-      r.Fail(fmt::format("/faults/crashes/{}/node", i),
-             fmt::format("node {} exists only when /messaging/enabled is true",
-                         Quote(s->faults.crashes[i].node)));
+  for (const auto& [pointer, node] : named) {
+    if (r.ok() && !s->payments.enabled && needs_payments(node)) {
+      r.Fail(pointer,
+             fmt::format("node {} exists only when /payments/enabled is true", Quote(node)));
     }
-  }
-  for (size_t i = 0; r.ok() && !s->messaging.enabled && i < s->faults.partitions.size(); ++i) {
-    for (size_t k = 0; k < 2 && r.ok(); ++k) {
-      if (needs_messaging(s->faults.partitions[i].between[k])) {
-        r.Fail(fmt::format("/faults/partitions/{}/between/{}", i, k),
-               fmt::format("node {} exists only when /messaging/enabled is true",
-                           Quote(s->faults.partitions[i].between[k])));
-      }
+    if (r.ok() && !s->messaging.enabled && needs_messaging(node)) {
+      r.Fail(pointer,
+             fmt::format("node {} exists only when /messaging/enabled is true", Quote(node)));
     }
   }
 }
@@ -1300,6 +1398,29 @@ nlohmann::json ToJson(const Scenario& s) {
         {"to_s", p.to_s},
     });
   }
+  nlohmann::json points = nlohmann::json::array();
+  for (const FaultPointSpec& p : s.faults.points) {
+    points.push_back({
+        {"point", p.point},
+        {"probability", p.probability},
+        {"hits", p.hits},
+        {"downtime_s_min", p.downtime_s_min},
+        {"downtime_s_max", p.downtime_s_max},
+    });
+  }
+  nlohmann::json scheduled_crashes = nlohmann::json::array();
+  for (const ScheduledCrashSpec& c : s.faults.schedule.crashes) {
+    scheduled_crashes.push_back({{"node", c.node}, {"at_s", c.at_s}, {"downtime_s", c.downtime_s}});
+  }
+  nlohmann::json clock_steps = nlohmann::json::array();
+  for (const ClockStepSpec& c : s.faults.schedule.clock_steps) {
+    clock_steps.push_back({{"node", c.node}, {"at_s", c.at_s}, {"step_ms", c.step_ms}});
+  }
+  nlohmann::json rpc_faults = nlohmann::json::array();
+  for (const RpcFaultSpec& f : s.faults.schedule.rpc_faults) {
+    rpc_faults.push_back(
+        {{"method", f.method}, {"nth", f.nth}, {"fault", f.fault}, {"delay_ms", f.delay_ms}});
+  }
   return nlohmann::json{
       {"name", s.name},
       {"description", s.description},
@@ -1352,6 +1473,13 @@ nlohmann::json ToJson(const Scenario& s) {
            {"delay_ms_max", s.faults.delay_ms_max},
            {"crashes", std::move(crashes)},
            {"partitions", std::move(partitions)},
+           {"points", std::move(points)},
+           {"schedule",
+            {
+                {"crashes", std::move(scheduled_crashes)},
+                {"clock_steps", std::move(clock_steps)},
+                {"rpc_faults", std::move(rpc_faults)},
+            }},
        }},
       {"wallet",
        {

@@ -144,6 +144,63 @@ struct PartitionSpec {
   bool operator==(const PartitionSpec&) const = default;
 };
 
+// The named fault points placed in service code (see faults/fault_points.h and
+// scenarios/README.md). Add a name here when a service gets a new one.
+inline constexpr std::array<std::string_view, 4> kFaultPoints = {
+    "wallet.after_commit",     // a wallet RPC committed, its reply not sent
+    "relay.after_publish",     // an outbox row published, not yet marked sent
+    "payment.between_phases",  // a participant acted, the payment's step not recorded
+    "consumer.after_apply",    // a queue message applied, not yet deleted
+};
+
+// A fault point armed: the node that reaches it crashes there.
+struct FaultPointSpec {
+  std::string point;        // a name from kFaultPoints
+  double probability = 0;   // per time the point is reached
+  std::vector<int64_t> hits;  // also on these hits (1-based, counted over the run)
+  double downtime_s_min = 1;
+  double downtime_s_max = 5;
+
+  bool operator==(const FaultPointSpec&) const = default;
+};
+
+// One crash at a set virtual time.
+struct ScheduledCrashSpec {
+  std::string node;  // crashable
+  double at_s = 0;
+  double downtime_s = 5;
+
+  bool operator==(const ScheduledCrashSpec&) const = default;
+};
+
+// One node's wall clock steps by step_ms (negative: back) at a set time.
+struct ClockStepSpec {
+  std::string node;  // crashable (a service node)
+  double at_s = 0;
+  double step_ms = 0;  // != 0
+
+  bool operator==(const ClockStepSpec&) const = default;
+};
+
+// The Nth call (1-based, over the run) of an RPC method suffers a fault.
+struct RpcFaultSpec {
+  std::string method;  // as traced, e.g. "wallet.commit"
+  int64_t nth = 1;
+  std::string fault;   // drop_request, drop_reply, duplicate_request or delay
+  double delay_ms = 100;  // delay only
+
+  bool operator==(const RpcFaultSpec&) const = default;
+};
+
+// Faults at set times or set calls. A shrunk scenario holds its faults here.
+struct FaultSchedule {
+  std::vector<ScheduledCrashSpec> crashes;
+  std::vector<ClockStepSpec> clock_steps;
+  std::vector<RpcFaultSpec> rpc_faults;
+
+  bool operator==(const FaultSchedule&) const = default;
+};
+
 // Faults of the safety phase; all of them heal when it ends. Probabilities are per message.
 struct Faults {
   double drop_request = 0;
@@ -153,6 +210,8 @@ struct Faults {
   double delay_ms_max = 100;
   std::vector<CrashSpec> crashes;
   std::vector<PartitionSpec> partitions;
+  std::vector<FaultPointSpec> points;
+  FaultSchedule schedule;
 
   bool operator==(const Faults&) const = default;
 };

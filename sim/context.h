@@ -22,12 +22,28 @@ class NodeContext {
  public:
   NodeContext(Node& node, uint64_t incarnation) : node_(node), incarnation_(incarnation) {}
 
-  bool alive() const { return node_.up() && node_.incarnation() == incarnation_; }
+  bool alive() const {
+    return node_.up() && !node_.doomed() && node_.incarnation() == incarnation_;
+  }
   NodeId id() const { return node_.id(); }
   const std::string& name() const { return node_.name(); }
   uint64_t incarnation() const { return incarnation_; }
   Simulator& sim() { return node_.sim(); }
   Time Now() const { return node_.sim().Now(); }
+  // The machine's clock error (ms), for services that read "the wall clock"
+  // (ID timestamps). Lives in the node: valid as long as it.
+  const int64_t& clock_offset_ms() const { return node_.clock_offset_ms(); }
+
+  // A named fault point: if the run's plan says so, the node crashes here
+  // and this throws NodeCrashed, ending the calling coroutine as a crash
+  // would. Inert (one pointer test) when the run has no fault points.
+  void FaultPoint(std::string_view point) {
+    Guard();
+    FaultPointHook* hook = node_.sim().fault_points();
+    if (hook != nullptr && hook->Reached(node_, point)) {
+      throw NodeCrashed();
+    }
+  }
 
   // The node's durable database. Throws NodeCrashed after a crash.
   Database& db() {

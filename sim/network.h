@@ -23,7 +23,9 @@
 #include <boost/asio.hpp>
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <set>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -55,6 +57,27 @@ struct NetworkFaults {
   Duration delay_max = 100 * kMillisecond;
 };
 
+// An explicit network fault: on the Nth call (1-based) of one RPC method,
+// counted over the whole run, do `kind` to it.
+enum class RpcFaultKind : uint8_t { kDropRequest, kDropReply, kDuplicateRequest, kDelay };
+std::string_view RpcFaultKindName(RpcFaultKind k);
+
+struct RpcFaultRule {
+  std::string method;
+  uint64_t nth = 1;
+  RpcFaultKind kind = RpcFaultKind::kDropReply;
+  Duration delay = 100 * kMillisecond;  // kDelay only
+};
+
+// A network fault that happened (probabilistic or scheduled), recorded when
+// Network::RecordFaults is on: enough to schedule it again by RpcFaultRule.
+struct RealisedRpcFault {
+  std::string method;
+  uint64_t nth = 0;
+  RpcFaultKind kind = RpcFaultKind::kDropReply;
+  Duration delay = 0;
+};
+
 struct NetworkCounters {
   uint64_t calls = 0;
   uint64_t requests_dropped = 0;
@@ -84,6 +107,14 @@ class Network {
   size_t node_count() const { return nodes_.size(); }
 
   void SetFaults(const NetworkFaults& f) { faults_ = f; }
+  // Explicit faults on the Nth call of a method; replaces earlier rules.
+  // An empty list (as at the end of the safety phase) disarms them.
+  void SetRpcSchedule(std::vector<RpcFaultRule> rules);
+  // Counts calls per method and records every fault it injects (for
+  // turning a run's faults into an explicit schedule). Off by default: it
+  // costs a map lookup per call.
+  void RecordFaults(bool on) { record_ = on; }
+  const std::vector<RealisedRpcFault>& realised() const { return realised_; }
   const NetworkFaults& faults() const { return faults_; }
   void Partition(NodeId a, NodeId b);
   void Heal(NodeId a, NodeId b);
@@ -116,6 +147,10 @@ class Network {
   bool Arrives(NodeId from, NodeId to, std::string_view method, uint64_t call_id, bool reply);
   void TraceEvent(TraceKind kind, NodeId node, NodeId peer, std::string_view name, int64_t a,
                   int64_t b = 0);
+  // The scheduled faults for this call of `method` (bit per RpcFaultKind),
+  // counting the call; 0 when nothing is scheduled or recorded.
+  uint32_t CountCall(std::string_view method, uint64_t call_id, Duration* delay);
+  void Realise(std::string_view method, uint64_t call_id, RpcFaultKind kind, Duration delay);
 
   template <class Svc, class R, class F>
   void Deliver(std::shared_ptr<CallState<R>> st, NodeId from, NodeId to, std::string_view method,
@@ -130,6 +165,15 @@ class Network {
   std::set<std::pair<NodeId, NodeId>> partitions_;
   NetworkCounters counters_;
   uint64_t next_call_ = 1;
+  // Explicit faults and recording (see SetRpcSchedule, RecordFaults).
+  std::vector<RpcFaultRule> rules_;
+  bool record_ = false;
+  std::map<std::string, uint64_t, std::less<>> method_calls_;
+  // Calls in flight whose reply is scheduled to be lost, and each counted
+  // call's (method, nth), while recording.
+  std::set<uint64_t> drop_reply_calls_;
+  std::map<uint64_t, std::pair<std::string_view, uint64_t>> counted_;
+  std::vector<RealisedRpcFault> realised_;
 };
 
 // ---------------------------------------------------------------------------

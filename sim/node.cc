@@ -47,9 +47,16 @@ void Node::CancelTasks() {
   }
 }
 
+void Node::StepClock(int64_t step_ms) {
+  clock_offset_ms_ += step_ms;
+  sim_.trace().Record(
+      TraceEvent{sim_.Now(), TraceKind::kFault, id_, kNoNode, "clock_step", step_ms, clock_offset_ms_});
+}
+
 void Node::Crash() {
   PAYLAB_CHECK(up_);
   up_ = false;
+  doomed_ = false;
   ++crashes_;
   sim_.trace().Record(TraceEvent{sim_.Now(), TraceKind::kCrash, id_, kNoNode, name_,
                                  static_cast<int64_t>(incarnation_), 0});
@@ -71,6 +78,7 @@ void Node::Restart() {
 }
 
 void Node::Shutdown() {
+  doomed_ = false;
   if (up_) {
     up_ = false;
     CancelTasks();

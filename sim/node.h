@@ -71,6 +71,18 @@ class Node {
   uint64_t crashes() const { return crashes_; }
   size_t live_tasks() const { return tasks_.size(); }
 
+  // The error of this machine's wall clock, in ms: what its services add to
+  // virtual time when they read "the time" for IDs. A fault (a clock step)
+  // changes it; it survives crashes, as a machine's clock does.
+  const int64_t& clock_offset_ms() const { return clock_offset_ms_; }
+  void StepClock(int64_t step_ms);
+
+  // A fault point inside this node's code decided to crash it (see
+  // NodeContext::FaultPoint): from now on its context refuses to act, and
+  // the crash itself follows as the next event.
+  void Doom() { doomed_ = true; }
+  bool doomed() const { return doomed_; }
+
   // Boots the node for the first time. REQUIRES: never started.
   void Start();
   // REQUIRES: up().
@@ -100,7 +112,9 @@ class Node {
   Factory factory_;
   Database db_;
   bool up_ = false;
+  bool doomed_ = false;
   bool started_ = false;
+  int64_t clock_offset_ms_ = 0;
   uint64_t incarnation_ = 0;
   uint64_t crashes_ = 0;
   uint64_t next_task_ = 0;

@@ -38,6 +38,20 @@ class Event {
   virtual void Fire() = 0;
 };
 
+class Node;
+
+// Named fault points (FoundationDB's buggify, STYLE.md): service code calls
+// NodeContext::FaultPoint("wallet.after_commit") at a dangerous place; the
+// hook decides, from the seed and the scenario's plan, whether the node
+// crashes right there. No hook: every point is inert.
+class FaultPointHook {
+ public:
+  virtual ~FaultPointHook() = default;
+  // `node` reached `point`. True: crash it here (the hook has doomed the
+  // node and arranged the crash).
+  virtual bool Reached(Node& node, std::string_view point) = 0;
+};
+
 class Simulator {
  public:
   explicit Simulator(uint64_t seed);
@@ -50,6 +64,11 @@ class Simulator {
   asio::io_context& io() { return io_; }
   asio::io_context::executor_type executor() { return io_.get_executor(); }
   Trace& trace() { return trace_; }
+
+  // The run's fault points; nullptr (the default) leaves them inert. The
+  // hook must outlive every node's coroutines.
+  void set_fault_points(FaultPointHook* hook) { fault_points_ = hook; }
+  FaultPointHook* fault_points() const { return fault_points_; }
 
   // The named random stream of this run (see random.h).
   Rng Stream(std::string_view name) const { return Rng(seed_, name); }
@@ -108,6 +127,7 @@ class Simulator {
   uint64_t next_seq_ = 0;
   uint64_t events_fired_ = 0;
   bool stop_ = false;
+  FaultPointHook* fault_points_ = nullptr;
   std::vector<Entry> heap_;
   Trace trace_;
   asio::io_context io_;

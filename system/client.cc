@@ -116,6 +116,34 @@ asio::awaitable<std::optional<WalletReply>> Client::Send(std::string_view method
   }
 }
 
+template <class Req>
+asio::awaitable<std::optional<WalletReply>> Client::SendKeyed(
+    std::string_view method, const Req& request, asio::awaitable<WalletReply> (Wallet::*op)(Req)) {
+  if (!config_.defect_retry_without_key) {
+    const auto call = [request, op](Wallet& w) { return (w.*op)(request); };
+    co_return co_await Send(method, call);
+  }
+  Req req = request;
+  for (int attempt = 0;; ++attempt) {
+    if (attempt > 0) {
+      req.key = fmt::format("{}~r{}", request.key, attempt);
+      observer_->OnRetryKey(request.key, req.key);
+    }
+    const auto call = [req, op](Wallet& w) { return (w.*op)(req); };
+    auto r = co_await ctx_.Call<Wallet>(wallet_, method, config_.timeout, call);
+    if (r.ok()) {
+      co_return r.value;
+    }
+    if (attempt >= config_.retry_count_max) {
+      co_return std::nullopt;
+    }
+    ++retries_;
+    const sim::Duration base =
+        std::min(config_.retry_backoff << std::min(attempt, 20), kBackoffMax);
+    co_await ctx_.Sleep(base / 2 + rng_.UniformInt(0, base));
+  }
+}
+
 asio::awaitable<void> Client::Run(OpKind kind, int64_t seq) {
   std::string key = fmt::format("c{}-{}", ctx_.incarnation(), seq);
   Outcome o = Outcome::kGaveUp;
@@ -140,8 +168,7 @@ asio::awaitable<void> Client::Run(OpKind kind, int64_t seq) {
 asio::awaitable<Outcome> Client::RunDeposit(std::string key) {
   DepositRequest req{key, DrawUser(), config_.deposit_type,
                      rng_.UniformInt(config_.amount_min, config_.amount_max)};
-  const auto call1 = [req](Wallet& w) { return w.Deposit(req); };
-  auto r = co_await Send("wallet.deposit", call1);
+  auto r = co_await SendKeyed("wallet.deposit", req, &Wallet::Deposit);
   if (!r) {
     co_return Outcome::kGaveUp;
   }
@@ -159,8 +186,7 @@ asio::awaitable<Outcome> Client::RunTransfer(std::string key) {
   if (src == dst) {
     co_return Outcome::kDeclined;  // a population of one user has no one to pay
   }
-  const auto call2 = [req](Wallet& w) { return w.Transfer(req); };
-  auto r = co_await Send("wallet.transfer", call2);
+  auto r = co_await SendKeyed("wallet.transfer", req, &Wallet::Transfer);
   if (!r) {
     co_return Outcome::kGaveUp;
   }
@@ -187,8 +213,7 @@ asio::awaitable<Outcome> Client::RunTwoPhase(std::string key) {
   }
   PrepareRequest req{key, src, dst, rng_.UniformInt(config_.amount_min, config_.amount_max),
                      config_.hold_ttl};
-  const auto call3 = [req](Wallet& w) { return w.Prepare(req); };
-  auto prepared = co_await Send("wallet.prepare", call3);
+  auto prepared = co_await SendKeyed("wallet.prepare", req, &Wallet::Prepare);
   if (!prepared) {
     co_return Outcome::kGaveUp;
   }

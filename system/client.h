@@ -59,6 +59,8 @@ struct WorkloadConfig {
   int retry_count_max = 5;
   sim::Duration retry_backoff = 50 * sim::kMillisecond;
   int64_t users = 1;
+  // DEFECT retry_without_idempotency_key: a retry carries a fresh key.
+  bool defect_retry_without_key = false;
 };
 
 // What the client saw. `key` identifies the request being answered (the
@@ -69,6 +71,10 @@ class ClientObserver {
   virtual void OnReply(OpKind kind, std::string_view key, const WalletReply& reply) = 0;
   // A misuse request (a reused key with other parameters) was answered.
   virtual void OnMisuseReply(std::string_view key, const WalletReply& reply) = 0;
+  // The operation `op_key` is about to be retried under another key (only
+  // the retry_without_idempotency_key defect does this): both keys name one
+  // operation, which must still have one effect.
+  virtual void OnRetryKey(std::string_view op_key, std::string_view attempt_key) = 0;
 };
 
 class Client : public sim::Service {
@@ -103,6 +109,12 @@ class Client : public sim::Service {
   // by-value lambda parameter of a coroutine trips a GCC 12 bug).
   template <class F>
   asio::awaitable<std::optional<WalletReply>> Send(std::string_view method, const F& fn);
+  // Send() for a request that carries an idempotency key: every attempt
+  // sends `request` as it is (with the retry defect, a retry renames the key).
+  template <class Req>
+  asio::awaitable<std::optional<WalletReply>> SendKeyed(std::string_view method, const Req& request,
+                                                        asio::awaitable<WalletReply> (Wallet::*op)(
+                                                            Req));
   OpKind DrawKind();
   UserId DrawUser();
   Outcome FromStatus(const WalletReply& r) const;

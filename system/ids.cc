@@ -66,7 +66,7 @@ uint64_t IdGenerator::Next(int64_t now_ms) {
 
   int64_t timestamp_ms;
   uint32_t sequence;
-  if (now_ms > last_timestamp_ms_) {
+  if (now_ms > last_timestamp_ms_ || (trust_clock_steps_ && now_ms < last_timestamp_ms_)) {
     timestamp_ms = now_ms;
     sequence = 0;
   } else if (next_sequence_ < kIdSequenceCount) {

@@ -93,6 +93,10 @@ class IdGenerator {
   // REQUIRES: now_ms >= kIdEpochMs; the issued timestamp fits in 41 bits.
   uint64_t Next(int64_t now_ms);
 
+  // DEFECT no_clock_rollback_guard: when the clock steps back, take its reading anyway and
+  // restart the sequence, reissuing IDs of timestamps already used. Off by default.
+  void set_trust_clock_steps(bool on) { trust_clock_steps_ = on; }
+
   // The last value passed to persist(), or the value given to the constructor if none yet.
   int64_t reserved_until_ms() const { return reserved_until_ms_; }
 
@@ -107,6 +111,7 @@ class IdGenerator {
   // millisecond is used up.
   int64_t last_timestamp_ms_;
   uint32_t next_sequence_;
+  bool trust_clock_steps_ = false;
 };
 
 }  // namespace paylab::system

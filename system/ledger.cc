@@ -245,6 +245,7 @@ Ledger::Ledger(sim::Database& db, const AccountTypes& types, LedgerOptions optio
     open_system.Bind(1, int64_t{t}).Exec();
   }
   ids_ = OpenLeasedIdGenerator(IdSystem::kWallet, options_.id_worker, st_->meta_get, st_->meta_put);
+  ids_->set_trust_clock_steps(options_.defect_no_clock_rollback_guard);
   txn.Commit();
 }
 
@@ -253,7 +254,8 @@ Ledger::~Ledger() = default;
 // --- helpers ---------------------------------------------------------------
 
 uint64_t Ledger::NextId(sim::Time now) {
-  return ids_->Next(options_.clock_origin_unix_ms + now / sim::kMillisecond);
+  const int64_t offset_ms = options_.clock_offset_ms == nullptr ? 0 : *options_.clock_offset_ms;
+  return ids_->Next(options_.clock_origin_unix_ms + now / sim::kMillisecond + offset_ms);
 }
 
 bool Ledger::UserExists(UserId user) {
@@ -806,7 +808,7 @@ WalletReply Ledger::CommitHold(sim::Transaction& txn, uint64_t hold_id, sim::Tim
     case HoldState::kHeld:
       break;
   }
-  if (now >= h.expires_at) {
+  if (now >= h.expires_at && !options_.defect_commit_ignores_expiry) {
     // Too late: release the funds now rather than wait for the sweep.
     ReleaseHold(hold_id, h.src, h.amount, h.prepare_movement, HoldState::kExpired, now);
     CommitTxn(txn);
@@ -910,6 +912,9 @@ WalletReply Ledger::RollbackKey(std::string_view key, sim::Time now) {
     // Empty rollback: remember the key, in this transaction, so that the
     // Prepare still on its way is refused and leaves no hanging hold.
     const WalletReply reply = Reply(WalletStatus::kOk);
+    if (options_.defect_cancel_without_tombstone) {
+      return reply;
+    }
     StoreIdempotent(key, IdemParams{Op::kTombstone, 0, 0, 0, 0}, reply);
     CommitTxn(txn);
     return reply;

@@ -132,6 +132,19 @@ struct LedgerOptions {
   // source, and the write-path balance assertion is skipped: a deliberately
   // wrong ledger that the checkers must catch.
   bool defect_credit_without_debit = false;
+  // DEFECT commit_ignores_hold_expiry: a hold still held past its expiry
+  // (the sweep has not reached it) is committed anyway.
+  bool defect_commit_ignores_expiry = false;
+  // DEFECT cancel_without_tombstone: an empty rollback records nothing, so
+  // the Prepare still on its way creates a hold nobody resolves.
+  bool defect_cancel_without_tombstone = false;
+  // DEFECT no_clock_rollback_guard: the ID generator trusts a clock that
+  // steps back (IdGenerator's trust_clock_steps).
+  bool defect_no_clock_rollback_guard = false;
+  // The node's clock error in ms, added to the time IDs are made from (the
+  // node's clock steps are a fault: faults.schedule's clock_step). Points
+  // into the node, which outlives the ledger; nullptr = none.
+  const int64_t* clock_offset_ms = nullptr;
 };
 
 struct InitialBalance {

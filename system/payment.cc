@@ -657,6 +657,10 @@ asio::awaitable<void> PaymentService::Drive(uint64_t id) {
       }
       reply.reset();
     }
+    // A participant has acted and the step is not recorded yet: after a
+    // crash here the recovery layers redo the step, and the participant's
+    // idempotency must absorb it.
+    ctx_.FaultPoint("payment.between_phases");
     // The row may have moved on while this worker waited (it never does:
     // one worker per payment), so read it again before recording.
     row = Load(id);
@@ -703,7 +707,8 @@ asio::awaitable<void> PaymentService::BatchLoop() {
     co_await ctx_.Sleep(config_.batch_interval);
     Db();
     std::vector<uint64_t> wip;
-    st_->wip.Bind(1, ctx_.Now() - config_.recovery_horizon);
+    st_->wip.Bind(1, ctx_.Now() - (config_.defect_batch_skips_old_wip ? config_.batch_interval
+                                                                      : config_.recovery_horizon));
     while (st_->wip.Step()) {
       wip.push_back(static_cast<uint64_t>(st_->wip.Int(0)));
     }

@@ -97,6 +97,10 @@ struct PaymentConfig {
   // Layer 3: the recovery batch (0: off).
   sim::Duration batch_interval = 3600 * sim::kSecond;
   sim::Duration recovery_horizon = 3 * 86400 * sim::kSecond;
+  // DEFECT recovery_batch_skips_old_wip: the batch looks back one batch
+  // period instead of the recovery horizon, so a WIP payment lost from the
+  // request queue (a crash) and older than one period is never resumed.
+  bool defect_batch_skips_old_wip = false;
   // The holds' lifetime at the participants: longer than any capture delay.
   sim::Duration hold_ttl = 3 * 86400 * sim::kSecond;
   // Clearing: the fee in basis points, and how often the job runs (0: off).

@@ -289,7 +289,9 @@ PointLedger::PointLedger(sim::Database& db, PointLedgerOptions options,
   for (std::string_view name : kCounterNames) {
     Count(name, 0);
   }
-  ids_ = OpenLeasedIdGenerator(IdSystem::kPoint, options_.id_worker, st_->meta_get, st_->meta_put);
+  ids_ = OpenLeasedIdGenerator(
+      options_.defect_id_without_system_bit ? IdSystem::kWallet : IdSystem::kPoint,
+      options_.id_worker, st_->meta_get, st_->meta_put);
   txn.Commit();
 }
 

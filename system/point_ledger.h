@@ -162,6 +162,9 @@ struct PointLedgerOptions {
   sim::Duration hold_ttl_max = 3600 * sim::kSecond;
   // The wall clock this node believes in: Unix ms at virtual time 0.
   int64_t clock_origin_unix_ms = kIdEpochMs + 86'400'000;
+  // DEFECT id_without_system_bit: IDs are issued with the wallet's system
+  // bit (0), so they can collide with the wallet's across systems.
+  bool defect_id_without_system_bit = false;
 };
 
 class PointLedger {

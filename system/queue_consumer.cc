@@ -24,6 +24,9 @@ boost::asio::awaitable<void> ConsumeQueue(sim::NodeContext& ctx, const QueueCons
       if (!handle(m)) {
         continue;  // comes back after the visibility timeout
       }
+      // Applied, not yet deleted: after a crash here the message comes back
+      // and the handler must absorb it.
+      ctx.FaultPoint("consumer.after_apply");
       DeleteRequest d{config.queue, m.id, m.receipt};
       const auto del = [d](Broker& b) { return b.Delete(d); };
       co_await ctx.Call<Broker>(config.broker, "broker.delete", config.rpc_timeout, del);

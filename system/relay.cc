@@ -30,6 +30,8 @@ boost::asio::awaitable<void> RelayOutbox(sim::NodeContext& ctx, const RelaySourc
       if (!r.ok() || r.value.status != BrokerStatus::kOk) {
         break;
       }
+      // Published, not yet marked sent: the row goes out again after a crash.
+      ctx.FaultPoint("relay.after_publish");
       source.mark_sent(row);
     }
   }

@@ -33,11 +33,19 @@ TccStatus ToTcc(WalletStatus s) {
 
 TccReply ToTccReply(const WalletReply& r) { return TccReply{ToTcc(r.status), r.id, r.amount}; }
 
+namespace {
+// Committed, not yet answered: a crash here loses the reply (the caller
+// retries) and whatever the wallet kept only in memory.
+constexpr std::string_view kAfterCommit = "wallet.after_commit";
+}  // namespace
+
 Wallet::Wallet(sim::NodeContext& ctx, const WalletConfig& config, LedgerObserver* observer)
     : ctx_(ctx), config_(config), observer_(observer) {}
 
 asio::awaitable<void> Wallet::Boot() {
-  ledger_ = std::make_unique<Ledger>(ctx_.db(), *config_.types, config_.ledger, this);
+  LedgerOptions options = config_.ledger;
+  options.clock_offset_ms = &ctx_.clock_offset_ms();
+  ledger_ = std::make_unique<Ledger>(ctx_.db(), *config_.types, options, this);
   ledger_->Populate(config_.users, config_.initial_balances, ctx_.Now());
   ctx_.Trace(sim::TraceKind::kNote, "wallet.boot", ledger_->user_count());
   ctx_.Spawn(ExpiryLoop());
@@ -65,23 +73,33 @@ Ledger& Wallet::Live() {
 }
 
 asio::awaitable<WalletReply> Wallet::Deposit(DepositRequest r) {
-  co_return Live().Deposit(r.key, r.user, r.type, r.amount, ctx_.Now());
+  auto reply = Live().Deposit(r.key, r.user, r.type, r.amount, ctx_.Now());
+  ctx_.FaultPoint(kAfterCommit);
+  co_return reply;
 }
 
 asio::awaitable<WalletReply> Wallet::Transfer(TransferRequest r) {
-  co_return Live().Transfer(r.key, r.src, r.dst, r.amount, ctx_.Now());
+  auto reply = Live().Transfer(r.key, r.src, r.dst, r.amount, ctx_.Now());
+  ctx_.FaultPoint(kAfterCommit);
+  co_return reply;
 }
 
 asio::awaitable<WalletReply> Wallet::Prepare(PrepareRequest r) {
-  co_return Live().Prepare(r.key, r.src, r.dst, r.amount, r.ttl, ctx_.Now());
+  auto reply = Live().Prepare(r.key, r.src, r.dst, r.amount, r.ttl, ctx_.Now());
+  ctx_.FaultPoint(kAfterCommit);
+  co_return reply;
 }
 
 asio::awaitable<WalletReply> Wallet::Commit(uint64_t hold_id) {
-  co_return Live().Commit(hold_id, ctx_.Now());
+  auto reply = Live().Commit(hold_id, ctx_.Now());
+  ctx_.FaultPoint(kAfterCommit);
+  co_return reply;
 }
 
 asio::awaitable<WalletReply> Wallet::Rollback(uint64_t hold_id) {
-  co_return Live().Rollback(hold_id, ctx_.Now());
+  auto reply = Live().Rollback(hold_id, ctx_.Now());
+  ctx_.FaultPoint(kAfterCommit);
+  co_return reply;
 }
 
 asio::awaitable<TccReply> Wallet::TryHold(WalletTry r) {
@@ -89,20 +107,28 @@ asio::awaitable<TccReply> Wallet::TryHold(WalletTry r) {
     // The wallet holds an exact amount; a range is the orchestrator's bug.
     co_return TccReply{TccStatus::kInvalid, 0, 0};
   }
-  co_return ToTccReply(
+  auto reply = ToTccReply(
       Live().Prepare(r.tcc.key, r.tcc.user, r.dst, r.tcc.amount_max, r.tcc.ttl, ctx_.Now()));
+  ctx_.FaultPoint(kAfterCommit);
+  co_return reply;
 }
 
 asio::awaitable<TccReply> Wallet::ConfirmHold(std::string key) {
-  co_return ToTccReply(Live().CommitKey(key, ctx_.Now()));
+  auto reply = ToTccReply(Live().CommitKey(key, ctx_.Now()));
+  ctx_.FaultPoint(kAfterCommit);
+  co_return reply;
 }
 
 asio::awaitable<TccReply> Wallet::CancelHold(std::string key) {
-  co_return ToTccReply(Live().RollbackKey(key, ctx_.Now()));
+  auto reply = ToTccReply(Live().RollbackKey(key, ctx_.Now()));
+  ctx_.FaultPoint(kAfterCommit);
+  co_return reply;
 }
 
 asio::awaitable<WalletReply> Wallet::Payout(PayoutRequest r) {
-  co_return Live().Payout(r.key, r.user, r.amount, ctx_.Now());
+  auto reply = Live().Payout(r.key, r.user, r.amount, ctx_.Now());
+  ctx_.FaultPoint(kAfterCommit);
+  co_return reply;
 }
 
 asio::awaitable<int64_t> Wallet::TotalBalance(UserId user) { co_return Live().TotalBalance(user); }

@@ -18,6 +18,7 @@ constexpr const char* kCheckNames[] = {
     "idempotency_same_answer",
     "idempotency_mismatch_refused",
     "holds_resolved",
+    "commit_before_expiry",
     "wallet_no_hold_left",
 };
 
@@ -87,18 +88,42 @@ void WalletChecker::OnMovement(const MovementRecord& m) {
   }
   SeeId(m.id, kind);
   if (IsEffect(m.kind) && !m.idem_key.empty()) {
-    auto [it, inserted] = effect_by_key_.emplace(std::string(m.idem_key), m.id);
+    // A retry under another key is still the same operation (the client
+    // names the aliases it used; none without the retry defect).
+    std::string_view op_key = m.idem_key;
+    if (!op_key_by_alias_.empty()) {
+      if (auto a = op_key_by_alias_.find(std::string(m.idem_key)); a != op_key_by_alias_.end()) {
+        op_key = a->second;
+      }
+    }
+    auto [it, inserted] = effect_by_key_.emplace(std::string(op_key), m.id);
     if (!inserted) {
-      Fail(kIdemOneEffect, fmt::format("key {} has a second effect: {} movement {} after {}",
-                                       m.idem_key, kind, m.id, it->second));
+      Fail(kIdemOneEffect,
+           fmt::format("key {} has a second effect: {} movement {} (sent as key {}) after {}",
+                       op_key, kind, m.id, m.idem_key, it->second));
     } else {
       Pass(kIdemOneEffect);
     }
   }
+  if (m.kind == MovementKind::kCommit) {
+    auto h = hold_expiry_.find(m.hold_id);
+    if (h != hold_expiry_.end() && m.at >= h->second) {
+      Fail(kCommitBeforeExpiry,
+           fmt::format("hold {} was committed by movement {} {:.3f} s after it expired", m.hold_id,
+                       m.id, sim::ToSeconds(m.at - h->second)));
+    } else {
+      Pass(kCommitBeforeExpiry);
+    }
+  }
 }
 
-void WalletChecker::OnHoldCreated(uint64_t hold_id, sim::Time /*expires_at*/) {
+void WalletChecker::OnHoldCreated(uint64_t hold_id, sim::Time expires_at) {
   SeeId(hold_id, "hold");
+  hold_expiry_[hold_id] = expires_at;
+}
+
+void WalletChecker::OnRetryKey(std::string_view op_key, std::string_view attempt_key) {
+  op_key_by_alias_[std::string(attempt_key)] = std::string(op_key);
 }
 
 void WalletChecker::OnReply(OpKind kind, std::string_view key, const WalletReply& reply) {

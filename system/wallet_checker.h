@@ -12,10 +12,12 @@
 //                           SUM(balance items) == max(balance, 0); each
 //                           item's remainder == its amount + its log
 //   ids_unique              movement and hold IDs are unique and even (wallet)
-//   idempotency_one_effect  a key has at most one effect movement
+//   idempotency_one_effect  a key has at most one effect movement, and so has
+//                           an operation the client retried under other keys
 //   idempotency_same_answer every answer for one key is the same answer
 //   idempotency_mismatch_refused  a key reused with other parameters is refused
 //   holds_resolved          at the end, no hold is still held past its expiry
+//   commit_before_expiry    no hold is committed at or after its expiry
 //   wallet_no_hold_left     (opt-in) at quiescence no hold is still held at
 //                           all: every Try was confirmed or cancelled (or
 //                           expired). Off by default because the upstream
@@ -69,6 +71,7 @@ class WalletChecker : public LedgerObserver, public ClientObserver {
   // ClientObserver
   void OnReply(OpKind kind, std::string_view key, const WalletReply& reply) override;
   void OnMisuseReply(std::string_view key, const WalletReply& reply) override;
+  void OnRetryKey(std::string_view op_key, std::string_view attempt_key) override;
 
   // Checks the database against everything seen, at quiescence; with
   // options.no_hold_left, CheckNoHoldLeft too.
@@ -93,6 +96,7 @@ class WalletChecker : public LedgerObserver, public ClientObserver {
     kIdemSameAnswer,
     kIdemMismatchRefused,
     kHoldsResolved,
+    kCommitBeforeExpiry,
     // Opt-in: keep it last, the board lists it only when it is on.
     kNoHoldLeft,
     kCheckCount,
@@ -116,6 +120,9 @@ class WalletChecker : public LedgerObserver, public ClientObserver {
   std::unordered_set<uint64_t> ids_;
   std::unordered_map<std::string, uint64_t> effect_by_key_;
   std::unordered_map<std::string, WalletReply> answer_by_key_;
+  // Retry keys -> the operation's own key (empty without the retry defect).
+  std::unordered_map<std::string, std::string> op_key_by_alias_;
+  std::unordered_map<uint64_t, sim::Time> hold_expiry_;
 };
 
 }  // namespace paylab::system

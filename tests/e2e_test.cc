@@ -210,7 +210,7 @@ TEST(EndToEnd, DeliberatelyWrongLedgerIsCaughtAndTheReplayCommandPrinted) {
   scenarios::RunOptions o;
   o.seed = 7;
   o.scenario_file = "scenarios/quickstart.json";
-  o.defect_credit_without_debit = true;
+  o.defects.Add(system::Defect::kCreditWithoutDebit);
   const reports::RunResult r = scenarios::RunScenario(std::get<scenarios::Scenario>(loaded), o);
   ASSERT_EQ(r.outcome, reports::RunOutcome::kCheckFailed) << r.internal_error;
   ASSERT_TRUE(r.violation.has_value());

@@ -100,7 +100,7 @@ TEST(Messaging, ConsumerWithoutProcessedRecordIsCaughtApplyingTwice) {
   scenarios::RunOptions o;
   o.seed = 1;
   o.scenario_file = "scenarios/messaging.json";
-  o.defect_consumer_without_dedup = true;
+  o.defects.Add(system::Defect::kConsumerWithoutDedup);
   const reports::RunResult r = scenarios::RunScenario(Messaging(), o);
   ASSERT_EQ(r.outcome, reports::RunOutcome::kCheckFailed) << r.internal_error;
   EXPECT_EQ(r.violation->check, "event_applied_once");
@@ -111,7 +111,7 @@ TEST(Messaging, PublishingOutsideTheOutboxLosesEventsOnACrash) {
   scenarios::RunOptions o;
   o.seed = 1;
   o.scenario_file = "scenarios/messaging.json";
-  o.defect_publish_outside_outbox = true;
+  o.defects.Add(system::Defect::kPublishOutsideOutbox);
   const reports::RunResult r = scenarios::RunScenario(Messaging(), o);
   ASSERT_EQ(r.outcome, reports::RunOutcome::kCheckFailed) << r.internal_error;
   EXPECT_EQ(r.violation->check, "no_event_lost") << r.violation->detail;

@@ -1,0 +1,46 @@
+// Implementation of fault points (see fault_points.h).
+#include "faults/fault_points.h"
+
+#include <algorithm>
+
+namespace paylab::faults {
+
+FaultPointInjector::FaultPointInjector(sim::Simulator& sim, CrashInjector& crashes,
+                                       std::vector<FaultPointPlan> plans)
+    : sim_(sim), crashes_(crashes) {
+  for (FaultPointPlan& p : plans) {
+    PAYLAB_CHECK(p.probability >= 0 && p.probability <= 1);
+    PAYLAB_CHECK(p.downtime_min >= 0 && p.downtime_min <= p.downtime_max);
+    std::sort(p.hits.begin(), p.hits.end());
+    sim::Rng rng = sim.Stream("faults.point." + p.point);
+    armed_.push_back(Armed{std::move(p), rng});
+  }
+}
+
+bool FaultPointInjector::Reached(sim::Node& node, std::string_view point) {
+  if (healed_) {
+    return false;
+  }
+  for (Armed& a : armed_) {
+    if (a.plan.point != point) {
+      continue;
+    }
+    ++a.hits;
+    const bool scheduled = std::binary_search(a.plan.hits.begin(), a.plan.hits.end(), a.hits);
+    // The stream is drawn on every hit, so a schedule does not shift it.
+    const bool random = a.rng.Bernoulli(a.plan.probability);
+    if (!scheduled && !random) {
+      return false;
+    }
+    const sim::Duration down = a.rng.UniformInt(a.plan.downtime_min, a.plan.downtime_max);
+    node.Doom();
+    sim_.trace().Record(sim::TraceEvent{sim_.Now(), sim::TraceKind::kFault, node.id(),
+                                        sim::kNoNode, "fault_point", a.hits, down});
+    realised_.push_back(RealisedPointFire{a.plan.point, a.hits, node.id(), sim_.Now(), down});
+    crashes_.CrashSoon(&node, down);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace paylab::faults

@@ -1,0 +1,29 @@
+// Swarm testing (TigerBeetle's options_swarm, Groce et al.'s "swarm
+// testing"): per seed, a random subset of a scenario's fault types at
+// random rates, so that a sweep explores runs where one fault dominates
+// and others are absent, rather than every run mixing every fault alike.
+//
+// Swarm(s, seed) returns the scenario with its faults redrawn. The
+// scenario's configured faults are the menu and the ceiling: each fault
+// type (every network probability, each crash plan, each partition, each
+// fault point, each scheduled fault, the broker's duplicate deliveries, the
+// partner's unavailability, point-assignment failures, poison messages) is
+// kept with probability 1/2; a kept rate is scaled by a factor drawn in
+// [1/4, 1], a kept crash plan's mean interval by one in [1, 4]. Nothing is
+// added that the scenario does not configure.
+//
+// Determinism: a pure function of (scenario, seed), drawn from the stream
+// "swarm", which nothing else reads. The run records the drawn faults
+// (report.json's "swarm_faults"), and `paylab run --swarm --seed N`
+// draws the same ones again.
+#pragma once
+
+#include <cstdint>
+
+#include "scenarios/scenario.h"
+
+namespace paylab::scenarios {
+
+Scenario Swarm(const Scenario& s, uint64_t seed);
+
+}  // namespace paylab::scenarios

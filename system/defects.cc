@@ -1,0 +1,77 @@
+// The defect catalogue's table (see defects.h).
+#include "system/defects.h"
+
+#include <array>
+
+#include "sim/check.h"
+
+namespace paylab::system {
+
+namespace {
+
+constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue = {{
+    {Defect::kCreditWithoutDebit, "credit_without_debit",
+     "the ledger credits a transfer's destination without debiting its source",
+     DefectNeeds::kWallet, "movement_balanced", "scenarios/chaos_wallet.json"},
+    {Defect::kConsumerWithoutDedup, "consumer_without_dedup",
+     "the mirror consumer applies every delivery, keeping no processed-event record",
+     DefectNeeds::kMessaging, "event_applied_once", "scenarios/chaos_wallet.json"},
+    {Defect::kPublishOutsideOutbox, "publish_outside_outbox",
+     "the wallet publishes events from memory after commit instead of through its outbox",
+     DefectNeeds::kMessaging, "no_event_lost", "scenarios/chaos_wallet.json"},
+    {Defect::kRetryWithoutIdempotencyKey, "retry_without_idempotency_key",
+     "the client retries a timed-out request under a fresh idempotency key",
+     DefectNeeds::kWallet, "idempotency_one_effect", "scenarios/chaos_wallet.json"},
+    {Defect::kCommitIgnoresHoldExpiry, "commit_ignores_hold_expiry",
+     "the wallet commits a hold past its expiry if the expiry sweep has not released it yet",
+     DefectNeeds::kWallet, "commit_before_expiry", "scenarios/chaos_wallet.json"},
+    {Defect::kIdWithoutSystemBit, "id_without_system_bit",
+     "the point service's ID generator leaves the system bit at 0, the wallet's value",
+     DefectNeeds::kPayments, "point_ids_odd", "scenarios/chaos_payments.json"},
+    {Defect::kNoClockRollbackGuard, "no_clock_rollback_guard",
+     "the wallet's ID generator trusts its clock when it steps back and reissues timestamps",
+     DefectNeeds::kWallet, "ids_unique", "scenarios/chaos_wallet.json"},
+    {Defect::kCancelWithoutTombstone, "cancel_without_tombstone",
+     "an empty rollback (Cancel before its Try) leaves no tombstone, so the late Try holds funds",
+     DefectNeeds::kPayments, "wallet_no_hold_left", "scenarios/chaos_payments.json"},
+    {Defect::kRecoveryBatchSkipsOldWip, "recovery_batch_skips_old_wip",
+     "the recovery batch looks back one batch period instead of the recovery horizon",
+     DefectNeeds::kPayments, "workload_completes", "scenarios/chaos_payments.json"},
+    {Defect::kUpstreamNeverVoidsOrphans, "upstream_never_voids_orphans",
+     "the upstreams ignore notifications of payments they gave up on, leaving orphans",
+     DefectNeeds::kPayments, "upstream_agrees", "scenarios/chaos_payments.json"},
+}};
+
+}  // namespace
+
+std::span<const DefectInfo> DefectCatalogue() { return kCatalogue; }
+
+const DefectInfo& InfoOf(Defect d) {
+  const auto i = static_cast<size_t>(d);
+  PAYLAB_CHECK(i < kCatalogue.size());
+  PAYLAB_CHECK(kCatalogue[i].defect == d);
+  return kCatalogue[i];
+}
+
+std::optional<Defect> FindDefect(std::string_view name) {
+  for (const DefectInfo& d : kCatalogue) {
+    if (d.name == name) {
+      return d.defect;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string_view DefectNeedsName(DefectNeeds n) {
+  switch (n) {
+    case DefectNeeds::kWallet:
+      return "wallet";
+    case DefectNeeds::kMessaging:
+      return "messaging";
+    case DefectNeeds::kPayments:
+      return "payments";
+  }
+  return "?";
+}
+
+}  // namespace paylab::system
