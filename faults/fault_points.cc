@@ -6,8 +6,9 @@
 namespace paylab::faults {
 
 FaultPointInjector::FaultPointInjector(sim::Simulator& sim, CrashInjector& crashes,
-                                       std::vector<FaultPointPlan> plans)
-    : sim_(sim), crashes_(crashes) {
+                                       std::vector<FaultPointPlan> plans,
+                                       std::set<sim::NodeId> immune)
+    : sim_(sim), crashes_(crashes), immune_(std::move(immune)) {
   for (FaultPointPlan& p : plans) {
     PAYLAB_CHECK(p.probability >= 0 && p.probability <= 1);
     PAYLAB_CHECK(p.downtime_min >= 0 && p.downtime_min <= p.downtime_max);
@@ -18,7 +19,7 @@ FaultPointInjector::FaultPointInjector(sim::Simulator& sim, CrashInjector& crash
 }
 
 bool FaultPointInjector::Reached(sim::Node& node, std::string_view point) {
-  if (healed_) {
+  if (healed_ || immune_.contains(node.id())) {
     return false;
   }
   for (Armed& a : armed_) {

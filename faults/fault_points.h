@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,9 +49,11 @@ struct RealisedPointFire {
 
 class FaultPointInjector final : public sim::FaultPointHook {
  public:
-  // REQUIRES: `crashes` outlives this injector.
+  // REQUIRES: `crashes` outlives this injector. Nodes in `immune` (those
+  // whose crash the simulation does not model) pass every point unharmed,
+  // and their passing is not counted as a hit.
   FaultPointInjector(sim::Simulator& sim, CrashInjector& crashes,
-                     std::vector<FaultPointPlan> plans);
+                     std::vector<FaultPointPlan> plans, std::set<sim::NodeId> immune = {});
 
   bool Reached(sim::Node& node, std::string_view point) override;
   void Heal() { healed_ = true; }
@@ -69,6 +72,7 @@ class FaultPointInjector final : public sim::FaultPointHook {
   sim::Simulator& sim_;
   CrashInjector& crashes_;
   std::vector<Armed> armed_;
+  std::set<sim::NodeId> immune_;
   bool healed_ = false;
   std::vector<RealisedPointFire> realised_;
 };

@@ -52,6 +52,7 @@ SeedRecord RecordOf(const RunResult& r) {
   } else if (r.outcome == RunOutcome::kInternalError) {
     s.check = "internal_error";
     s.detail = r.internal_error;
+    s.at_s = r.virtual_time_s;
   }
   s.trace_hash = fmt::format("{:016x}", r.trace_hash);
   s.virtual_time_s = r.virtual_time_s;

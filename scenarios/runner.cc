@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <exception>
 #include <filesystem>
 #include <memory>
+#include <set>
 
 #include "faults/crash_injector.h"
 #include "faults/fault_points.h"
@@ -218,8 +220,14 @@ struct World {
                                                    sim::FromSeconds(p.downtime_s_max), p.hits});
     }
     if (!point_plans.empty()) {
-      fault_points = std::make_unique<faults::FaultPointInjector>(sim, *crashes,
-                                                                   std::move(point_plans));
+      std::set<sim::NodeId> immune;
+      for (const KnownNode& n : kKnownNodes) {
+        if (!n.crashable) {
+          immune.insert(NodeIdOf(n.name));
+        }
+      }
+      fault_points = std::make_unique<faults::FaultPointInjector>(
+          sim, *crashes, std::move(point_plans), std::move(immune));
       sim.set_fault_points(fault_points.get());
     }
     std::vector<sim::RpcFaultRule> rules;
@@ -722,6 +730,21 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
   reports::CheckResult completes{"workload_completes", 0, 0};
   try {
     World w(s, o);
+    // An internal error (a failed assertion, a constraint a bug violated)
+    // unwinds through here: keep where the run was, for the report.
+    struct RecordOnUnwind {
+      World& w;
+      reports::RunResult& r;
+      int exceptions = std::uncaught_exceptions();
+      ~RecordOnUnwind() {
+        if (std::uncaught_exceptions() > exceptions) {
+          r.trace_hash = w.sim.trace().hash();
+          r.trace_events = w.sim.trace().count();
+          r.kernel_events = w.sim.events_fired();
+          r.virtual_time_s = sim::ToSeconds(w.sim.Now());
+        }
+      }
+    } record_on_unwind{w, r};
     if (!o.trace_path.empty()) {
       if (!w.sim.trace().OpenSink(o.trace_path)) {
         r.outcome = reports::RunOutcome::kInternalError;

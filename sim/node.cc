@@ -38,7 +38,10 @@ void Node::CancelTasks() {
   // Snapshot the ids first: emitting may complete tasks synchronously in
   // the future (it posts), but never erases from the map here.
   for (auto& [task, t] : tasks_) {
-    if (t.incarnation == incarnation_) {
+    // A task whose coroutine has finished (its erase is still queued) must
+    // not be signalled: Asio's co_spawn forwards the signal through a
+    // posted handler, which would run after the erase freed the signal.
+    if (t.incarnation == incarnation_ && !t.finished) {
       t.signal->emit(asio::cancellation_type::terminal);
     }
   }
@@ -105,6 +108,7 @@ void Node::Spawn(asio::awaitable<void> coro) {
                                                                     std::exception_ptr e) {
                    // Erase later: this handler is still bound to the
                    // task's cancellation slot while it runs.
+                   tasks_.at(task).finished = true;
                    asio::post(sim_.executor(), [this, task, inc, e] { OnTaskDone(task, inc, e); });
                  }));
 }

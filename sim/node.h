@@ -121,6 +121,7 @@ class Node {
   struct Task {
     uint64_t incarnation;
     std::unique_ptr<asio::cancellation_signal> signal;
+    bool finished = false;  // the coroutine has ended; the erase is queued
   };
   std::map<uint64_t, Task> tasks_;                // ordered: cancellation order is spawn order
   std::map<uint64_t, Incarnation> incarnations_;  // the current one, and dying ones

@@ -39,7 +39,7 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
      DefectNeeds::kPayments, "workload_completes", "scenarios/chaos_payments.json"},
     {Defect::kUpstreamNeverVoidsOrphans, "upstream_never_voids_orphans",
      "the upstreams ignore notifications of payments they gave up on, leaving orphans",
-     DefectNeeds::kPayments, "upstream_agrees", "scenarios/chaos_payments.json"},
+     DefectNeeds::kPayments, "wallet_no_hold_left", "scenarios/chaos_payments.json"},
 }};
 
 }  // namespace

@@ -308,8 +308,9 @@ sim::Transaction PointLedger::Begin() {
 
 uint64_t PointLedger::NextId(sim::Time now) {
   const uint64_t id = ids_->Next(options_.clock_origin_unix_ms + now / sim::kMillisecond);
-  // Write path: every point ID carries the point system's bit.
-  PAYLAB_CHECK((id & 1) == 1);
+  // Write path: every point ID carries the point system's bit (the defect
+  // skips the assertion too, so that the checkers must catch it).
+  PAYLAB_CHECK((id & 1) == 1 || options_.defect_id_without_system_bit);
   return id;
 }
 

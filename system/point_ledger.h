@@ -163,7 +163,8 @@ struct PointLedgerOptions {
   // The wall clock this node believes in: Unix ms at virtual time 0.
   int64_t clock_origin_unix_ms = kIdEpochMs + 86'400'000;
   // DEFECT id_without_system_bit: IDs are issued with the wallet's system
-  // bit (0), so they can collide with the wallet's across systems.
+  // bit (0), so they can collide with the wallet's across systems; the
+  // write-path assertion on the bit is skipped as well.
   bool defect_id_without_system_bit = false;
 };
 

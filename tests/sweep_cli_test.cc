@@ -1,0 +1,282 @@
+// End-to-end tests of `paylab sweep` and `paylab merge`, through the real
+// binary: a sweep killed part-way (SIGKILL, mid-write) and started again
+// finishes without re-running a finished seed or losing one; the JUnit file
+// lists one test case per seed, failing seeds with their replay command;
+// shards merged give the whole sweep; bad arguments get one clear line and
+// exit code 2.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace paylab {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+fs::path TempDir(const std::string& name) {
+  const fs::path d =
+      fs::temp_directory_path() / ("paylab_sweep_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+struct Ran {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+Ran Paylab(const std::string& args, const fs::path& dir) {
+  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
+  const std::string cmd =
+      std::string(PAYLAB_BIN_PATH) + " " + args + " >" + out.string() + " 2>" + err.string();
+  const int status = std::system(cmd.c_str());
+  Ran r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = ReadFile(out);
+  r.err = ReadFile(err);
+  return r;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::stringstream ss(text);
+  for (std::string line; std::getline(ss, line);) {
+    lines.push_back(line);
+  }
+  return lines;
+}
+
+// seed -> how many complete records the results file holds for it.
+std::map<uint64_t, int> SeedsIn(const fs::path& results) {
+  std::map<uint64_t, int> seeds;
+  for (const std::string& line : Lines(ReadFile(results))) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.contains("seed")) {
+      ++seeds[j["seed"].get<uint64_t>()];
+    }
+  }
+  return seeds;
+}
+
+TEST(SweepCli, KilledSweepResumesWithoutRerunningOrLosingSeeds) {
+  const fs::path dir = TempDir("resume");
+  const fs::path results = dir / "results.jsonl";
+  const uint64_t kSeeds = 120;
+  // Start a one-job sweep and kill it hard once some seeds are recorded.
+  const std::string seeds = "1.." + std::to_string(kSeeds);
+  std::vector<std::string> args = {PAYLAB_BIN_PATH,  "sweep",     "scenarios/chaos_wallet.json",
+                                   "--seeds",        seeds,       "--jobs",
+                                   "1",              "--results", results.string()};
+  std::vector<char*> argv;
+  for (std::string& a : args) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, PAYLAB_BIN_PATH, &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  // Poll the file (not the clock) for progress; bounded.
+  for (int i = 0; i < 6000 && SeedsIn(results).size() < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const std::map<uint64_t, int> before = SeedsIn(results);
+  ASSERT_GE(before.size(), 10u);
+  ASSERT_LT(before.size(), kSeeds) << "the sweep finished before it could be killed";
+  // A kill in the middle of a write leaves half a line: simulate the worst.
+  { std::ofstream(results, std::ios::app) << "{\"seed\": 999, \"result\": \"pa"; }
+  const std::string first_lines = ReadFile(results);
+
+  const Ran again = Paylab("sweep scenarios/chaos_wallet.json --seeds " + seeds +
+                               " --jobs 2 --results " + results.string(),
+                           dir);
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("dropped 1 torn line"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find(std::to_string(before.size()) + " seeds were done already, " +
+                           std::to_string(kSeeds - before.size()) + " run now"),
+            std::string::npos)
+      << again.out;
+  const std::map<uint64_t, int> after = SeedsIn(results);
+  ASSERT_EQ(after.size(), kSeeds);
+  for (uint64_t s = 1; s <= kSeeds; ++s) {
+    EXPECT_EQ(after.count(s) ? after.at(s) : 0, 1) << "seed " << s;
+  }
+  // The records written before the kill are kept as they were.
+  const std::string now = ReadFile(results);
+  const std::string kept = first_lines.substr(0, first_lines.rfind('\n') + 1);
+  EXPECT_EQ(now.compare(0, kept.size(), kept), 0);
+  // A third run finds nothing to do.
+  const Ran third = Paylab("sweep scenarios/chaos_wallet.json --seeds " + seeds + " --results " +
+                               results.string(),
+                           dir);
+  EXPECT_EQ(third.exit_code, 0);
+  EXPECT_NE(third.out.find(std::to_string(kSeeds) + " seeds were done already, 0 run now"),
+            std::string::npos)
+      << third.out;
+}
+
+TEST(SweepCli, JUnitListsEverySeedAndFailingSeedsCarryTheirReplayCommand) {
+  const fs::path dir = TempDir("junit");
+  const Ran r = Paylab(
+      "sweep scenarios/chaos_payments.json --seeds 1..12 --defect cancel_without_tombstone "
+      "--junit " +
+          (dir / "sweep.xml").string() + " --results " + (dir / "r.jsonl").string(),
+      dir);
+  const std::string xml = ReadFile(dir / "sweep.xml");
+  const std::regex testcase("<testcase classname=\"chaos_payments\" name=\"seed (\\d+)\"");
+  std::vector<uint64_t> seeds;
+  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), testcase);
+       it != std::sregex_iterator(); ++it) {
+    seeds.push_back(std::stoull((*it)[1]));
+  }
+  ASSERT_EQ(seeds.size(), 12u) << xml;
+  for (uint64_t s = 1; s <= 12; ++s) {
+    EXPECT_EQ(seeds[s - 1], s);
+  }
+  EXPECT_NE(xml.find("<testsuite name=\"chaos_payments\" tests=\"12\""), std::string::npos);
+  // The same sweep with a defect the first seed already shows.
+  const Ran f = Paylab("sweep scenarios/chaos_wallet.json --seeds 1..5 --defect "
+                       "retry_without_idempotency_key --junit " +
+                           (dir / "fail.xml").string(),
+                       dir);
+  EXPECT_EQ(f.exit_code, 1);
+  const std::string fx = ReadFile(dir / "fail.xml");
+  const std::regex failure(
+      "<failure message=\"check idempotency_one_effect violated at t=[0-9.]+ s; replay: paylab "
+      "run scenarios/chaos_wallet.json --seed (\\d) --defect retry_without_idempotency_key\"");
+  EXPECT_EQ(std::distance(std::sregex_iterator(fx.begin(), fx.end(), failure),
+                          std::sregex_iterator()),
+            5)
+      << fx;
+  EXPECT_NE(fx.find("failures=\"5\""), std::string::npos);
+  // The terminal gets each failing seed's replay command too.
+  EXPECT_NE(f.out.find("replay: paylab run scenarios/chaos_wallet.json --seed 3 --defect "
+                       "retry_without_idempotency_key"),
+            std::string::npos)
+      << f.out;
+  (void)r;
+}
+
+TEST(SweepCli, ShardsMergeIntoTheWholeSweep) {
+  const fs::path dir = TempDir("shards");
+  for (int k = 1; k <= 3; ++k) {
+    const Ran r = Paylab("sweep scenarios/chaos_wallet.json --seeds 10..39 --shard " +
+                             std::to_string(k) + "/3 --results " +
+                             (dir / ("shard" + std::to_string(k) + ".jsonl")).string(),
+                         dir);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_EQ(SeedsIn(dir / ("shard" + std::to_string(k) + ".jsonl")).size(), 10u);
+  }
+  const Ran whole = Paylab("sweep scenarios/chaos_wallet.json --seeds 10..39 --results " +
+                               (dir / "whole.jsonl").string(),
+                           dir);
+  ASSERT_EQ(whole.exit_code, 0);
+  const Ran m = Paylab("merge " + (dir / "shard1.jsonl").string() + " " +
+                           (dir / "shard2.jsonl").string() + " " +
+                           (dir / "shard3.jsonl").string() + " --results " +
+                           (dir / "merged.jsonl").string() + " --junit " +
+                           (dir / "merged.xml").string(),
+                       dir);
+  ASSERT_EQ(m.exit_code, 0) << m.out << m.err;
+  // Same seeds, same trace hashes, whichever machine (shard) ran them.
+  std::map<uint64_t, std::string> merged, single;
+  for (const std::string& line : Lines(ReadFile(dir / "merged.jsonl"))) {
+    const auto j = nlohmann::json::parse(line);
+    merged[j["seed"].get<uint64_t>()] = j["trace_hash"].get<std::string>();
+  }
+  for (const std::string& line : Lines(ReadFile(dir / "whole.jsonl"))) {
+    const auto j = nlohmann::json::parse(line);
+    single[j["seed"].get<uint64_t>()] = j["trace_hash"].get<std::string>();
+  }
+  EXPECT_EQ(merged.size(), 30u);
+  EXPECT_EQ(merged, single);
+  // A results file of another sweep is refused, by sweep and by merge.
+  const Ran other = Paylab("sweep scenarios/chaos_wallet.json --seeds 10..39 --swarm --results " +
+                               (dir / "whole.jsonl").string(),
+                           dir);
+  EXPECT_EQ(other.exit_code, 2);
+  EXPECT_NE(other.err.find("of another sweep (scenario chaos_wallet, defects [], swarm off)"), std::string::npos) << other.err;
+}
+
+struct BadSweep {
+  const char* name;
+  const char* args;
+  const char* message;
+};
+
+class SweepBadInput : public testing::TestWithParam<BadSweep> {};
+
+TEST_P(SweepBadInput, GivesOneClearLineAndExitCode2) {
+  const fs::path dir = TempDir(std::string("bad_") + GetParam().name);
+  const Ran r = Paylab(GetParam().args, dir);
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  // The first line says what is wrong (an unknown defect's error goes on to
+  // list the known ones).
+  ASSERT_FALSE(r.err.empty());
+  EXPECT_NE(Lines(r.err)[0].find(GetParam().message), std::string::npos) << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SweepBadInput,
+    testing::Values(
+        BadSweep{"seeds_reversed", "sweep scenarios/chaos_wallet.json --seeds 9..3",
+                 "--seeds 9..3: the first seed (9) is after the last (3)"},
+        BadSweep{"seeds_garbage", "sweep scenarios/chaos_wallet.json --seeds x..3",
+                 "--seeds x..3: expected A..B"},
+        BadSweep{"shard_zero", "sweep scenarios/chaos_wallet.json --seeds 1..3 --shard 0/2",
+                 "--shard 0/2: expected K/N with 1 <= K <= N"},
+        BadSweep{"defect_unknown", "sweep scenarios/chaos_wallet.json --seeds 1..3 --defect nope",
+                 "--defect nope: unknown defect"},
+        BadSweep{"defect_unreachable",
+                 "sweep scenarios/chaos_wallet.json --seeds 1..3 --defect id_without_system_bit",
+                 "has payments off (/payments/enabled)"},
+        BadSweep{"merge_missing", "merge no_such_file.jsonl", "no_such_file.jsonl: no such results file"}),
+    [](const testing::TestParamInfo<BadSweep>& p) { return std::string(p.param.name); });
+
+TEST(DefectsCli, ListsEveryDefectWithTheCheckThatCatchesIt) {
+  const fs::path dir = TempDir("defects");
+  const Ran r = Paylab("defects", dir);
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* name :
+       {"credit_without_debit", "consumer_without_dedup", "publish_outside_outbox",
+        "retry_without_idempotency_key", "commit_ignores_hold_expiry", "id_without_system_bit",
+        "no_clock_rollback_guard", "cancel_without_tombstone", "recovery_batch_skips_old_wip",
+        "upstream_never_voids_orphans"}) {
+    EXPECT_NE(r.out.find(name), std::string::npos) << name;
+  }
+}
+
+}  // namespace
+}  // namespace paylab
