@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli/bench.h"
+#include "reports/chrome_trace.h"
 #include "reports/report.h"
 #include "reports/sweep_results.h"
 #include "scenarios/runner.h"
@@ -73,6 +74,9 @@ struct RunArgs {
   std::string trace;
   std::vector<std::string> defects;
   bool swarm = false;
+  // replay only: export the trace for Perfetto, and check the hash.
+  std::string trace_out;
+  std::string expect_hash;
 };
 
 int Run(const RunArgs& a) {
@@ -103,6 +107,9 @@ int Run(const RunArgs& a) {
   options.seed = a.seed;
   options.scenario_file = a.scenario;
   options.trace_path = a.trace;
+  if (!a.trace_out.empty() && options.trace_path.empty()) {
+    options.trace_path = (out / "trace.jsonl").string();
+  }
   options.out_dir = out.string();
   options.swarm = a.swarm;
   const paylab::reports::RunResult r = paylab::scenarios::RunScenario(scenario, options);
@@ -113,7 +120,34 @@ int Run(const RunArgs& a) {
     fmt::print(stderr, "paylab: error: {}\n", err);
   }
   paylab::reports::PrintSummary(stdout, r, err.empty() ? report.string() : "");
+  int replay_error = 0;
+  if (!a.trace_out.empty() && r.outcome != paylab::reports::RunOutcome::kInternalError) {
+    paylab::reports::ChromeTraceSummary t;
+    const std::string terr = paylab::reports::ExportChromeTrace(
+        options.trace_path, a.trace_out, fmt::format("{} seed {}", scenario.name, a.seed), &t);
+    if (!terr.empty()) {
+      fmt::print(stderr, "paylab: error: {}\n", terr);
+      replay_error = kExitBadInput;
+    } else {
+      fmt::print("  timeline    {} ({} events, {} RPC spans; open it in ui.perfetto.dev)\n",
+                 a.trace_out, t.events_out, t.rpc_spans);
+    }
+  }
+  if (!a.expect_hash.empty()) {
+    const std::string got = fmt::format("{:016x}", r.trace_hash);
+    if (got != a.expect_hash) {
+      fmt::print("  DIVERGED    trace hash {} where {} was expected: this binary or scenario "
+                 "does not replay that run\n",
+                 got, a.expect_hash);
+      replay_error = kExitFail;
+    } else {
+      fmt::print("  replayed    the trace hash matches {}\n", a.expect_hash);
+    }
+  }
   std::fflush(stdout);
+  if (replay_error != 0 && r.outcome == paylab::reports::RunOutcome::kPass) {
+    return replay_error;
+  }
   switch (r.outcome) {
     case paylab::reports::RunOutcome::kPass:
       return err.empty() ? kExitPass : kExitBadInput;
@@ -380,6 +414,22 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--swarm", run.swarm,
                     "Redraw the scenario's faults from the seed (a random subset at random rates)");
 
+  RunArgs replay;
+  CLI::App* replay_cmd = app.add_subcommand(
+      "replay", "Run a seed again and export its trace as a timeline (Chrome trace format)");
+  replay_cmd->add_option("scenario", replay.scenario, "Scenario file (JSON)")->required();
+  replay_cmd->add_option("--seed", replay.seed, "The seed to replay")->required();
+  replay_cmd->add_option("--trace-out", replay.trace_out,
+                         "Write the timeline to FILE.json (Perfetto, chrome://tracing)");
+  replay_cmd->add_option("--expect-hash", replay.expect_hash,
+                         "Fail unless the run's trace hash is this one (16 hex digits)");
+  replay_cmd->add_option("--out", replay.out,
+                         "Directory for report.json, the databases and trace.jsonl "
+                         "(default: out/<scenario>/seed-<seed>)");
+  replay_cmd->add_option("--trace", replay.trace, "Also keep the raw trace in FILE (JSON lines)");
+  replay_cmd->add_option("--defect", replay.defects, "Switch on a deliberate bug (as the run did)");
+  replay_cmd->add_flag("--swarm", replay.swarm, "Redraw the faults from the seed (as the run did)");
+
   CLI::App* defects_cmd = app.add_subcommand("defects", "List the deliberate bugs --defect knows");
 
   SweepArgs sweep;
@@ -436,6 +486,9 @@ int main(int argc, char** argv) {
   }
   if (run_cmd->parsed()) {
     return Run(run);
+  }
+  if (replay_cmd->parsed()) {
+    return Run(replay);
   }
   if (defects_cmd->parsed()) {
     return Defects();

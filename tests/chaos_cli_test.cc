@@ -1,9 +1,13 @@
-// End-to-end tests of `paylab sweep` and `paylab merge`, through the real
-// binary: a sweep killed part-way (SIGKILL, mid-write) and started again
-// finishes without re-running a finished seed or losing one; the JUnit file
-// lists one test case per seed, failing seeds with their replay command;
-// shards merged give the whole sweep; bad arguments get one clear line and
-// exit code 2.
+// End-to-end tests of the chaos tooling through the real binary:
+//  - `paylab sweep` killed part-way (SIGKILL, mid-write) and started again
+//    finishes without re-running a finished seed or losing one;
+//  - its JUnit file lists one test case per seed, failing seeds with their
+//    replay command; shards merged (`paylab merge`) give the whole sweep;
+//  - `paylab replay --trace-out` writes a timeline in the Chrome trace
+//    event format whose structure Perfetto expects, and --expect-hash
+//    tells a faithful replay from a diverged one;
+//  - `paylab defects` lists the catalogue; bad arguments get a clear first
+//    line and exit code 2.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,6 +22,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -264,6 +269,102 @@ INSTANTIATE_TEST_SUITE_P(
                  "has payments off (/payments/enabled)"},
         BadSweep{"merge_missing", "merge no_such_file.jsonl", "no_such_file.jsonl: no such results file"}),
     [](const testing::TestParamInfo<BadSweep>& p) { return std::string(p.param.name); });
+
+TEST(ReplayCli, TimelineIsAChromeTraceWithATrackPerNodeRpcSpansAndInstants) {
+  const fs::path dir = TempDir("replay");
+  const fs::path timeline = dir / "timeline.json";
+  const Ran r = Paylab("replay scenarios/chaos_payments.json --seed 72 --defect "
+                       "cancel_without_tombstone --out " +
+                           (dir / "run").string() + " --trace-out " + timeline.string(),
+                       dir);
+  ASSERT_EQ(r.exit_code, 1) << r.out << r.err;  // the defect is caught
+  EXPECT_NE(r.out.find("timeline    " + timeline.string()), std::string::npos) << r.out;
+  const auto doc = nlohmann::json::parse(ReadFile(timeline), nullptr, false);
+  ASSERT_TRUE(doc.is_object());
+  ASSERT_TRUE(doc["traceEvents"].is_array());
+  EXPECT_EQ(doc["displayTimeUnit"], "ms");
+  std::map<int, std::string> process;
+  std::map<std::string, double> open;  // "cat/id" -> begin ts
+  std::map<std::string, int> instants;
+  int spans = 0;
+  int downs = 0;
+  for (const auto& e : doc["traceEvents"]) {
+    ASSERT_TRUE(e.is_object());
+    ASSERT_TRUE(e["ph"].is_string()) << e;
+    ASSERT_TRUE(e["pid"].is_number_integer()) << e;
+    ASSERT_TRUE(e["tid"].is_number_integer()) << e;
+    ASSERT_TRUE(e["name"].is_string()) << e;
+    const std::string ph = e["ph"];
+    if (ph == "M") {
+      if (e["name"] == "process_name") {
+        process[e["pid"].get<int>()] = e["args"]["name"].get<std::string>();
+      }
+      continue;
+    }
+    ASSERT_TRUE(e["ts"].is_number()) << e;
+    ASSERT_TRUE(process.contains(e["pid"].get<int>())) << "an event before its process: " << e;
+    const double ts = e["ts"].get<double>();
+    if (ph == "b" || ph == "e") {
+      ASSERT_TRUE(e["cat"].is_string() && e["id"].is_string()) << e;
+      const std::string key = e["cat"].get<std::string>() + "/" + e["id"].get<std::string>();
+      if (ph == "b") {
+        EXPECT_FALSE(open.contains(key)) << "span opened twice: " << key;
+        open[key] = ts;
+        spans += e["cat"] == "rpc" ? 1 : 0;
+      } else {
+        ASSERT_TRUE(open.contains(key)) << "span ended without a begin: " << key;
+        EXPECT_GE(ts, open[key]);
+        open.erase(key);
+      }
+    } else if (ph == "X") {
+      ASSERT_TRUE(e["dur"].is_number()) << e;
+      EXPECT_GE(e["dur"].get<double>(), 0);
+      downs += e["name"] == "down" ? 1 : 0;
+    } else {
+      ASSERT_EQ(ph, "i") << e;
+      EXPECT_EQ(e["s"], "t");
+      const std::string name = e["name"];
+      ++instants[name.substr(0, name.find(':'))];
+      instants[name] += 0;
+    }
+  }
+  EXPECT_TRUE(open.empty()) << open.size() << " spans left open";
+  // One track (process) per node, and one for the checkers.
+  std::set<std::string> names;
+  for (const auto& [pid, name] : process) {
+    names.insert(name);
+  }
+  for (const char* node : {"checkers", "client", "wallet", "broker", "point", "payment", "partner",
+                           "checkout", "marketplace"}) {
+    EXPECT_TRUE(names.contains(node)) << node;
+  }
+  EXPECT_GT(spans, 1000);
+  EXPECT_GT(downs, 0);
+  EXPECT_GT(instants["crash"], 0);
+  EXPECT_GT(instants["restart"], 0);
+  EXPECT_GT(instants["fault"], 0);
+  EXPECT_GT(instants["check failed"], 0);
+  EXPECT_GT(instants["transfer"] + instants["prepare"] + instants["commit"], 0);
+  EXPECT_GT(instants["broker.append"], 0);  // publishes
+}
+
+TEST(ReplayCli, ExpectHashTellsAFaithfulReplayFromADivergedOne) {
+  const fs::path dir = TempDir("expect");
+  const Ran first = Paylab("run scenarios/chaos_wallet.json --seed 4 --out " + dir.string(), dir);
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  const auto report = nlohmann::json::parse(ReadFile(dir / "report.json"));
+  const std::string hash = report["trace_hash"];
+  const Ran same = Paylab("replay scenarios/chaos_wallet.json --seed 4 --expect-hash " + hash +
+                              " --out " + dir.string(),
+                          dir);
+  EXPECT_EQ(same.exit_code, 0) << same.out;
+  EXPECT_NE(same.out.find("the trace hash matches " + hash), std::string::npos);
+  const Ran other = Paylab("replay scenarios/chaos_wallet.json --seed 5 --expect-hash " + hash +
+                               " --out " + dir.string(),
+                           dir);
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.out.find("DIVERGED"), std::string::npos);
+}
 
 TEST(DefectsCli, ListsEveryDefectWithTheCheckThatCatchesIt) {
   const fs::path dir = TempDir("defects");
