@@ -23,6 +23,7 @@
 #include "reports/sweep_results.h"
 #include "scenarios/runner.h"
 #include "scenarios/scenario.h"
+#include "scenarios/shrink.h"
 #include "scenarios/sweep.h"
 #include "system/defects.h"
 
@@ -337,6 +338,78 @@ int Sweep(const SweepArgs& a) {
   return out.error.empty() ? code : kExitBadInput;
 }
 
+struct ShrinkArgs {
+  std::string scenario;
+  uint64_t seed = 1;
+  std::string out;
+  std::vector<std::string> defects;
+  bool swarm = false;
+  int64_t runs_max = 400;
+};
+
+int Shrink(const ShrinkArgs& a) {
+  auto loaded = paylab::scenarios::LoadScenario(a.scenario);
+  if (auto* err = std::get_if<paylab::scenarios::ScenarioError>(&loaded)) {
+    return BadInput(paylab::scenarios::FormatError(a.scenario, *err));
+  }
+  const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
+  paylab::scenarios::ShrinkOptions o;
+  if (std::string err = ParseDefects(a.defects, &scenario, a.scenario, &o.run.defects);
+      !err.empty()) {
+    return BadInput(err);
+  }
+  o.run.seed = a.seed;
+  o.run.scenario_file = a.scenario;
+  o.run.swarm = a.swarm;
+  o.runs_max = a.runs_max;
+  fmt::print("paylab shrink: {} (seed {}{}{})\n", scenario.name, a.seed, a.swarm ? ", swarm" : "",
+             a.defects.empty() ? "" : ", defect " + fmt::format("{}", fmt::join(a.defects, ",")));
+  std::fflush(stdout);
+  const paylab::scenarios::ShrinkOutcome r = paylab::scenarios::Shrink(scenario, o);
+  if (!r.error.empty()) {
+    return BadInput(r.error);
+  }
+  // What is written must load again, and fail again.
+  const std::string text = paylab::scenarios::ToJson(r.minimal).dump(2) + "\n";
+  auto reparsed = paylab::scenarios::ParseScenario(text);
+  if (auto* err = std::get_if<paylab::scenarios::ScenarioError>(&reparsed)) {
+    fmt::print(stderr, "paylab: internal error: the shrunk scenario does not load: {}: {}\n",
+               err->pointer, err->reason);
+    return kExitInternal;
+  }
+  paylab::scenarios::RunOptions check = o.run;
+  check.swarm = false;
+  const auto again =
+      paylab::scenarios::RunScenario(std::get<paylab::scenarios::Scenario>(reparsed), check);
+  const std::string again_check = again.violation ? again.violation->check : "internal_error";
+  if (const std::string err = paylab::reports::WriteFileAtomic(a.out, text); !err.empty()) {
+    return BadInput(err);
+  }
+  fmt::print("  failure     {}\n", r.check);
+  fmt::print("  schedule    the run's faults as an explicit schedule {}\n",
+             r.schedule_reproduces ? "fail the same check"
+                                   : "do not (events at one instant reordered); shrunk from the "
+                                     "scenario's own faults");
+  fmt::print("  faults      {} -> {}\n", r.faults_before, r.faults_after);
+  fmt::print("  operations  {} -> {}\n", r.operations_before, r.operations_after);
+  fmt::print("  runs        {}{}\n", r.runs, r.runs >= a.runs_max ? " (the --runs-max bound)" : "");
+  fmt::print("  wrote       {}\n", a.out);
+  std::string replay = fmt::format("paylab run {} --seed {}", a.out, a.seed);
+  for (const std::string& d : a.defects) {
+    replay += " --defect " + d;
+  }
+  fmt::print("  replay      {}\n", replay);
+  if (again.outcome == paylab::reports::RunOutcome::kPass || again_check != r.check) {
+    fmt::print("  result      the written scenario {} instead of failing {}\n",
+               again.outcome == paylab::reports::RunOutcome::kPass ? "passes"
+                                                                     : "fails " + again_check,
+               r.check);
+    return kExitInternal;
+  }
+  fmt::print("  result      the written scenario fails {} again\n", r.check);
+  return kExitPass;
+}
+
 struct MergeArgs {
   std::vector<std::string> inputs;
   std::string results;
@@ -450,6 +523,19 @@ int main(int argc, char** argv) {
                         "Stop starting seeds after this many failures (0: run them all)")
       ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
 
+  ShrinkArgs shrink;
+  CLI::App* shrink_cmd = app.add_subcommand(
+      "shrink", "Shrink a failing seed to a small scenario with an explicit fault schedule");
+  shrink_cmd->add_option("scenario", shrink.scenario, "Scenario file (JSON)")->required();
+  shrink_cmd->add_option("--seed", shrink.seed, "The failing seed")->required();
+  shrink_cmd->add_option("--out", shrink.out, "Write the minimal scenario to FILE.json")
+      ->required();
+  shrink_cmd->add_option("--defect", shrink.defects, "The deliberate bug the run had on");
+  shrink_cmd->add_flag("--swarm", shrink.swarm, "The run was a swarm run");
+  shrink_cmd->add_option("--runs-max", shrink.runs_max, "Candidate runs at most")
+      ->default_val(shrink.runs_max)
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}));
+
   MergeArgs merge;
   CLI::App* merge_cmd =
       app.add_subcommand("merge", "Combine the results files of a sweep's shards into one");
@@ -495,6 +581,9 @@ int main(int argc, char** argv) {
   }
   if (sweep_cmd->parsed()) {
     return Sweep(sweep);
+  }
+  if (shrink_cmd->parsed()) {
+    return Shrink(shrink);
   }
   if (merge_cmd->parsed()) {
     return Merge(merge);

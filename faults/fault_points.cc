@@ -22,6 +22,10 @@ bool FaultPointInjector::Reached(sim::Node& node, std::string_view point) {
   if (healed_ || immune_.contains(node.id())) {
     return false;
   }
+  // Every plan of this point counts the hit and draws, whichever fires:
+  // several plans of one point (a shrunk schedule has one per firing) each
+  // see the same hit numbers.
+  Armed* fired = nullptr;
   for (Armed& a : armed_) {
     if (a.plan.point != point) {
       continue;
@@ -30,18 +34,21 @@ bool FaultPointInjector::Reached(sim::Node& node, std::string_view point) {
     const bool scheduled = std::binary_search(a.plan.hits.begin(), a.plan.hits.end(), a.hits);
     // The stream is drawn on every hit, so a schedule does not shift it.
     const bool random = a.rng.Bernoulli(a.plan.probability);
-    if (!scheduled && !random) {
-      return false;
+    if (fired == nullptr && (scheduled || random)) {
+      fired = &a;
     }
-    const sim::Duration down = a.rng.UniformInt(a.plan.downtime_min, a.plan.downtime_max);
-    node.Doom();
-    sim_.trace().Record(sim::TraceEvent{sim_.Now(), sim::TraceKind::kFault, node.id(),
-                                        sim::kNoNode, "fault_point", a.hits, down});
-    realised_.push_back(RealisedPointFire{a.plan.point, a.hits, node.id(), sim_.Now(), down});
-    crashes_.CrashSoon(&node, down);
-    return true;
   }
-  return false;
+  if (fired == nullptr) {
+    return false;
+  }
+  const sim::Duration down =
+      fired->rng.UniformInt(fired->plan.downtime_min, fired->plan.downtime_max);
+  node.Doom();
+  sim_.trace().Record(sim::TraceEvent{sim_.Now(), sim::TraceKind::kFault, node.id(), sim::kNoNode,
+                                      "fault_point", fired->hits, down});
+  realised_.push_back(RealisedPointFire{fired->plan.point, fired->hits, node.id(), sim_.Now(), down});
+  crashes_.CrashSoon(&node, down);
+  return true;
 }
 
 }  // namespace paylab::faults

@@ -26,6 +26,21 @@ struct ViolationInfo {
   double at_s = 0;  // virtual time
 };
 
+// One fault that happened in a run, recorded when the run was asked to
+// (RunOptions::record_faults): what shrinking turns into an explicit schedule.
+struct RealisedFault {
+  enum class Kind { kRpc, kCrash, kFaultPoint };
+  Kind kind = Kind::kRpc;
+  std::string what;  // kRpc: the fault (drop_reply, ...); kFaultPoint: the point
+  std::string node;  // kCrash, kFaultPoint: the node
+  std::string method;  // kRpc: the RPC method
+  int64_t nth = 0;     // kRpc: the method's call number; kFaultPoint: the hit number
+  double at_s = 0;
+  double downtime_s = 0;  // kCrash, kFaultPoint
+  double delay_ms = 0;    // kRpc delay
+  int64_t reply = 1;      // kRpc drop_reply: which reply of a duplicated call
+};
+
 struct RunResult {
   std::string scenario_name;
   std::string scenario_file;
@@ -62,6 +77,8 @@ struct RunResult {
   // when payments are off.
   std::vector<std::pair<std::string, int64_t>> payments;
   std::vector<CheckResult> checks;
+  // The faults that happened (only when recorded).
+  std::vector<RealisedFault> realised;
   // Files the run wrote besides the report (databases, trace).
   std::vector<std::string> artifacts;
 };

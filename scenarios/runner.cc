@@ -85,7 +85,9 @@ struct World {
       : sim(o.seed),
         net(sim, ToLatency(s.network.latency_ms)),
         types(ToTypes(s)),
-        checker(sim, types, [this](const system::Violation&) { sim.Stop(); }),
+        checker(sim, types, [this](const system::Violation&) { sim.Stop(); },
+                system::WalletCheckerOptions{
+                    .expiry_grace = sim::FromSeconds(s.wallet.expiry_scan_interval_s)}),
         messaging_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         point_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         partner_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
@@ -194,6 +196,7 @@ struct World {
     sim.trace().SetNodeNames(std::move(names));
 
     const Faults& f = s.faults;
+    net.RecordFaults(o.record_faults);
     net.SetFaults(sim::NetworkFaults{f.drop_request, f.drop_reply, f.duplicate_request, f.delay,
                                      sim::FromMillis(f.delay_ms_max)});
     std::vector<faults::CrashPlan> plans;
@@ -240,7 +243,8 @@ struct World {
         }
       }
       rules.push_back(sim::RpcFaultRule{r.method, static_cast<uint64_t>(r.nth), kind,
-                                        sim::FromMillis(r.delay_ms)});
+                                        sim::FromMillis(r.delay_ms),
+                                        static_cast<uint32_t>(r.reply)});
     }
     net.SetRpcSchedule(std::move(rules));
   }
@@ -259,6 +263,12 @@ struct World {
   // orphan void is running and no payment is WIP.
   bool Quiet() { return NotQuietReason(nullptr).empty(); }
   std::string NotQuietReason(const Scenario* s);
+  // What messaging still has in flight once the workload is quiet: outbox
+  // rows not yet published, topic messages the mirror's group has not
+  // committed, queue messages not yet consumed. "" when drained. Background
+  // jobs (hold expiry) keep making movements after the workload ends, so the
+  // run waits for this before the final checks look at the databases.
+  std::string Backlog();
   void AddPaymentNodes();
 
   std::vector<sim::Node*> nodes() {
@@ -450,6 +460,47 @@ std::string World::NotQuietReason(const Scenario* s) {
   return "";
 }
 
+std::string World::Backlog() {
+  if (!messaging) {
+    return "";
+  }
+  for (sim::Node* n : {wallet.get(), payment.get()}) {
+    if (n == nullptr ||
+        n->db().QueryInt(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox'") == 0) {
+      continue;
+    }
+    const int64_t pending = n->db().QueryInt("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL");
+    if (pending > 0) {
+      return fmt::format("{} outbox rows of {} not yet published", pending, n->name());
+    }
+  }
+  sim::Database& b = broker->db();
+  const int64_t behind = b.QueryInt(fmt::format(
+      "SELECT COUNT(*) FROM (SELECT partition, MAX(offset) + 1 AS end FROM messages WHERE topic = "
+      "'{}' GROUP BY partition) m LEFT JOIN group_offsets g ON g.topic = '{}' AND g.partition = "
+      "m.partition AND g.grp = '{}' WHERE COALESCE(g.committed, 0) < m.end",
+      system::kMovementTopic, system::kMovementTopic, mirror_config.group));
+  if (behind > 0) {
+    return fmt::format("the mirror is behind on {} partition(s)", behind);
+  }
+  std::vector<std::string> queues;
+  if (!audit_queue.empty()) {
+    queues.push_back(audit_queue);
+  }
+  if (payments) {
+    queues.push_back(assignment_queue);
+  }
+  for (const std::string& q : queues) {
+    const int64_t depth = b.QueryInt(
+        fmt::format("SELECT COUNT(*) FROM queue_messages WHERE queue = '{}' AND state = 0", q));
+    if (depth > 0) {
+      return fmt::format("{} messages in {}", depth, q);
+    }
+  }
+  return "";
+}
+
 void World::AddPaymentNodes() {
   point = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("point"), "point", [this](sim::NodeContext& ctx) {
@@ -604,6 +655,44 @@ void CollectPayments(World& w, reports::RunResult& r) {
       {"points.dead_lettered", b == nullptr ? 0 : b->queues().DeadLettered(w.assignment_dlq)});
   out.push_back({"points.redriven", w.assignment_redriven});
   out.push_back({"points.poison_injected", w.assignment_poison});
+}
+
+void CollectRealised(World& w, reports::RunResult& r) {
+  using K = reports::RealisedFault::Kind;
+  for (const sim::RealisedRpcFault& f : w.net.realised()) {
+    reports::RealisedFault x;
+    x.kind = K::kRpc;
+    x.what = std::string(sim::RpcFaultKindName(f.kind));
+    x.method = f.method;
+    x.nth = static_cast<int64_t>(f.nth);
+    x.delay_ms = static_cast<double>(f.delay) / sim::kMillisecond;
+    x.reply = f.reply;
+    x.at_s = sim::ToSeconds(f.at);
+    r.realised.push_back(std::move(x));
+  }
+  for (const faults::RealisedCrash& c : w.crashes->realised()) {
+    if (c.from_fault_point) {
+      continue;  // recorded below, as the point that caused it
+    }
+    reports::RealisedFault x;
+    x.kind = K::kCrash;
+    x.node = std::string(kKnownNodes[c.node].name);
+    x.at_s = sim::ToSeconds(c.at);
+    x.downtime_s = sim::ToSeconds(c.downtime);
+    r.realised.push_back(std::move(x));
+  }
+  if (w.fault_points) {
+    for (const faults::RealisedPointFire& p : w.fault_points->realised()) {
+      reports::RealisedFault x;
+      x.kind = K::kFaultPoint;
+      x.what = p.point;
+      x.node = std::string(kKnownNodes[p.node].name);
+      x.nth = p.hit;
+      x.at_s = sim::ToSeconds(p.at);
+      x.downtime_s = sim::ToSeconds(p.downtime);
+      r.realised.push_back(std::move(x));
+    }
+  }
 }
 
 void Collect(World& w, reports::RunResult& r) {
@@ -809,6 +898,12 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
       }
       if (!w.sim.stopped() && !r.violation) {
         w.sim.Run(w.sim.Now() + sim::FromSeconds(s.settle_s));
+        // Then let messaging drain what the background jobs made meanwhile,
+        // bounded; what is still in flight then is the final checks' to judge.
+        const sim::Time drain_bound = w.sim.Now() + sim::FromSeconds(60);
+        while (!w.sim.stopped() && w.sim.Now() < drain_bound && !w.Backlog().empty()) {
+          w.sim.Run(std::min(drain_bound, w.sim.Now() + 100 * sim::kMillisecond));
+        }
       }
     }
     if (!w.sim.stopped() && !r.violation) {
@@ -833,6 +928,9 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
           {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
     }
     Collect(w, r);
+    if (o.record_faults) {
+      CollectRealised(w, r);
+    }
     r.checks.push_back(completes);
     for (const auto* v : {&w.checker.first_violation(), &w.messaging_checker.first_violation(),
                           &w.point_checker.first_violation(), &w.partner_checker.first_violation(),

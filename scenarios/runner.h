@@ -33,6 +33,9 @@ struct RunOptions {
   system::DefectSet defects;
   // Redraw the scenario's faults from the seed first (scenarios/swarm.h).
   bool swarm = false;
+  // Record every fault that happens into RunResult::realised (shrinking);
+  // costs a map lookup per RPC.
+  bool record_faults = false;
 };
 
 // Why `defect` cannot be reached in `scenario` (it lives in a part the

@@ -593,7 +593,7 @@ constexpr std::string_view kFaultPointFields[] = {"point", "probability", "hits"
 constexpr std::string_view kScheduleFields[] = {"crashes", "clock_steps", "rpc_faults"};
 constexpr std::string_view kScheduledCrashFields[] = {"node", "at_s", "downtime_s"};
 constexpr std::string_view kClockStepFields[] = {"node", "at_s", "step_ms"};
-constexpr std::string_view kRpcFaultFields[] = {"method", "nth", "fault", "delay_ms"};
+constexpr std::string_view kRpcFaultFields[] = {"method", "nth", "fault", "delay_ms", "reply"};
 constexpr std::string_view kRpcFaultKinds[] = {"drop_request", "drop_reply", "duplicate_request",
                                                "delay"};
 constexpr std::string_view kCrashFields[] = {"node", "mean_interval_s", "downtime_s_min",
@@ -1040,6 +1040,7 @@ void ReadRpcFault(Reader& r, const Json& j, const std::string& pointer, RpcFault
     }
   }
   o.Number("delay_ms", Need::kOptional, kMillisNonNegative, &f->delay_ms);
+  o.Integer("reply", Need::kOptional, Within<int64_t>(1, 2), &f->reply);
 }
 
 void ReadSchedule(Reader& r, const Json& j, const std::string& pointer, FaultSchedule* s) {
@@ -1419,7 +1420,8 @@ nlohmann::json ToJson(const Scenario& s) {
   nlohmann::json rpc_faults = nlohmann::json::array();
   for (const RpcFaultSpec& f : s.faults.schedule.rpc_faults) {
     rpc_faults.push_back(
-        {{"method", f.method}, {"nth", f.nth}, {"fault", f.fault}, {"delay_ms", f.delay_ms}});
+        {{"method", f.method}, {"nth", f.nth}, {"fault", f.fault}, {"delay_ms", f.delay_ms},
+         {"reply", f.reply}});
   }
   return nlohmann::json{
       {"name", s.name},

@@ -188,6 +188,7 @@ struct RpcFaultSpec {
   int64_t nth = 1;
   std::string fault;   // drop_request, drop_reply, duplicate_request or delay
   double delay_ms = 100;  // delay only
+  int64_t reply = 1;      // drop_reply: which reply of a duplicated call (1 = the first)
 
   bool operator==(const RpcFaultSpec&) const = default;
 };

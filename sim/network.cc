@@ -63,19 +63,23 @@ uint32_t Network::CountCall(std::string_view method, uint64_t call_id, Duration*
       if (r.kind == RpcFaultKind::kDelay) {
         *delay = r.delay;
       }
+      if (r.kind == RpcFaultKind::kDropReply) {
+        drop_reply_calls_.insert({call_id, r.reply});
+      }
     }
   }
   return bits;
 }
 
 void Network::Realise(std::string_view method, uint64_t call_id, RpcFaultKind kind,
-                      Duration delay) {
+                      Duration delay, uint32_t reply) {
   if (!record_) {
     return;
   }
   auto it = counted_.find(call_id);
   PAYLAB_CHECK(it != counted_.end());
-  realised_.push_back(RealisedRpcFault{std::string(method), it->second.second, kind, delay});
+  realised_.push_back(
+      RealisedRpcFault{std::string(method), it->second.second, kind, delay, reply, sim_.Now()});
 }
 
 Network::Network(Simulator& sim, LatencyModel latency)
@@ -157,23 +161,22 @@ Network::RequestPlan Network::PlanRequest(NodeId from, NodeId to, std::string_vi
     TraceEvent(TraceKind::kFault, from, to, "duplicate_request", id);
     Realise(method, call_id, RpcFaultKind::kDuplicateRequest, 0);
   }
-  if (has(RpcFaultKind::kDropReply)) {
-    drop_reply_calls_.insert(call_id);
-  }
   return plan;
 }
 
 Duration Network::PlanReply(NodeId from, NodeId to, std::string_view method, uint64_t call_id) {
   const Duration latency = latency_.Sample(latency_rng_);
   bool scheduled = false;
-  if (!drop_reply_calls_.empty()) {
-    // A duplicated call replies twice; the schedule loses the first reply.
-    scheduled = drop_reply_calls_.erase(call_id) != 0;
+  uint32_t ordinal = 1;
+  if (record_ || !rules_.empty()) {
+    // A duplicated call replies twice: count which reply this is.
+    ordinal = ++replies_[call_id];
+    scheduled = drop_reply_calls_.erase({call_id, ordinal}) != 0;
   }
   if (fault_rng_.Bernoulli(faults_.drop_reply) || scheduled) {
     ++counters_.replies_dropped;
     TraceEvent(TraceKind::kFault, to, from, "drop_reply", static_cast<int64_t>(call_id));
-    Realise(method, call_id, RpcFaultKind::kDropReply, 0);
+    Realise(method, call_id, RpcFaultKind::kDropReply, 0, ordinal);
     return -1;
   }
   return latency;

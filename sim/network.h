@@ -67,6 +67,7 @@ struct RpcFaultRule {
   uint64_t nth = 1;
   RpcFaultKind kind = RpcFaultKind::kDropReply;
   Duration delay = 100 * kMillisecond;  // kDelay only
+  uint32_t reply = 1;  // kDropReply: which reply of a duplicated call is lost (1 = the first)
 };
 
 // A network fault that happened (probabilistic or scheduled), recorded when
@@ -76,6 +77,8 @@ struct RealisedRpcFault {
   uint64_t nth = 0;
   RpcFaultKind kind = RpcFaultKind::kDropReply;
   Duration delay = 0;
+  uint32_t reply = 1;  // kDropReply: the ordinal of the lost reply
+  Time at = 0;         // when it happened
 };
 
 struct NetworkCounters {
@@ -150,7 +153,8 @@ class Network {
   // The scheduled faults for this call of `method` (bit per RpcFaultKind),
   // counting the call; 0 when nothing is scheduled or recorded.
   uint32_t CountCall(std::string_view method, uint64_t call_id, Duration* delay);
-  void Realise(std::string_view method, uint64_t call_id, RpcFaultKind kind, Duration delay);
+  void Realise(std::string_view method, uint64_t call_id, RpcFaultKind kind, Duration delay,
+               uint32_t reply = 1);
 
   template <class Svc, class R, class F>
   void Deliver(std::shared_ptr<CallState<R>> st, NodeId from, NodeId to, std::string_view method,
@@ -171,7 +175,8 @@ class Network {
   std::map<std::string, uint64_t, std::less<>> method_calls_;
   // Calls in flight whose reply is scheduled to be lost, and each counted
   // call's (method, nth), while recording.
-  std::set<uint64_t> drop_reply_calls_;
+  std::set<std::pair<uint64_t, uint32_t>> drop_reply_calls_;  // (call, reply ordinal)
+  std::map<uint64_t, uint32_t> replies_;                        // call -> replies planned
   std::map<uint64_t, std::pair<std::string_view, uint64_t>> counted_;
   std::vector<RealisedRpcFault> realised_;
 };

@@ -1435,7 +1435,8 @@ TEST(LedgerCheckerTest, NoHoldLeftIsOptInAndCatchesAHoldStillHeld) {
   }
   CheckedLedger c(LedgerOptions{}, WalletCheckerOptions{.no_hold_left = true});
   c.ledger.Populate(2, kQuickstart, 0);
-  ASSERT_EQ(c.ledger.Prepare("p1", 1, 2, 100, 60 * sim::kSecond, 0).status, WalletStatus::kOk);
+  ASSERT_EQ(c.ledger.Prepare("p1/wallet", 1, 2, 100, 60 * sim::kSecond, 0).status,
+            WalletStatus::kOk);
   c.AdvanceTo(10 * sim::kSecond);
   c.checker.CheckFinal(c.db);
   // Not yet past its expiry, so holds_resolved has nothing to say; the orchestrator should

@@ -17,11 +17,13 @@
 //   idempotency_same_answer every answer for one key is the same answer
 //   idempotency_mismatch_refused  a key reused with other parameters is refused
 //   holds_resolved          at the end, no hold is still held past its expiry
+//                           by more than the sweep's interval
 //   commit_before_expiry    no hold is committed at or after its expiry
-//   wallet_no_hold_left     (opt-in) at quiescence no hold is still held at
-//                           all: every Try was confirmed or cancelled (or
-//                           expired). Off by default because the upstream
-//                           client abandons holds on purpose. It runs when
+//   wallet_no_hold_left     (opt-in) at quiescence no hold of the payment
+//                           orchestrator (key "<payment>/wallet") is still
+//                           held: every Try was confirmed or cancelled (or
+//                           expired). The upstream client's holds are not
+//                           counted: it abandons holds on purpose. It runs when
 //                           CheckNoHoldLeft is called (the payments runner
 //                           does) or, with WalletCheckerOptions::no_hold_left,
 //                           from CheckFinal; until it runs once it is not
@@ -57,6 +59,9 @@ struct WalletCheckerOptions {
   // Run wallet_no_hold_left in CheckFinal (the payments runner does: its
   // orchestrator must resolve every hold it tries).
   bool no_hold_left = false;
+  // holds_resolved allows a hold this long past its expiry: the wallet's
+  // expiry sweep runs every expiry_scan_interval.
+  sim::Duration expiry_grace = 0;
 };
 
 class WalletChecker : public LedgerObserver, public ClientObserver {
