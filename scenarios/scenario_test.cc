@@ -740,5 +740,94 @@ TEST(PaymentsScenarioTest, CrossFieldRulesNameTheField) {
 
 }  // namespace payments
 
+// ------------------------------------------------------------------------------------------------
+// Fault plans: fault points and the explicit schedule (issue 5).
+
+namespace fault_plans {
+
+TEST(FaultPlanTest, ShippedChaosScenariosLoadAndRoundTrip) {
+  for (const char* file : {"scenarios/chaos_wallet.json", "scenarios/chaos_payments.json"}) {
+    auto loaded = LoadScenario(file);
+    ASSERT_TRUE(std::holds_alternative<Scenario>(loaded))
+        << FormatError(file, std::get<ScenarioError>(loaded));
+    const Scenario& s = std::get<Scenario>(loaded);
+    EXPECT_FALSE(s.faults.points.empty()) << file;
+    EXPECT_EQ(ScenarioOf(ToJson(s)), s) << file;
+  }
+}
+
+TEST(FaultPlanTest, EveryFieldIsReadWithItsDefaults) {
+  json doc = MinimalJson();
+  doc["faults"] = {
+      {"points", {{{"point", "wallet.after_commit"}, {"probability", 0.1}}}},
+      {"schedule",
+       {{"crashes", {{{"node", "wallet"}, {"at_s", 3}}}},
+        {"clock_steps", {{{"node", "wallet"}, {"at_s", 2}, {"step_ms", -1500}}}},
+        {"rpc_faults",
+         {{{"method", "wallet.commit"}, {"nth", 3}, {"fault", "drop_reply"}, {"reply", 2}}}}}}};
+  const Scenario s = ScenarioOf(doc);
+  ASSERT_EQ(s.faults.points.size(), 1u);
+  EXPECT_EQ(s.faults.points[0].downtime_s_min, 1);
+  EXPECT_EQ(s.faults.points[0].downtime_s_max, 5);
+  EXPECT_TRUE(s.faults.points[0].hits.empty());
+  ASSERT_EQ(s.faults.schedule.crashes.size(), 1u);
+  EXPECT_EQ(s.faults.schedule.crashes[0].downtime_s, 5);
+  ASSERT_EQ(s.faults.schedule.clock_steps.size(), 1u);
+  EXPECT_EQ(s.faults.schedule.clock_steps[0].step_ms, -1500);
+  ASSERT_EQ(s.faults.schedule.rpc_faults.size(), 1u);
+  EXPECT_EQ(s.faults.schedule.rpc_faults[0].nth, 3);
+  EXPECT_EQ(s.faults.schedule.rpc_faults[0].reply, 2);
+  EXPECT_EQ(s.faults.schedule.rpc_faults[0].delay_ms, 100);
+  EXPECT_EQ(ScenarioOf(ToJson(s)), s);
+}
+
+TEST(FaultPlanTest, BadValuesNameTheField) {
+  const auto with_faults = [](json faults) {
+    json doc = MinimalJson();
+    doc["faults"] = std::move(faults);
+    return doc;
+  };
+  ExpectError(with_faults({{"points", {{{"point", "wallet.after_comit"}, {"probability", 0.1}}}}}),
+              "/faults/points/0/point", "unknown fault point \"wallet.after_comit\"; known points:");
+  ExpectError(with_faults({{"points", {{{"point", "wallet.after_commit"}}}}}), "/faults/points/0",
+              "arms nothing");
+  ExpectError(
+      with_faults({{"points", {{{"point", "wallet.after_commit"}, {"probability", 2}}}}}),
+      "/faults/points/0/probability", "");
+  ExpectError(with_faults({{"points", {{{"point", "wallet.after_commit"}, {"hits", {0}}}}}}),
+              "/faults/points/0/hits/0", ">= 1");
+  ExpectError(with_faults({{"points",
+                            {{{"point", "wallet.after_commit"},
+                              {"probability", 0.1},
+                              {"downtime_s_min", 3},
+                              {"downtime_s_max", 1}}}}}),
+              "/faults/points/0/downtime_s_max", "downtime_s_min");
+  ExpectError(with_faults({{"schedule", {{"crashes", {{{"node", "client"}, {"at_s", 1}}}}}}}),
+              "/faults/schedule/crashes/0/node", "cannot crash");
+  ExpectError(with_faults({{"schedule", {{"crashes", {{{"node", "wallet"}}}}}}}),
+              "/faults/schedule/crashes/0/at_s", "required field missing");
+  ExpectError(with_faults({{"schedule", {{"crashes", {{{"node", "broker"}, {"at_s", 1}}}}}}}),
+              "/faults/schedule/crashes/0/node", "/messaging/enabled");
+  ExpectError(with_faults({{"schedule",
+                            {{"clock_steps", {{{"node", "wallet"}, {"at_s", 1}, {"step_ms", 0}}}}}}}),
+              "/faults/schedule/clock_steps/0/step_ms", "must not be 0");
+  ExpectError(with_faults({{"schedule",
+                            {{"rpc_faults",
+                              {{{"method", "wallet.commit"}, {"nth", 1}, {"fault", "explode"}}}}}}}),
+              "/faults/schedule/rpc_faults/0/fault", "unknown fault \"explode\"");
+  ExpectError(with_faults({{"schedule",
+                            {{"rpc_faults",
+                              {{{"method", "wallet.commit"}, {"nth", 0}, {"fault", "delay"}}}}}}}),
+              "/faults/schedule/rpc_faults/0/nth", "");
+  ExpectError(with_faults({{"schedule",
+                            {{"rpc_faults",
+                              {{{"method", ""}, {"nth", 1}, {"fault", "delay"}}}}}}}),
+              "/faults/schedule/rpc_faults/0/method", "must name an RPC method");
+  ExpectError(with_faults({{"schedule", {{"crash", {}}}}}), "/faults/schedule/crash",
+              "unknown field");
+}
+
+}  // namespace fault_plans
+
 }  // namespace
 }  // namespace paylab::scenarios

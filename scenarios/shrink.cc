@@ -4,8 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <vector>
 
@@ -223,11 +221,7 @@ ShrinkOutcome Shrink(const Scenario& configured, const ShrinkOptions& options) {
   };
 
   Scenario current = Explicit(original, first);
-  if (const char* dump = std::getenv("PAYLAB_SHRINK_DUMP")) {
-    std::FILE* f = std::fopen(dump, "w");
-    std::fputs(ToJson(current).dump(1).c_str(), f);
-    std::fclose(f);
-  }
+
   out.faults_before = CountFaults(current);
   out.operations_before = Operations(original);
   out.schedule_reproduces = fails_same(current);

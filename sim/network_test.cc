@@ -1,6 +1,7 @@
 // Tests of the simulated network: typed calls with latency, timeouts that
 // resume the caller on time, lost replies after the callee acted, duplicated
-// requests, partitions, and a callee crashing mid-call.
+// requests, partitions, a callee crashing mid-call, explicit faults on the
+// Nth call of a method, and the record of faults that happened.
 #include "sim/network.h"
 
 #include <gtest/gtest.h>
@@ -218,6 +219,58 @@ TEST(NetworkTest, SameSeedSameTraceHash) {
   };
   EXPECT_EQ(run(1), run(1));
   EXPECT_NE(run(1), run(2));
+}
+
+TEST(NetworkTest, ScheduledFaultsHitTheNthCallOfTheirMethodOnly) {
+  World w;
+  w.net.SetRpcSchedule({RpcFaultRule{"counter.add", 2, RpcFaultKind::kDropReply},
+                        RpcFaultRule{"counter.add", 3, RpcFaultKind::kDropRequest},
+                        RpcFaultRule{"counter.add", 4, RpcFaultKind::kDelay, 50 * kMillisecond},
+                        RpcFaultRule{"other.method", 1, RpcFaultKind::kDropRequest}});
+  std::vector<RpcStatus> got;
+  std::vector<Time> took;
+  w.OnCaller([&](NodeContext& ctx) -> asio::awaitable<void> {
+    for (int i = 0; i < 5; ++i) {
+      const Time start = ctx.Now();
+      auto r = co_await ctx.Call<Counter>(1, "counter.add", kSecond, Add(1));
+      got.push_back(r.status);
+      took.push_back(ctx.Now() - start);
+    }
+  });
+  w.sim.Run(kMinute);
+  EXPECT_EQ(got, (std::vector<RpcStatus>{RpcStatus::kOk, RpcStatus::kTimeout, RpcStatus::kTimeout,
+                                         RpcStatus::kOk, RpcStatus::kOk}));
+  EXPECT_EQ(w.s().calls, 4);  // the 2nd acted (its reply was lost), the 3rd never arrived
+  EXPECT_EQ(took[3], 52 * kMillisecond);
+  EXPECT_EQ(took[4], 2 * kMillisecond);
+  // An empty schedule disarms it.
+  w.net.SetRpcSchedule({});
+}
+
+TEST(NetworkTest, RecordedFaultsNameTheCallTheyHit) {
+  World w;
+  w.net.RecordFaults(true);
+  w.net.SetFaults(NetworkFaults{.drop_reply = 0.5});
+  std::vector<RpcStatus> got;
+  w.OnCaller([&](NodeContext& ctx) -> asio::awaitable<void> {
+    for (int i = 0; i < 40; ++i) {
+      got.push_back((co_await ctx.Call<Counter>(1, "counter.add", kSecond, Add(1))).status);
+    }
+  });
+  w.sim.Run(kHour);
+  std::vector<uint64_t> lost;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (got[i] == RpcStatus::kTimeout) {
+      lost.push_back(i + 1);
+    }
+  }
+  ASSERT_FALSE(lost.empty());
+  ASSERT_EQ(w.net.realised().size(), lost.size());
+  for (size_t i = 0; i < lost.size(); ++i) {
+    EXPECT_EQ(w.net.realised()[i].method, "counter.add");
+    EXPECT_EQ(w.net.realised()[i].nth, lost[i]);
+    EXPECT_EQ(w.net.realised()[i].kind, RpcFaultKind::kDropReply);
+  }
 }
 
 }  // namespace

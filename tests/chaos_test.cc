@@ -9,6 +9,10 @@
 // the catalogue names. Each test prints the seed of the first failure and
 // the command that replays it.
 //
+// Third, that a failure shrinks: a defect run's faults, turned into an
+// explicit schedule and cut down, keep at most a quarter of the original
+// faults (or fewer than five) and still fail the same check.
+//
 // Under the sanitizers the clean sweeps run fewer seeds (CI's budget); the
 // defect sweeps run the same seeds, stopping at the first failure.
 #include <gtest/gtest.h>
@@ -20,6 +24,7 @@
 
 #include "scenarios/runner.h"
 #include "scenarios/scenario.h"
+#include "scenarios/shrink.h"
 #include "scenarios/swarm.h"
 #include "scenarios/sweep.h"
 #include "system/defects.h"
@@ -151,6 +156,57 @@ TEST(Swarm, SameSeedSameFaultsAndHashOtherSeedOtherFaults) {
   EXPECT_GT(wallet_crashes_on, 5);
   EXPECT_LT(wallet_crashes_on, 35);
 }
+
+struct ShrinkCase {
+  const char* file;
+  uint64_t seed;
+  system::Defect defect;
+};
+
+class ShrinkDefectRun : public testing::TestWithParam<ShrinkCase> {};
+
+TEST_P(ShrinkDefectRun, KeepsAQuarterOfTheFaultsOrFewerThanFiveAndFailsTheSameCheck) {
+  const ShrinkCase& c = GetParam();
+  const scenarios::Scenario s = Load(c.file);
+  scenarios::ShrinkOptions o;
+  o.run.seed = c.seed;
+  o.run.scenario_file = c.file;
+  o.run.defects = system::DefectSet::Of(c.defect);
+  const scenarios::ShrinkOutcome out = scenarios::Shrink(s, o);
+  ASSERT_EQ(out.error, "");
+  std::cout << "[ shrink   ] " << system::InfoOf(c.defect).name << " seed " << c.seed << ": "
+            << out.check << ", faults " << out.faults_before << " -> " << out.faults_after
+            << ", operations " << out.operations_before << " -> " << out.operations_after << " in "
+            << out.runs << " runs\n";
+  EXPECT_TRUE(out.schedule_reproduces) << "the explicit schedule is not the same run";
+  EXPECT_TRUE(out.faults_after * 4 <= out.faults_before || out.faults_after < 5)
+      << out.faults_after << " of " << out.faults_before << " faults kept";
+  EXPECT_LT(out.faults_after, out.faults_before);
+  // What is written loads again and fails the same check, deterministically.
+  auto reparsed = scenarios::ParseScenario(scenarios::ToJson(out.minimal).dump());
+  ASSERT_TRUE(std::holds_alternative<scenarios::Scenario>(reparsed));
+  scenarios::RunOptions ro = o.run;
+  for (int i = 0; i < 2; ++i) {
+    const auto r = scenarios::RunScenario(std::get<scenarios::Scenario>(reparsed), ro);
+    ASSERT_TRUE(r.violation.has_value());
+    EXPECT_EQ(r.violation->check, out.check);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Catalogue, ShrinkDefectRun,
+    testing::Values(
+        ShrinkCase{"scenarios/chaos_wallet.json", 3, system::Defect::kPublishOutsideOutbox},
+        ShrinkCase{"scenarios/chaos_wallet.json", 3, system::Defect::kNoClockRollbackGuard},
+        ShrinkCase{"scenarios/chaos_wallet.json", 3, system::Defect::kRetryWithoutIdempotencyKey}
+#ifndef PAYLAB_SANITIZED
+        ,
+        ShrinkCase{"scenarios/chaos_payments.json", 1, system::Defect::kUpstreamNeverVoidsOrphans}
+#endif
+        ),
+    [](const testing::TestParamInfo<ShrinkCase>& p) {
+      return std::string(system::InfoOf(p.param.defect).name);
+    });
 
 }  // namespace
 }  // namespace paylab
