@@ -11,18 +11,6 @@ namespace paylab::reports {
 
 namespace {
 
-std::string_view OutcomeWord(RunOutcome o) {
-  switch (o) {
-    case RunOutcome::kPass:
-      return "pass";
-    case RunOutcome::kCheckFailed:
-      return "fail";
-    case RunOutcome::kInternalError:
-      return "error";
-  }
-  return "error";
-}
-
 // Quotes an argument for a POSIX shell when it needs quoting.
 std::string ShellQuote(const std::string& s) {
   if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -41,6 +29,18 @@ std::string ShellQuote(const std::string& s) {
 }
 
 }  // namespace
+
+std::string_view OutcomeWord(RunOutcome o) {
+  switch (o) {
+    case RunOutcome::kPass:
+      return "pass";
+    case RunOutcome::kCheckFailed:
+      return "fail";
+    case RunOutcome::kInternalError:
+      return "error";
+  }
+  return "error";
+}
 
 std::string ReplayCommand(const RunResult& r) {
   std::string cmd = fmt::format("paylab run {} --seed {}", ShellQuote(r.scenario_file), r.seed);

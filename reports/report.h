@@ -15,6 +15,9 @@
 
 namespace paylab::reports {
 
+// "pass", "fail" or "error", as report.json and results files spell it.
+std::string_view OutcomeWord(RunOutcome o);
+
 // The command that replays `r` exactly.
 std::string ReplayCommand(const RunResult& r);
 

@@ -17,18 +17,6 @@ namespace paylab::reports {
 
 namespace {
 
-std::string_view OutcomeWord(RunOutcome o) {
-  switch (o) {
-    case RunOutcome::kPass:
-      return "pass";
-    case RunOutcome::kCheckFailed:
-      return "fail";
-    case RunOutcome::kInternalError:
-      return "error";
-  }
-  return "error";
-}
-
 int64_t FaultCount(const RunResult& r, std::string_view name) {
   for (const auto& [n, v] : r.faults) {
     if (n == name) {

@@ -21,6 +21,22 @@ void KeepHalf(sim::Rng& rng, std::vector<T>* v) {
   *v = std::move(kept);
 }
 
+// Keeps each element with probability 1/2 and scales the kept ones; draws
+// twice per element whatever is kept.
+template <class T, class Scale>
+void KeepScaled(sim::Rng& rng, std::vector<T>* v, double lo, double hi, Scale scale) {
+  std::vector<T> kept;
+  for (T& x : *v) {
+    const bool keep = rng.Bernoulli(0.5);
+    const double k = lo + (hi - lo) * rng.UniformDouble();
+    if (keep) {
+      scale(x, k);
+      kept.push_back(std::move(x));
+    }
+  }
+  *v = std::move(kept);
+}
+
 }  // namespace
 
 Scenario Swarm(const Scenario& s, uint64_t seed) {
@@ -44,27 +60,10 @@ Scenario Swarm(const Scenario& s, uint64_t seed) {
   if (!rng.Bernoulli(0.5)) {
     out.messaging.poison_messages = 0;
   }
-  std::vector<CrashSpec> crashes;
-  for (CrashSpec c : f.crashes) {
-    const bool keep = rng.Bernoulli(0.5);
-    const double stretch = 1 + 3 * rng.UniformDouble();
-    if (keep) {
-      c.mean_interval_s *= stretch;
-      crashes.push_back(std::move(c));
-    }
-  }
-  f.crashes = std::move(crashes);
+  // Each plan kept or not, and its knob scaled by a factor drawn in [lo, hi].
+  KeepScaled(rng, &f.crashes, 1, 4, [](CrashSpec& c, double k) { c.mean_interval_s *= k; });
   KeepHalf(rng, &f.partitions);
-  std::vector<FaultPointSpec> points;
-  for (FaultPointSpec p : f.points) {
-    const bool keep = rng.Bernoulli(0.5);
-    const double scale = 0.25 + 0.75 * rng.UniformDouble();
-    if (keep) {
-      p.probability *= scale;
-      points.push_back(std::move(p));
-    }
-  }
-  f.points = std::move(points);
+  KeepScaled(rng, &f.points, 0.25, 1, [](FaultPointSpec& p, double k) { p.probability *= k; });
   KeepHalf(rng, &f.schedule.crashes);
   KeepHalf(rng, &f.schedule.clock_steps);
   KeepHalf(rng, &f.schedule.rpc_faults);

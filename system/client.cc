@@ -108,12 +108,15 @@ asio::awaitable<std::optional<WalletReply>> Client::Send(std::string_view method
     if (attempt >= config_.retry_count_max) {
       co_return std::nullopt;
     }
-    ++retries_;
-    // Exponential backoff with full jitter, capped.
-    const sim::Duration base =
-        std::min(config_.retry_backoff << std::min(attempt, 20), kBackoffMax);
-    co_await ctx_.Sleep(base / 2 + rng_.UniformInt(0, base));
+    co_await PauseBeforeRetry(attempt);
   }
+}
+
+asio::awaitable<void> Client::PauseBeforeRetry(int attempt) {
+  ++retries_;
+  // Exponential backoff with full jitter, capped.
+  const sim::Duration base = std::min(config_.retry_backoff << std::min(attempt, 20), kBackoffMax);
+  co_await ctx_.Sleep(base / 2 + rng_.UniformInt(0, base));
 }
 
 template <class Req>
@@ -137,10 +140,7 @@ asio::awaitable<std::optional<WalletReply>> Client::SendKeyed(
     if (attempt >= config_.retry_count_max) {
       co_return std::nullopt;
     }
-    ++retries_;
-    const sim::Duration base =
-        std::min(config_.retry_backoff << std::min(attempt, 20), kBackoffMax);
-    co_await ctx_.Sleep(base / 2 + rng_.UniformInt(0, base));
+    co_await PauseBeforeRetry(attempt);
   }
 }
 

@@ -115,6 +115,8 @@ class Client : public sim::Service {
   asio::awaitable<std::optional<WalletReply>> SendKeyed(std::string_view method, const Req& request,
                                                         asio::awaitable<WalletReply> (Wallet::*op)(
                                                             Req));
+  // Counts a retry and waits before attempt `attempt` + 1.
+  asio::awaitable<void> PauseBeforeRetry(int attempt);
   OpKind DrawKind();
   UserId DrawUser();
   Outcome FromStatus(const WalletReply& r) const;

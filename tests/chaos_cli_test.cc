@@ -28,6 +28,8 @@
 #include <thread>
 #include <vector>
 
+#include "cli_runner.h"
+
 extern char** environ;
 
 namespace paylab {
@@ -35,38 +37,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using testing_cli::Paylab;
+using testing_cli::Ran;
+using testing_cli::ReadFile;
 
-fs::path TempDir(const std::string& name) {
-  const fs::path d =
-      fs::temp_directory_path() / ("paylab_sweep_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-struct Ran {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-Ran Paylab(const std::string& args, const fs::path& dir) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd =
-      std::string(PAYLAB_BIN_PATH) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  Ran r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadFile(out);
-  r.err = ReadFile(err);
-  return r;
-}
+fs::path TempDir(const std::string& name) { return testing_cli::TempDir("sweep", name); }
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;

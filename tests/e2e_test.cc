@@ -23,45 +23,18 @@
 #include "reports/report.h"
 #include "scenarios/runner.h"
 #include "scenarios/scenario.h"
+#include "cli_runner.h"
 
 namespace paylab {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Ran {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using testing_cli::Paylab;
+using testing_cli::Ran;
+using testing_cli::ReadFile;
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-fs::path TempDir(const std::string& name) {
-  const fs::path d =
-      fs::temp_directory_path() / ("paylab_e2e_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-// Runs the paylab binary with `args` (already shell-quoted where needed).
-Ran Paylab(const std::string& args, const fs::path& dir) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd =
-      std::string(PAYLAB_BIN_PATH) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  Ran r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = ReadFile(out);
-  r.err = ReadFile(err);
-  return r;
-}
+fs::path TempDir(const std::string& name) { return testing_cli::TempDir("e2e", name); }
 
 nlohmann::json Report(const fs::path& dir) {
   return nlohmann::json::parse(ReadFile(dir / "report.json"));
