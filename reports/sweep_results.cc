@@ -50,6 +50,7 @@ SeedRecord RecordOf(const RunResult& r) {
   s.rpc_calls = r.rpc_calls;
   s.crashes = FaultCount(r, "crash");
   s.replay = ReplayCommand(r);
+  s.swarm_faults = r.swarm_faults;
   return s;
 }
 
@@ -72,6 +73,9 @@ std::string ToJsonLine(const SeedRecord& r) {
   j["scenario"] = {{"name", r.sweep.scenario_name}, {"file", r.sweep.scenario_file}};
   j["defects"] = r.sweep.defects;
   j["swarm"] = r.sweep.swarm;
+  j["swarm_faults"] = r.swarm_faults.empty()
+                          ? nlohmann::ordered_json(nullptr)
+                          : nlohmann::ordered_json::parse(r.swarm_faults, nullptr, false);
   // Invalid UTF-8 in a detail must not make the line unwritable.
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
@@ -105,6 +109,9 @@ bool ParseLine(const std::string& line, SeedRecord* out) {
     r.sweep.scenario_file = j.at("scenario").at("file").get<std::string>();
     r.sweep.defects = j.at("defects").get<std::vector<std::string>>();
     r.sweep.swarm = j.at("swarm").get<bool>();
+    if (j.contains("swarm_faults") && j["swarm_faults"].is_object()) {
+      r.swarm_faults = j["swarm_faults"].dump();
+    }
     *out = std::move(r);
     return true;
   } catch (const nlohmann::json::exception&) {

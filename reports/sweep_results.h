@@ -49,6 +49,7 @@ struct SeedRecord {
   int64_t rpc_calls = 0;
   int64_t crashes = 0;
   std::string replay;
+  std::string swarm_faults;  // swarm: the faults the seed drew, as JSON text ("" otherwise)
 
   bool passed() const { return result == "pass"; }
 };

@@ -263,9 +263,14 @@ TEST(ReplayCli, TimelineIsAChromeTraceWithATrackPerNodeRpcSpansAndInstants) {
   const auto doc = nlohmann::json::parse(ReadFile(timeline), nullptr, false);
   ASSERT_TRUE(doc.is_object());
   ASSERT_TRUE(doc["traceEvents"].is_array());
+  // Perfetto's JSON importer stops at an unknown top-level key and accepts
+  // only "ms" or "ns" as the display unit (its json_trace_tokenizer.cc).
+  for (const auto& [key, value] : doc.items()) {
+    EXPECT_TRUE(key == "traceEvents" || key == "displayTimeUnit" || key == "otherData") << key;
+  }
   EXPECT_EQ(doc["displayTimeUnit"], "ms");
   std::map<int, std::string> process;
-  std::map<std::string, double> open;  // "cat/id" -> begin ts
+  std::map<std::string, std::pair<double, std::string>> open;  // "cat/id" -> begin ts, name
   std::map<std::string, int> instants;
   int spans = 0;
   int downs = 0;
@@ -288,14 +293,17 @@ TEST(ReplayCli, TimelineIsAChromeTraceWithATrackPerNodeRpcSpansAndInstants) {
     if (ph == "b" || ph == "e") {
       ASSERT_TRUE(e["cat"].is_string() && e["id"].is_string()) << e;
       const std::string key = e["cat"].get<std::string>() + "/" + e["id"].get<std::string>();
+      // Perfetto pairs b with e by (name, pid, cat, id).
+      const std::string pkey = key + "@" + std::to_string(e["pid"].get<int>());
       if (ph == "b") {
-        EXPECT_FALSE(open.contains(key)) << "span opened twice: " << key;
-        open[key] = ts;
+        EXPECT_FALSE(open.contains(pkey)) << "span opened twice: " << pkey;
+        open[pkey] = {ts, e["name"].get<std::string>()};
         spans += e["cat"] == "rpc" ? 1 : 0;
       } else {
-        ASSERT_TRUE(open.contains(key)) << "span ended without a begin: " << key;
-        EXPECT_GE(ts, open[key]);
-        open.erase(key);
+        ASSERT_TRUE(open.contains(pkey)) << "span ended without a begin: " << pkey;
+        EXPECT_GE(ts, open[pkey].first);
+        EXPECT_EQ(e["name"], open[pkey].second) << pkey;
+        open.erase(pkey);
       }
     } else if (ph == "X") {
       ASSERT_TRUE(e["dur"].is_number()) << e;

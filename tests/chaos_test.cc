@@ -15,6 +15,7 @@
 //
 // Under the sanitizers the clean sweeps run fewer seeds (CI's budget); the
 // defect sweeps run the same seeds, stopping at the first failure.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -151,6 +152,12 @@ TEST(Swarm, SameSeedSameFaultsAndHashOtherSeedOtherFaults) {
                                        [](const auto& c) { return c.node == "wallet"; });
     EXPECT_LE(w.faults.drop_reply, s.faults.drop_reply);
   }
+  // A swarm sweep records each seed's draw with its result.
+  const auto swept = Sweep("scenarios/chaos_wallet.json", 5, 6, {}, true, 0);
+  ASSERT_EQ(swept.records.size(), 2u);
+  EXPECT_EQ(swept.records[0].swarm_faults, a.swarm_faults);
+  EXPECT_EQ(swept.records[0].trace_hash, fmt::format("{:016x}", a.trace_hash));
+  EXPECT_EQ(swept.records[1].swarm_faults, c.swarm_faults);
   EXPECT_GT(drop_reply_on, 5);
   EXPECT_LT(drop_reply_on, 35);
   EXPECT_GT(wallet_crashes_on, 5);
