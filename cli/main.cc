@@ -137,9 +137,10 @@ int Run(const RunArgs& a) {
   if (!a.expect_hash.empty()) {
     const std::string got = fmt::format("{:016x}", r.trace_hash);
     if (got != a.expect_hash) {
-      fmt::print("  DIVERGED    trace hash {} where {} was expected: this binary or scenario "
-                 "does not replay that run\n",
-                 got, a.expect_hash);
+      fmt::print(
+          "  DIVERGED    trace hash {} where {} was expected: this binary or scenario "
+          "does not replay that run\n",
+          got, a.expect_hash);
       replay_error = kExitFail;
     } else {
       fmt::print("  replayed    the trace hash matches {}\n", a.expect_hash);
@@ -300,10 +301,10 @@ int Sweep(const SweepArgs& a) {
       fmt::print(stderr, "{}  seed {} FAILED: {} — replay: {}\n", tty ? "\r\033[K" : "",
                  p.last->seed, p.last->check, p.last->replay);
     }
-    const std::string line =
-        fmt::format("  {} of {} done ({} from the results file), {:.1f} seeds/s, {} failed, "
-                    "about {:.0f} s left",
-                    p.done, p.total, p.skipped, p.rate_per_s, p.failures, p.eta_s);
+    const std::string line = fmt::format(
+        "  {} of {} done ({} from the results file), {:.1f} seeds/s, {} failed, "
+        "about {:.0f} s left",
+        p.done, p.total, p.skipped, p.rate_per_s, p.failures, p.eta_s);
     if (tty) {
       fmt::print(stderr, "\r\033[K{}", line);
     } else if (p.done == p.total || p.last == nullptr || p.elapsed_s - last_line_s >= 10 ||
@@ -400,10 +401,10 @@ int Shrink(const ShrinkArgs& a) {
   }
   fmt::print("  replay      {}\n", replay);
   if (again.outcome == paylab::reports::RunOutcome::kPass || again_check != r.check) {
-    fmt::print("  result      the written scenario {} instead of failing {}\n",
-               again.outcome == paylab::reports::RunOutcome::kPass ? "passes"
-                                                                     : "fails " + again_check,
-               r.check);
+    fmt::print(
+        "  result      the written scenario {} instead of failing {}\n",
+        again.outcome == paylab::reports::RunOutcome::kPass ? "passes" : "fails " + again_check,
+        r.check);
     return kExitInternal;
   }
   fmt::print("  result      the written scenario fails {} again\n", r.check);
@@ -436,8 +437,8 @@ int Merge(const MergeArgs& a) {
         identity = r.sweep;
       } else if (!(r.sweep == *identity)) {
         return BadInput(fmt::format(
-            "{}: seed {} is of another sweep (scenario {}); merge combines shards of one sweep",
-            in, r.seed, r.sweep.scenario_name));
+            "{}: seed {} is of another sweep (scenario {}); merge combines shards of one sweep", in,
+            r.seed, r.sweep.scenario_name));
       }
       auto [it, inserted] = by_seed.emplace(r.seed, r);
       if (!inserted && it->second.trace_hash != r.trace_hash) {
@@ -518,9 +519,11 @@ int main(int argc, char** argv) {
   sweep_cmd->add_option("--results", sweep.results,
                         "Append one JSON line per seed to FILE; seeds already in it are skipped");
   sweep_cmd->add_option("--junit", sweep.junit, "Write JUnit XML (one test case per seed)");
-  sweep_cmd->add_option("--defect", sweep.defects, "Switch on a deliberate bug (see paylab defects)");
-  sweep_cmd->add_option("--max-failures", sweep.max_failures,
-                        "Stop starting seeds after this many failures (0: run them all)")
+  sweep_cmd->add_option("--defect", sweep.defects,
+                        "Switch on a deliberate bug (see paylab defects)");
+  sweep_cmd
+      ->add_option("--max-failures", sweep.max_failures,
+                   "Stop starting seeds after this many failures (0: run them all)")
       ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
 
   ShrinkArgs shrink;

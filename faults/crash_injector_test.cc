@@ -4,10 +4,10 @@
 // scheduled; fault points crash a node at the hit they name, never a node
 // that is immune, and never after Heal().
 #include "faults/crash_injector.h"
-#include "faults/fault_points.h"
 
 #include <gtest/gtest.h>
 
+#include "faults/fault_points.h"
 #include "sim/context.h"
 #include "sim/network.h"
 

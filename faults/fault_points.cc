@@ -46,7 +46,8 @@ bool FaultPointInjector::Reached(sim::Node& node, std::string_view point) {
   node.Doom();
   sim_.trace().Record(sim::TraceEvent{sim_.Now(), sim::TraceKind::kFault, node.id(), sim::kNoNode,
                                       "fault_point", fired->hits, down});
-  realised_.push_back(RealisedPointFire{fired->plan.point, fired->hits, node.id(), sim_.Now(), down});
+  realised_.push_back(
+      RealisedPointFire{fired->plan.point, fired->hits, node.id(), sim_.Now(), down});
   crashes_.CrashSoon(&node, down);
   return true;
 }

@@ -52,8 +52,8 @@ class FaultPointInjector final : public sim::FaultPointHook {
   // REQUIRES: `crashes` outlives this injector. Nodes in `immune` (those
   // whose crash the simulation does not model) pass every point unharmed,
   // and their passing is not counted as a hit.
-  FaultPointInjector(sim::Simulator& sim, CrashInjector& crashes,
-                     std::vector<FaultPointPlan> plans, std::set<sim::NodeId> immune = {});
+  FaultPointInjector(sim::Simulator& sim, CrashInjector& crashes, std::vector<FaultPointPlan> plans,
+                     std::set<sim::NodeId> immune = {});
 
   bool Reached(sim::Node& node, std::string_view point) override;
   void Heal() { healed_ = true; }

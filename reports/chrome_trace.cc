@@ -205,8 +205,8 @@ std::string ExportChromeTrace(const std::filesystem::path& jsonl, const std::fil
         }
       }
     } else if (kind == "rpc.drop") {
-      instant(node, "lost: " + name,
-              t, {{"call", a}, {"peer", peer}, {"reason", b == 1 ? "partition" : "node down"}});
+      instant(node, "lost: " + name, t,
+              {{"call", a}, {"peer", peer}, {"reason", b == 1 ? "partition" : "node down"}});
     } else if (kind == "crash") {
       instant(node, "crash", t, {{"incarnation", a}});
       down_since[node] = t;

@@ -31,11 +31,11 @@ TEST(ReportTest, KeysAreStableAndOrdered) {
     keys.push_back(k);
   }
   const std::vector<std::string> want = {
-      "report_version", "scenario",       "seed",        "defects",    "swarm",
-      "swarm_faults",   "result",
-      "violation",      "internal_error", "replay",      "trace_hash", "trace_events",
-      "kernel_events",  "virtual_time_s", "wall_time_s", "operations", "faults",
-      "network",        "messaging",      "payments",    "checks",     "artifacts"};
+      "report_version", "scenario",     "seed",          "defects",        "swarm",
+      "swarm_faults",   "result",       "violation",     "internal_error", "replay",
+      "trace_hash",     "trace_events", "kernel_events", "virtual_time_s", "wall_time_s",
+      "operations",     "faults",       "network",       "messaging",      "payments",
+      "checks",         "artifacts"};
   EXPECT_EQ(keys, want);
   EXPECT_EQ(j["result"], "pass");
   EXPECT_EQ(j["trace_hash"], "0000000000000abc");

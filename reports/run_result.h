@@ -31,8 +31,8 @@ struct ViolationInfo {
 struct RealisedFault {
   enum class Kind { kRpc, kCrash, kFaultPoint };
   Kind kind = Kind::kRpc;
-  std::string what;  // kRpc: the fault (drop_reply, ...); kFaultPoint: the point
-  std::string node;  // kCrash, kFaultPoint: the node
+  std::string what;    // kRpc: the fault (drop_reply, ...); kFaultPoint: the point
+  std::string node;    // kCrash, kFaultPoint: the node
   std::string method;  // kRpc: the RPC method
   int64_t nth = 0;     // kRpc: the method's call number; kFaultPoint: the hit number
   double at_s = 0;

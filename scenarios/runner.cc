@@ -85,9 +85,10 @@ struct World {
       : sim(o.seed),
         net(sim, ToLatency(s.network.latency_ms)),
         types(ToTypes(s)),
-        checker(sim, types, [this](const system::Violation&) { sim.Stop(); },
-                system::WalletCheckerOptions{
-                    .expiry_grace = sim::FromSeconds(s.wallet.expiry_scan_interval_s)}),
+        checker(
+            sim, types, [this](const system::Violation&) { sim.Stop(); },
+            system::WalletCheckerOptions{.expiry_grace =
+                                             sim::FromSeconds(s.wallet.expiry_scan_interval_s)}),
         messaging_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         point_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         partner_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
@@ -210,9 +211,8 @@ struct World {
     for (const ScheduledCrashSpec& c : f.schedule.crashes) {
       // Only the safety phase has faults.
       if (c.at_s < s.duration_s) {
-        scheduled.push_back(faults::ScheduledCrash{&net.node(NodeIdOf(c.node)),
-                                                   sim::FromSeconds(c.at_s),
-                                                   sim::FromSeconds(c.downtime_s)});
+        scheduled.push_back(faults::ScheduledCrash{
+            &net.node(NodeIdOf(c.node)), sim::FromSeconds(c.at_s), sim::FromSeconds(c.downtime_s)});
       }
     }
     crashes = std::make_unique<faults::CrashInjector>(sim, std::move(plans), std::move(scheduled));

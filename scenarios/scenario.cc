@@ -585,9 +585,9 @@ constexpr std::string_view kWorkloadFields[] = {
 constexpr std::string_view kMixFields[] = {"deposit", "transfer", "two_phase", "misuse"};
 constexpr std::string_view kNetworkFields[] = {"latency_ms"};
 constexpr std::string_view kLatencyFields[] = {"distribution", "min", "max", "median", "sigma"};
-constexpr std::string_view kFaultsFields[] = {
-    "drop_request", "drop_reply", "duplicate_request", "delay",   "delay_ms_max",
-    "crashes",      "partitions", "points",            "schedule"};
+constexpr std::string_view kFaultsFields[] = {"drop_request", "drop_reply",   "duplicate_request",
+                                              "delay",        "delay_ms_max", "crashes",
+                                              "partitions",   "points",       "schedule"};
 constexpr std::string_view kFaultPointFields[] = {"point", "probability", "hits", "downtime_s_min",
                                                   "downtime_s_max"};
 constexpr std::string_view kScheduleFields[] = {"crashes", "clock_steps", "rpc_faults"};
@@ -1419,9 +1419,11 @@ nlohmann::json ToJson(const Scenario& s) {
   }
   nlohmann::json rpc_faults = nlohmann::json::array();
   for (const RpcFaultSpec& f : s.faults.schedule.rpc_faults) {
-    rpc_faults.push_back(
-        {{"method", f.method}, {"nth", f.nth}, {"fault", f.fault}, {"delay_ms", f.delay_ms},
-         {"reply", f.reply}});
+    rpc_faults.push_back({{"method", f.method},
+                          {"nth", f.nth},
+                          {"fault", f.fault},
+                          {"delay_ms", f.delay_ms},
+                          {"reply", f.reply}});
   }
   return nlohmann::json{
       {"name", s.name},

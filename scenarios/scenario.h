@@ -155,8 +155,8 @@ inline constexpr std::array<std::string_view, 4> kFaultPoints = {
 
 // A fault point armed: the node that reaches it crashes there.
 struct FaultPointSpec {
-  std::string point;        // a name from kFaultPoints
-  double probability = 0;   // per time the point is reached
+  std::string point;          // a name from kFaultPoints
+  double probability = 0;     // per time the point is reached
   std::vector<int64_t> hits;  // also on these hits (1-based, counted over the run)
   double downtime_s_min = 1;
   double downtime_s_max = 5;
@@ -186,7 +186,7 @@ struct ClockStepSpec {
 struct RpcFaultSpec {
   std::string method;  // as traced, e.g. "wallet.commit"
   int64_t nth = 1;
-  std::string fault;   // drop_request, drop_reply, duplicate_request or delay
+  std::string fault;      // drop_request, drop_reply, duplicate_request or delay
   double delay_ms = 100;  // delay only
   int64_t reply = 1;      // drop_reply: which reply of a duplicated call (1 = the first)
 

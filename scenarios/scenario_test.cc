@@ -788,12 +788,12 @@ TEST(FaultPlanTest, BadValuesNameTheField) {
     return doc;
   };
   ExpectError(with_faults({{"points", {{{"point", "wallet.after_comit"}, {"probability", 0.1}}}}}),
-              "/faults/points/0/point", "unknown fault point \"wallet.after_comit\"; known points:");
+              "/faults/points/0/point",
+              "unknown fault point \"wallet.after_comit\"; known points:");
   ExpectError(with_faults({{"points", {{{"point", "wallet.after_commit"}}}}}), "/faults/points/0",
               "arms nothing");
-  ExpectError(
-      with_faults({{"points", {{{"point", "wallet.after_commit"}, {"probability", 2}}}}}),
-      "/faults/points/0/probability", "");
+  ExpectError(with_faults({{"points", {{{"point", "wallet.after_commit"}, {"probability", 2}}}}}),
+              "/faults/points/0/probability", "");
   ExpectError(with_faults({{"points", {{{"point", "wallet.after_commit"}, {"hits", {0}}}}}}),
               "/faults/points/0/hits/0", ">= 1");
   ExpectError(with_faults({{"points",
@@ -808,20 +808,22 @@ TEST(FaultPlanTest, BadValuesNameTheField) {
               "/faults/schedule/crashes/0/at_s", "required field missing");
   ExpectError(with_faults({{"schedule", {{"crashes", {{{"node", "broker"}, {"at_s", 1}}}}}}}),
               "/faults/schedule/crashes/0/node", "/messaging/enabled");
+  ExpectError(
+      with_faults(
+          {{"schedule", {{"clock_steps", {{{"node", "wallet"}, {"at_s", 1}, {"step_ms", 0}}}}}}}),
+      "/faults/schedule/clock_steps/0/step_ms", "must not be 0");
+  ExpectError(
+      with_faults(
+          {{"schedule",
+            {{"rpc_faults", {{{"method", "wallet.commit"}, {"nth", 1}, {"fault", "explode"}}}}}}}),
+      "/faults/schedule/rpc_faults/0/fault", "unknown fault \"explode\"");
+  ExpectError(
+      with_faults(
+          {{"schedule",
+            {{"rpc_faults", {{{"method", "wallet.commit"}, {"nth", 0}, {"fault", "delay"}}}}}}}),
+      "/faults/schedule/rpc_faults/0/nth", "");
   ExpectError(with_faults({{"schedule",
-                            {{"clock_steps", {{{"node", "wallet"}, {"at_s", 1}, {"step_ms", 0}}}}}}}),
-              "/faults/schedule/clock_steps/0/step_ms", "must not be 0");
-  ExpectError(with_faults({{"schedule",
-                            {{"rpc_faults",
-                              {{{"method", "wallet.commit"}, {"nth", 1}, {"fault", "explode"}}}}}}}),
-              "/faults/schedule/rpc_faults/0/fault", "unknown fault \"explode\"");
-  ExpectError(with_faults({{"schedule",
-                            {{"rpc_faults",
-                              {{{"method", "wallet.commit"}, {"nth", 0}, {"fault", "delay"}}}}}}}),
-              "/faults/schedule/rpc_faults/0/nth", "");
-  ExpectError(with_faults({{"schedule",
-                            {{"rpc_faults",
-                              {{{"method", ""}, {"nth", 1}, {"fault", "delay"}}}}}}}),
+                            {{"rpc_faults", {{{"method", ""}, {"nth", 1}, {"fault", "delay"}}}}}}}),
               "/faults/schedule/rpc_faults/0/method", "must name an RPC method");
   ExpectError(with_faults({{"schedule", {{"crash", {}}}}}), "/faults/schedule/crash",
               "unknown field");

@@ -176,9 +176,9 @@ int64_t Operations(const Scenario& s) {
 
 int64_t CountFaults(const Scenario& s) {
   const Faults& f = s.faults;
-  int64_t n = static_cast<int64_t>(f.schedule.rpc_faults.size() + f.schedule.crashes.size() +
-                                   f.schedule.clock_steps.size() + f.partitions.size() +
-                                   f.crashes.size());
+  int64_t n =
+      static_cast<int64_t>(f.schedule.rpc_faults.size() + f.schedule.crashes.size() +
+                           f.schedule.clock_steps.size() + f.partitions.size() + f.crashes.size());
   for (const FaultPointSpec& p : f.points) {
     n += static_cast<int64_t>(p.hits.size()) + (p.probability > 0 ? 1 : 0);
   }
@@ -282,7 +282,7 @@ ShrinkOutcome Shrink(const Scenario& configured, const ShrinkOptions& options) {
       }
     }
     const double end = times[hi];
-    int64_t first_kept = 0;  // keeping faults from times[first_kept] fails
+    int64_t first_kept = 0;   // keeping faults from times[first_kept] fails
     int64_t beyond = hi + 1;  // from times[beyond] is not known to fail
     while (beyond - first_kept > 1 && out.runs < options.runs_max) {
       const int64_t mid = first_kept + (beyond - first_kept) / 2;

@@ -32,19 +32,19 @@
 namespace paylab::scenarios {
 
 struct ShrinkOptions {
-  RunOptions run;         // seed, defects, swarm, scenario_file
+  RunOptions run;          // seed, defects, swarm, scenario_file
   int64_t runs_max = 400;  // candidate runs at most
 };
 
 struct ShrinkOutcome {
   std::string error;  // "" or why nothing was shrunk (the seed passes, ...)
   Scenario minimal;
-  std::string check;  // the check the original and the minimal scenario fail
+  std::string check;          // the check the original and the minimal scenario fail
   int64_t faults_before = 0;  // faults in the explicit schedule of the original run
   int64_t faults_after = 0;
   int64_t operations_before = 0;  // client operations + charges + escrows
   int64_t operations_after = 0;
-  int64_t runs = 0;  // candidate runs made
+  int64_t runs = 0;                  // candidate runs made
   bool schedule_reproduces = false;  // the explicit schedule alone failed the check
 };
 

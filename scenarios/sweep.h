@@ -54,9 +54,9 @@ struct SweepOutcome {
   std::string error;  // "" or a one-line bad-input error (nothing ran)
   // Every record of this shard's seeds: from the file and from this run, by seed.
   std::vector<reports::SeedRecord> records;
-  int64_t skipped = 0;      // seeds found already done in the results file
-  int64_t ran = 0;          // seeds run now
-  int64_t torn_lines = 0;   // unreadable lines dropped from the results file
+  int64_t skipped = 0;     // seeds found already done in the results file
+  int64_t ran = 0;         // seeds run now
+  int64_t torn_lines = 0;  // unreadable lines dropped from the results file
   bool stopped_early = false;
 };
 

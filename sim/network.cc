@@ -71,8 +71,8 @@ uint32_t Network::CountCall(std::string_view method, uint64_t call_id, Duration*
   return bits;
 }
 
-void Network::Realise(std::string_view method, uint64_t call_id, RpcFaultKind kind,
-                      Duration delay, uint32_t reply) {
+void Network::Realise(std::string_view method, uint64_t call_id, RpcFaultKind kind, Duration delay,
+                      uint32_t reply) {
   if (!record_) {
     return;
   }

@@ -22,8 +22,8 @@
 
 #include <boost/asio.hpp>
 #include <cstdint>
-#include <memory>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <string_view>
@@ -176,7 +176,7 @@ class Network {
   // Calls in flight whose reply is scheduled to be lost, and each counted
   // call's (method, nth), while recording.
   std::set<std::pair<uint64_t, uint32_t>> drop_reply_calls_;  // (call, reply ordinal)
-  std::map<uint64_t, uint32_t> replies_;                        // call -> replies planned
+  std::map<uint64_t, uint32_t> replies_;                      // call -> replies planned
   std::map<uint64_t, std::pair<std::string_view, uint64_t>> counted_;
   std::vector<RealisedRpcFault> realised_;
 };

@@ -52,8 +52,8 @@ void Node::CancelTasks() {
 
 void Node::StepClock(int64_t step_ms) {
   clock_offset_ms_ += step_ms;
-  sim_.trace().Record(
-      TraceEvent{sim_.Now(), TraceKind::kFault, id_, kNoNode, "clock_step", step_ms, clock_offset_ms_});
+  sim_.trace().Record(TraceEvent{sim_.Now(), TraceKind::kFault, id_, kNoNode, "clock_step", step_ms,
+                                 clock_offset_ms_});
 }
 
 void Node::Crash() {

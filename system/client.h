@@ -112,9 +112,8 @@ class Client : public sim::Service {
   // Send() for a request that carries an idempotency key: every attempt
   // sends `request` as it is (with the retry defect, a retry renames the key).
   template <class Req>
-  asio::awaitable<std::optional<WalletReply>> SendKeyed(std::string_view method, const Req& request,
-                                                        asio::awaitable<WalletReply> (Wallet::*op)(
-                                                            Req));
+  asio::awaitable<std::optional<WalletReply>> SendKeyed(
+      std::string_view method, const Req& request, asio::awaitable<WalletReply> (Wallet::*op)(Req));
   // Counts a retry and waits before attempt `attempt` + 1.
   asio::awaitable<void> PauseBeforeRetry(int attempt);
   OpKind DrawKind();

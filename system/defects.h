@@ -47,8 +47,8 @@ enum class DefectNeeds : uint8_t {
 
 struct DefectInfo {
   Defect defect;
-  std::string_view name;       // as spelled after --defect
-  std::string_view summary;    // one line: what the bug does
+  std::string_view name;     // as spelled after --defect
+  std::string_view summary;  // one line: what the bug does
   DefectNeeds needs;
   std::string_view caught_by;  // the check the chaos suite expects to fail
   std::string_view scenario;   // the shipped chaos scenario that catches it

@@ -8,8 +8,8 @@
 //    tells a faithful replay from a diverged one;
 //  - `paylab defects` lists the catalogue; bad arguments get a clear first
 //    line and exit code 2.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -69,9 +69,15 @@ TEST(SweepCli, KilledSweepResumesWithoutRerunningOrLosingSeeds) {
   const uint64_t kSeeds = 120;
   // Start a one-job sweep and kill it hard once some seeds are recorded.
   const std::string seeds = "1.." + std::to_string(kSeeds);
-  std::vector<std::string> args = {PAYLAB_BIN_PATH,  "sweep",     "scenarios/chaos_wallet.json",
-                                   "--seeds",        seeds,       "--jobs",
-                                   "1",              "--results", results.string()};
+  std::vector<std::string> args = {PAYLAB_BIN_PATH,
+                                   "sweep",
+                                   "scenarios/chaos_wallet.json",
+                                   "--seeds",
+                                   seeds,
+                                   "--jobs",
+                                   "1",
+                                   "--results",
+                                   results.string()};
   std::vector<char*> argv;
   for (std::string& a : args) {
     argv.push_back(a.data());
@@ -117,9 +123,8 @@ TEST(SweepCli, KilledSweepResumesWithoutRerunningOrLosingSeeds) {
   const std::string kept = first_lines.substr(0, first_lines.rfind('\n') + 1);
   EXPECT_EQ(now.compare(0, kept.size(), kept), 0);
   // A third run finds nothing to do.
-  const Ran third = Paylab("sweep scenarios/chaos_wallet.json --seeds " + seeds + " --results " +
-                               results.string(),
-                           dir);
+  const Ran third = Paylab(
+      "sweep scenarios/chaos_wallet.json --seeds " + seeds + " --results " + results.string(), dir);
   EXPECT_EQ(third.exit_code, 0);
   EXPECT_NE(third.out.find(std::to_string(kSeeds) + " seeds were done already, 0 run now"),
             std::string::npos)
@@ -146,16 +151,16 @@ TEST(SweepCli, JUnitListsEverySeedAndFailingSeedsCarryTheirReplayCommand) {
   }
   EXPECT_NE(xml.find("<testsuite name=\"chaos_payments\" tests=\"12\""), std::string::npos);
   // The same sweep with a defect the first seed already shows.
-  const Ran f = Paylab("sweep scenarios/chaos_wallet.json --seeds 1..5 --defect "
-                       "retry_without_idempotency_key --junit " +
-                           (dir / "fail.xml").string(),
-                       dir);
+  const Ran f = Paylab(
+      "sweep scenarios/chaos_wallet.json --seeds 1..5 --defect "
+      "retry_without_idempotency_key --junit " +
+          (dir / "fail.xml").string(),
+      dir);
   EXPECT_EQ(f.exit_code, 1);
   const std::string fx = ReadFile(dir / "fail.xml");
   int failures = 0;
   for (uint64_t seed = 1; seed <= 5; ++seed) {
-    const std::string start =
-        "<failure message=\"check idempotency_one_effect violated at t=";
+    const std::string start = "<failure message=\"check idempotency_one_effect violated at t=";
     const std::string end = " s; replay: paylab run scenarios/chaos_wallet.json --seed " +
                             std::to_string(seed) + " --defect retry_without_idempotency_key\"";
     for (size_t at = fx.find(start); at != std::string::npos; at = fx.find(start, at + 1)) {
@@ -178,10 +183,10 @@ TEST(SweepCli, JUnitListsEverySeedAndFailingSeedsCarryTheirReplayCommand) {
 TEST(SweepCli, ShardsMergeIntoTheWholeSweep) {
   const fs::path dir = TempDir("shards");
   for (int k = 1; k <= 3; ++k) {
-    const Ran r = Paylab("sweep scenarios/chaos_wallet.json --seeds 10..39 --shard " +
-                             std::to_string(k) + "/3 --results " +
-                             (dir / ("shard" + std::to_string(k) + ".jsonl")).string(),
-                         dir);
+    const Ran r =
+        Paylab("sweep scenarios/chaos_wallet.json --seeds 10..39 --shard " + std::to_string(k) +
+                   "/3 --results " + (dir / ("shard" + std::to_string(k) + ".jsonl")).string(),
+               dir);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_EQ(SeedsIn(dir / ("shard" + std::to_string(k) + ".jsonl")).size(), 10u);
   }
@@ -189,12 +194,11 @@ TEST(SweepCli, ShardsMergeIntoTheWholeSweep) {
                                (dir / "whole.jsonl").string(),
                            dir);
   ASSERT_EQ(whole.exit_code, 0);
-  const Ran m = Paylab("merge " + (dir / "shard1.jsonl").string() + " " +
-                           (dir / "shard2.jsonl").string() + " " +
-                           (dir / "shard3.jsonl").string() + " --results " +
-                           (dir / "merged.jsonl").string() + " --junit " +
-                           (dir / "merged.xml").string(),
-                       dir);
+  const Ran m =
+      Paylab("merge " + (dir / "shard1.jsonl").string() + " " + (dir / "shard2.jsonl").string() +
+                 " " + (dir / "shard3.jsonl").string() + " --results " +
+                 (dir / "merged.jsonl").string() + " --junit " + (dir / "merged.xml").string(),
+             dir);
   ASSERT_EQ(m.exit_code, 0) << m.out << m.err;
   // Same seeds, same trace hashes, whichever machine (shard) ran them.
   std::map<uint64_t, std::string> merged, single;
@@ -213,7 +217,9 @@ TEST(SweepCli, ShardsMergeIntoTheWholeSweep) {
                                (dir / "whole.jsonl").string(),
                            dir);
   EXPECT_EQ(other.exit_code, 2);
-  EXPECT_NE(other.err.find("of another sweep (scenario chaos_wallet, defects [], swarm off)"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("of another sweep (scenario chaos_wallet, defects [], swarm off)"),
+            std::string::npos)
+      << other.err;
 }
 
 struct BadSweep {
@@ -248,16 +254,18 @@ INSTANTIATE_TEST_SUITE_P(
         BadSweep{"defect_unreachable",
                  "sweep scenarios/chaos_wallet.json --seeds 1..3 --defect id_without_system_bit",
                  "has payments off (/payments/enabled)"},
-        BadSweep{"merge_missing", "merge no_such_file.jsonl", "no_such_file.jsonl: no such results file"}),
+        BadSweep{"merge_missing", "merge no_such_file.jsonl",
+                 "no_such_file.jsonl: no such results file"}),
     [](const testing::TestParamInfo<BadSweep>& p) { return std::string(p.param.name); });
 
 TEST(ReplayCli, TimelineIsAChromeTraceWithATrackPerNodeRpcSpansAndInstants) {
   const fs::path dir = TempDir("replay");
   const fs::path timeline = dir / "timeline.json";
-  const Ran r = Paylab("replay scenarios/chaos_payments.json --seed 72 --defect "
-                       "cancel_without_tombstone --out " +
-                           (dir / "run").string() + " --trace-out " + timeline.string(),
-                       dir);
+  const Ran r = Paylab(
+      "replay scenarios/chaos_payments.json --seed 72 --defect "
+      "cancel_without_tombstone --out " +
+          (dir / "run").string() + " --trace-out " + timeline.string(),
+      dir);
   ASSERT_EQ(r.exit_code, 1) << r.out << r.err;  // the defect is caught
   EXPECT_NE(r.out.find("timeline    " + timeline.string()), std::string::npos) << r.out;
   const auto doc = nlohmann::json::parse(ReadFile(timeline), nullptr, false);

@@ -103,8 +103,7 @@ TEST_P(DefectSweep, IsFoundWithin200SeedsByTheCheckItNames) {
   ASSERT_EQ(out.error, "");
   const auto failing = std::find_if(out.records.begin(), out.records.end(),
                                     [](const auto& r) { return !r.passed(); });
-  ASSERT_NE(failing, out.records.end())
-      << d.name << " was not found by 200 seeds of " << file;
+  ASSERT_NE(failing, out.records.end()) << d.name << " was not found by 200 seeds of " << file;
   std::cout << "[ defect   ] " << d.name << ": first failing seed " << failing->seed << " ("
             << failing->check << ")\n  replay: " << failing->replay << "\n";
   bool named_check = false;
@@ -122,8 +121,9 @@ TEST_P(DefectSweep, IsFoundWithin200SeedsByTheCheckItNames) {
   EXPECT_TRUE(named_check) << d.name << ": no seed of 1..200 failed " << d.caught_by;
 }
 
-INSTANTIATE_TEST_SUITE_P(Catalogue, DefectSweep, testing::ValuesIn(system::DefectCatalogue().begin(),
-                                                                   system::DefectCatalogue().end()),
+INSTANTIATE_TEST_SUITE_P(Catalogue, DefectSweep,
+                         testing::ValuesIn(system::DefectCatalogue().begin(),
+                                           system::DefectCatalogue().end()),
                          [](const testing::TestParamInfo<system::DefectInfo>& p) {
                            return std::string(p.param.name);
                          });

@@ -20,10 +20,10 @@
 #include <string>
 #include <thread>
 
+#include "cli_runner.h"
 #include "reports/report.h"
 #include "scenarios/runner.h"
 #include "scenarios/scenario.h"
-#include "cli_runner.h"
 
 namespace paylab {
 namespace {

@@ -93,8 +93,8 @@ rc::Gen<Scenario> GenScenario(bool allow_payments) {
     }
     const int crashes = *rc::gen::inRange(0, 3);
     for (int i = 0; i < crashes; ++i) {
-      f.crashes.push_back({*rc::gen::elementOf(crashable), *rc::gen::element(5.0, 15.0, 40.0),
-                           0.5, *rc::gen::element(1.0, 3.0)});
+      f.crashes.push_back({*rc::gen::elementOf(crashable), *rc::gen::element(5.0, 15.0, 40.0), 0.5,
+                           *rc::gen::element(1.0, 3.0)});
     }
     if (*rc::gen::inRange(0, 3) == 0) {
       const double from = *rc::gen::inRange(0, static_cast<int>(s.duration_s));
@@ -118,7 +118,7 @@ rc::Gen<Scenario> GenScenario(bool allow_payments) {
                                           "wallet.deposit", "broker.publish"),
            *rc::gen::inRange<int64_t>(1, 50),
            *rc::gen::element<std::string>("drop_request", "drop_reply", "duplicate_request",
-                                           "delay"),
+                                          "delay"),
            300, 1});
     }
     return s;
