@@ -98,10 +98,12 @@ Outcome Client::FromStatus(const WalletReply& r) const {
   }
 }
 
-template <class F>
-asio::awaitable<std::optional<WalletReply>> Client::Send(std::string_view method, const F& fn) {
+template <class MakeCall>
+asio::awaitable<std::optional<WalletReply>> Client::SendAttempts(std::string_view method,
+                                                                 const MakeCall& make_call) {
   for (int attempt = 0;; ++attempt) {
-    auto r = co_await ctx_.Call<Wallet>(wallet_, method, config_.timeout, fn);
+    const auto call = make_call(attempt);
+    auto r = co_await ctx_.Call<Wallet>(wallet_, method, config_.timeout, call);
     if (r.ok()) {
       co_return r.value;
     }
@@ -110,6 +112,11 @@ asio::awaitable<std::optional<WalletReply>> Client::Send(std::string_view method
     }
     co_await PauseBeforeRetry(attempt);
   }
+}
+
+template <class F>
+asio::awaitable<std::optional<WalletReply>> Client::Send(std::string_view method, const F& fn) {
+  co_return co_await SendAttempts(method, [&fn](int) -> const F& { return fn; });
 }
 
 asio::awaitable<void> Client::PauseBeforeRetry(int attempt) {
@@ -122,26 +129,14 @@ asio::awaitable<void> Client::PauseBeforeRetry(int attempt) {
 template <class Req>
 asio::awaitable<std::optional<WalletReply>> Client::SendKeyed(
     std::string_view method, const Req& request, asio::awaitable<WalletReply> (Wallet::*op)(Req)) {
-  if (!config_.defect_retry_without_key) {
-    const auto call = [request, op](Wallet& w) { return (w.*op)(request); };
-    co_return co_await Send(method, call);
-  }
-  Req req = request;
-  for (int attempt = 0;; ++attempt) {
-    if (attempt > 0) {
+  co_return co_await SendAttempts(method, [this, &request, op](int attempt) {
+    Req req = request;
+    if (attempt > 0 && config_.defect_retry_without_key) {
       req.key = fmt::format("{}~r{}", request.key, attempt);
       observer_->OnRetryKey(request.key, req.key);
     }
-    const auto call = [req, op](Wallet& w) { return (w.*op)(req); };
-    auto r = co_await ctx_.Call<Wallet>(wallet_, method, config_.timeout, call);
-    if (r.ok()) {
-      co_return r.value;
-    }
-    if (attempt >= config_.retry_count_max) {
-      co_return std::nullopt;
-    }
-    co_await PauseBeforeRetry(attempt);
-  }
+    return [req, op](Wallet& w) { return (w.*op)(req); };
+  });
 }
 
 asio::awaitable<void> Client::Run(OpKind kind, int64_t seq) {

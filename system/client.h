@@ -109,6 +109,11 @@ class Client : public sim::Service {
   // by-value lambda parameter of a coroutine trips a GCC 12 bug).
   template <class F>
   asio::awaitable<std::optional<WalletReply>> Send(std::string_view method, const F& fn);
+  // The retry loop itself: attempt n sends make_call(n), a callable on the
+  // wallet (taken by reference: it must outlive the co_await).
+  template <class MakeCall>
+  asio::awaitable<std::optional<WalletReply>> SendAttempts(std::string_view method,
+                                                           const MakeCall& make_call);
   // Send() for a request that carries an idempotency key: every attempt
   // sends `request` as it is (with the retry defect, a retry renames the key).
   template <class Req>
