@@ -97,6 +97,13 @@ void PrintSummary(std::FILE* out, const RunResult& r, const std::string& report_
     }
     fmt::print(out, "  payments    {}\n", m);
   }
+  if (!r.migration.empty()) {
+    std::string m;
+    for (const auto& [name, v] : r.migration) {
+      m += fmt::format("{}{} {}", m.empty() ? "" : "  ", name, v);
+    }
+    fmt::print(out, "  migration   {}\n", m);
+  }
   int passed = 0, failed = 0;
   for (const CheckResult& c : r.checks) {
     (c.violations == 0 ? passed : failed)++;
@@ -186,6 +193,18 @@ nlohmann::ordered_json ReportJson(const RunResult& r) {
     payments[name] = n;
   }
   j["payments"] = payments;
+  if (!r.migration.empty()) {
+    nlohmann::ordered_json migration = nlohmann::ordered_json::object();
+    for (const auto& [name, v] : r.migration) {
+      migration[name] = v;
+    }
+    nlohmann::ordered_json series = nlohmann::ordered_json::array();
+    for (const RunResult::MigrationSample& x : r.migration_series) {
+      series.push_back({{"t_s", x.t_s}, {"migrated", x.migrated}, {"rejected", x.rejected}});
+    }
+    migration["series"] = series;
+    j["migration"] = migration;
+  }
   nlohmann::ordered_json checks = nlohmann::ordered_json::array();
   for (const CheckResult& c : r.checks) {
     checks.push_back({{"name", c.name},

@@ -76,6 +76,15 @@ struct RunResult {
   // Payment figures (orders by final state, recovery layers, points), empty
   // when payments are off.
   std::vector<std::pair<std::string, int64_t>> payments;
+  // Migration figures (see README "Reading a comparison"), empty when the
+  // migration is off; and its time series, one sample per sample interval.
+  std::vector<std::pair<std::string, double>> migration;
+  struct MigrationSample {
+    double t_s = 0;
+    int64_t migrated = 0;   // users migrated by then
+    int64_t rejected = 0;   // requests refused for maintenance by then
+  };
+  std::vector<MigrationSample> migration_series;
   std::vector<CheckResult> checks;
   // The faults that happened (only when recorded).
   std::vector<RealisedFault> realised;

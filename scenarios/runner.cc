@@ -20,6 +20,12 @@
 #include "system/broker.h"
 #include "system/client.h"
 #include "system/messaging_checker.h"
+#include "system/migration.h"
+#include "system/migration_checker.h"
+#include "system/migration_point.h"
+#include "system/migration_wallet.h"
+#include "system/migrator.h"
+#include "system/shopper.h"
 #include "system/mirror.h"
 #include "system/partner.h"
 #include "system/payment.h"
@@ -92,7 +98,8 @@ struct World {
         messaging_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         point_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         partner_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
-        payment_checker(sim, [this](const system::Violation&) { sim.Stop(); }) {
+        payment_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
+        migration_checker(sim, [this](const system::Violation&) { sim.Stop(); }) {
     wallet_config.types = &types;
     wallet_config.ledger.hold_ttl_max = sim::FromSeconds(s.wallet.hold_ttl_max_s);
     wallet_config.ledger.defect_credit_without_debit =
@@ -165,16 +172,21 @@ struct World {
     if (s.payments.enabled) {
       ConfigurePayments(s, o);
     }
-    client = std::make_unique<sim::Node>(
-        sim, net, NodeIdOf("client"), "client", [this, wallet_id](sim::NodeContext& ctx) {
-          return std::make_unique<system::Client>(ctx, workload, wallet_id, &checker);
-        });
-    wallet =
-        std::make_unique<sim::Node>(sim, net, wallet_id, "wallet", [this](sim::NodeContext& ctx) {
-          return std::make_unique<system::Wallet>(ctx, wallet_config, &checker);
-        });
-    net.AddNode(client.get());
-    net.AddNode(wallet.get());
+    migration = s.migration.enabled;
+    if (migration) {
+      BuildMigration(s, o);
+    } else {
+      client = std::make_unique<sim::Node>(
+          sim, net, NodeIdOf("client"), "client", [this, wallet_id](sim::NodeContext& ctx) {
+            return std::make_unique<system::Client>(ctx, workload, wallet_id, &checker);
+          });
+      wallet =
+          std::make_unique<sim::Node>(sim, net, wallet_id, "wallet", [this](sim::NodeContext& ctx) {
+            return std::make_unique<system::Wallet>(ctx, wallet_config, &checker);
+          });
+      net.AddNode(client.get());
+      net.AddNode(wallet.get());
+    }
     if (messaging) {
       broker = std::make_unique<sim::Node>(
           sim, net, NodeIdOf("broker"), "broker", [this](sim::NodeContext& ctx) {
@@ -258,6 +270,13 @@ struct World {
   }
 
   void ConfigurePayments(const Scenario& s, const RunOptions& o);
+  // The migration world (issue 6): nodes in kKnownNodes' order, the ones it
+  // does not use as idle placeholders (the network numbers nodes densely).
+  void BuildMigration(const Scenario& s, const RunOptions& o);
+  std::string MigrationNotQuiet(const Scenario* s);
+  void SampleMigration();
+  // Unavailability per user from the controller's status log.
+  void CollectMigration(const Scenario& s, reports::RunResult& r);
 
   // The workload has finished and, with payments, every order is final, no
   // orphan void is running and no payment is WIP.
@@ -274,7 +293,8 @@ struct World {
   std::vector<sim::Node*> nodes() {
     std::vector<sim::Node*> all;
     for (auto* n : {client.get(), wallet.get(), broker.get(), mirror.get(), point.get(),
-                    payment.get(), partner.get(), checkout.get(), marketplace.get()}) {
+                    payment.get(), partner.get(), checkout.get(), marketplace.get(),
+                    controller.get(), migrator.get()}) {
       if (n != nullptr) {
         all.push_back(n);
       }
@@ -332,7 +352,320 @@ struct World {
   int64_t clock_steps = 0;
   // The network's counters when the safety phase ended (faults still on).
   sim::NetworkCounters safety_counters;
+  // Migration (issue 6).
+  bool migration = false;
+  system::MigrationChecker migration_checker;
+  system::TypeId cashback_type = 0;
+  system::CashbackWalletConfig mwallet_config;
+  system::PointHomeConfig home_config;
+  system::ControllerConfig controller_config;
+  system::MigratorConfig migrator_config;
+  system::MigratorCounters migrator_counters;
+  system::ShopperConfig shopper_config;
+  std::unique_ptr<sim::Node> controller;
+  std::unique_ptr<sim::Node> migrator;
+  std::vector<std::unique_ptr<sim::Node>> placeholders;
+  std::vector<reports::RunResult::MigrationSample> series;
 };
+
+// A node the migration world does not use: never started, never called.
+class IdleService : public sim::Service {
+ public:
+  boost::asio::awaitable<void> Boot() override { co_return; }
+};
+
+void World::BuildMigration(const Scenario& s, const RunOptions& o) {
+  const MigrationOptions& m = s.migration;
+  const system::MigrationStrategy strategy = *ParseStrategy(m.strategy);
+  const bool online = strategy == system::MigrationStrategy::kOnline;
+  const bool per_user = online || strategy == system::MigrationStrategy::kGradual;
+  const sim::Duration rpc = sim::FromMillis(m.rpc_timeout_ms);
+  const int64_t users = s.population.users;
+  cashback_type = *types.Find(m.cashback_type);
+  int64_t cashback_seed = 0;
+  for (const auto& [name, amount] : s.population.initial_balances) {
+    if (name == m.cashback_type) {
+      cashback_seed = amount;
+    }
+  }
+  const bool dual_write = online && m.dual_write;
+  const bool no_recon = o.defects.Has(system::Defect::kDualWriteWithoutReconciliation);
+
+  mwallet_config.types = &types;
+  mwallet_config.ledger = wallet_config.ledger;
+  mwallet_config.users = users;
+  mwallet_config.initial_balances = wallet_config.initial_balances;
+  mwallet_config.cashback = cashback_type;
+  mwallet_config.money = *types.Find(m.money_type);
+  mwallet_config.controller = NodeIdOf("controller");
+  mwallet_config.point = NodeIdOf("point");
+  mwallet_config.rpc_timeout = rpc;
+  mwallet_config.expiry_scan_interval = wallet_config.expiry_scan_interval;
+  mwallet_config.dual_write = dual_write;
+  mwallet_config.relay = system::RelayConfig{NodeIdOf("broker"), "wallet",
+                                             sim::FromMillis(50), rpc, 200};
+  mwallet_config.sweep_interval = per_user ? sim::kSecond : 0;
+
+  const std::string topic = mwallet_config.topic;
+  const std::string queue = topic + ".copies";
+  broker_config.topics.push_back(system::TopicConfig{topic, 4, false});
+  broker_config.queues.push_back(
+      system::QueueConfig{queue, topic, sim::FromMillis(1000), 1000000, ""});
+
+  home_config.ledger.id_worker = 1;
+  home_config.ledger.hold_ttl_max = wallet_config.ledger.hold_ttl_max;
+  home_config.ledger.defect_id_without_system_bit =
+      o.defects.Has(system::Defect::kIdWithoutSystemBit);
+  home_config.users = users;
+  home_config.copy_seed = dual_write ? cashback_seed : -1;
+  home_config.wallet = NodeIdOf("wallet");
+  home_config.controller = NodeIdOf("controller");
+  home_config.broker = NodeIdOf("broker");
+  home_config.rpc_timeout = rpc;
+  home_config.expiry_grace = 2 * wallet_config.expiry_scan_interval;
+  if (dual_write) {
+    home_config.consumer = system::QueueConsumerConfig{
+        NodeIdOf("broker"), queue, 50, sim::FromMillis(50), sim::kSecond, rpc};
+  }
+  home_config.reconcile_interval = no_recon ? 0 : sim::FromSeconds(m.reconcile_interval_s);
+  home_config.reconcile_batch = m.reconcile_batch;
+  home_config.defect_no_attempt_tracking = o.defects.Has(system::Defect::kNoAttemptTracking);
+  home_config.defect_stale_min_no_recheck = o.defects.Has(system::Defect::kStaleMinNoRecheck);
+  home_config.defect_trust_copy = no_recon;
+
+  controller_config.users = users;
+
+  migrator_config.strategy = strategy;
+  migrator_config.users = users;
+  migrator_config.start = sim::FromSeconds(m.start_s);
+  migrator_config.controller = NodeIdOf("controller");
+  migrator_config.wallet = NodeIdOf("wallet");
+  migrator_config.point = NodeIdOf("point");
+  migrator_config.rpc_timeout = 2 * rpc;
+  migrator_config.copy_per_user = sim::FromMillis(m.copy_ms_per_user);
+  migrator_config.batch_size = m.batch_size;
+  migrator_config.cohorts = m.cohorts;
+  migrator_config.cohort_gap = sim::FromSeconds(m.cohort_gap_s);
+  migrator_config.banner_lead = sim::FromSeconds(m.banner_lead_s);
+  migrator_config.cohort_attempts_max = m.cohort_attempts_max;
+  migrator_config.drain_timeout = sim::FromSeconds(m.drain_timeout_s);
+  migrator_config.job_rate_per_s = m.job_rate_per_s;
+  migrator_config.defect_no_drain = o.defects.Has(system::Defect::kNoDrainBeforeSwitch);
+
+  const Workload& w = s.workload;
+  shopper_config.operations = w.operations;
+  shopper_config.rate_per_s = w.rate_per_s;
+  shopper_config.users = users;
+  shopper_config.mix = {m.pay, m.earn, m.topup, m.lookup};
+  shopper_config.use_points_ratio = m.use_points_ratio;
+  shopper_config.new_api_ratio = m.new_api_ratio;
+  shopper_config.pair_ratio = m.pair_ratio;
+  shopper_config.amount_min = w.amount_min;
+  shopper_config.amount_max = w.amount_max;
+  shopper_config.earn_min = m.earn_min;
+  shopper_config.earn_max = m.earn_max;
+  shopper_config.commit_delay_max = sim::FromSeconds(m.commit_delay_s_max);
+  shopper_config.rollback_ratio = w.rollback_ratio;
+  shopper_config.hold_ttl = sim::FromSeconds(w.hold_ttl_s);
+  shopper_config.timeout = sim::FromMillis(w.timeout_ms);
+  shopper_config.retry_count_max = static_cast<int>(w.retry_count_max);
+  shopper_config.retry_backoff = sim::FromMillis(w.retry_backoff_ms);
+  shopper_config.maintenance_retry = sim::FromSeconds(m.maintenance_retry_s);
+  shopper_config.wallet = NodeIdOf("wallet");
+  shopper_config.point = NodeIdOf("point");
+
+  auto idle = [this](std::string_view name) {
+    auto n = std::make_unique<sim::Node>(sim, net, NodeIdOf(name), std::string(name),
+                                         [](sim::NodeContext&) {
+                                           return std::make_unique<IdleService>();
+                                         });
+    net.AddNode(n.get());
+    placeholders.push_back(std::move(n));
+  };
+  client = std::make_unique<sim::Node>(sim, net, NodeIdOf("client"), "client",
+                                       [this](sim::NodeContext& ctx) {
+                                         return std::make_unique<system::Shopper>(
+                                             ctx, shopper_config, &migration_checker);
+                                       });
+  wallet = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf("wallet"), "wallet", [this](sim::NodeContext& ctx) {
+        return std::make_unique<system::CashbackWallet>(ctx, mwallet_config, &checker);
+      });
+  broker = std::make_unique<sim::Node>(sim, net, NodeIdOf("broker"), "broker",
+                                       [this](sim::NodeContext& ctx) {
+                                         return std::make_unique<system::Broker>(ctx,
+                                                                                 broker_config);
+                                       });
+  net.AddNode(client.get());
+  net.AddNode(wallet.get());
+  net.AddNode(broker.get());
+  idle("mirror");
+  point = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf("point"), "point", [this](sim::NodeContext& ctx) {
+        return std::make_unique<system::PointHome>(ctx, home_config, &point_checker);
+      });
+  net.AddNode(point.get());
+  for (std::string_view name : {"payment", "partner", "checkout", "marketplace"}) {
+    idle(name);
+  }
+  controller = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf("controller"), "controller", [this](sim::NodeContext& ctx) {
+        return std::make_unique<system::MigrationController>(ctx, controller_config);
+      });
+  migrator = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf("migrator"), "migrator", [this](sim::NodeContext& ctx) {
+        return std::make_unique<system::Migrator>(ctx, migrator_config, &migrator_counters);
+      });
+  net.AddNode(controller.get());
+  net.AddNode(migrator.get());
+}
+
+std::string World::MigrationNotQuiet(const Scenario* s) {
+  auto* shopper = dynamic_cast<system::Shopper*>(client->service());
+  if (shopper == nullptr || !shopper->done()) {
+    return s == nullptr || shopper == nullptr
+               ? "shopper"
+               : fmt::format("{} of {} shopper operations finished", shopper->finished(),
+                             s->workload.operations);
+  }
+  if (!system::MigrationFinished(migrator->db())) {
+    return "the migrator has not finished";
+  }
+  const int64_t open = point->db().QueryInt(
+      "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pays'") == 0
+                           ? 0
+                           : point->db().QueryInt("SELECT COUNT(*) FROM pays WHERE state < 3");
+  if (open > 0) {
+    return fmt::format("{} cross-system payments still open", open);
+  }
+  const int64_t unsent =
+      wallet->db().QueryInt("SELECT COUNT(*) FROM migration_forwards WHERE sent = 0");
+  if (unsent > 0) {
+    return fmt::format("{} forwards of returned CASHBACK not yet sent", unsent);
+  }
+  return "";
+}
+
+void World::SampleMigration() {
+  auto* shopper = dynamic_cast<system::Shopper*>(client->service());
+  series.push_back(reports::RunResult::MigrationSample{
+      sim::ToSeconds(sim.Now()),
+      system::CountUsersIn(controller->db(), system::MigrationState::kMigrated),
+      shopper == nullptr ? 0 : shopper->rejections()});
+}
+
+// Samples the migration's progress every interval until the run ends.
+struct MigrationSampler {
+  World* w;
+  sim::Duration every;
+  void operator()() const {
+    w->SampleMigration();
+    w->sim.ScheduleAfter(every, MigrationSampler{w, every});
+  }
+};
+
+void World::CollectMigration(const Scenario& s, reports::RunResult& r) {
+  const int64_t n = s.population.users;
+  const sim::Time end = sim.Now();
+  std::vector<sim::Time> blocked(static_cast<size_t>(n) + 1, 0);
+  std::vector<sim::Time> since(static_cast<size_t>(n) + 1, 0);
+  std::vector<uint8_t> state(static_cast<size_t>(n) + 1, 0);
+  sim::Time full_total = 0;
+  sim::Time full_since = -1;
+  for (const system::StatusChange& c : system::ReadStatusLog(controller->db())) {
+    if (c.lo == 0) {
+      if (c.state == system::MigrationState::kMaintenance && full_since < 0) {
+        full_since = c.at;
+      } else if (c.state != system::MigrationState::kMaintenance && full_since >= 0) {
+        full_total += c.at - full_since;
+        full_since = -1;
+      }
+      continue;
+    }
+    for (int64_t u = std::max<int64_t>(1, c.lo); u <= std::min(n, c.hi); ++u) {
+      const auto i = static_cast<size_t>(u);
+      if (system::BlocksPoints(static_cast<system::MigrationState>(state[i]))) {
+        blocked[i] += c.at - since[i];
+      }
+      state[i] = static_cast<uint8_t>(c.state);
+      since[i] = c.at;
+    }
+  }
+  if (full_since >= 0) {
+    full_total += end - full_since;
+  }
+  std::vector<double> per_user;
+  per_user.reserve(static_cast<size_t>(n));
+  double total = 0;
+  for (int64_t u = 1; u <= n; ++u) {
+    const auto i = static_cast<size_t>(u);
+    if (system::BlocksPoints(static_cast<system::MigrationState>(state[i]))) {
+      blocked[i] += end - since[i];
+    }
+    const double x = sim::ToSeconds(blocked[i] + full_total);
+    per_user.push_back(x);
+    total += x;
+  }
+  std::sort(per_user.begin(), per_user.end());
+  auto quantile = [&per_user](double q) {
+    if (per_user.empty()) {
+      return 0.0;
+    }
+    const auto k = static_cast<size_t>(q * static_cast<double>(per_user.size() - 1) + 0.5);
+    return per_user[std::min(k, per_user.size() - 1)];
+  };
+  auto* shopper = dynamic_cast<system::Shopper*>(client->service());
+  int64_t rejected = 0;
+  int64_t failed = 0;
+  int64_t pays = 0;
+  if (shopper != nullptr) {
+    rejected = shopper->rejections();
+    for (auto o : {system::ShopOutcome::kDeclined, system::ShopOutcome::kExpired,
+                   system::ShopOutcome::kFailed, system::ShopOutcome::kGaveUp}) {
+      failed += shopper->count(system::ShopOp::kPay, o);
+    }
+    for (size_t o = 0; o < system::kShopOutcomes; ++o) {
+      pays += shopper->count(system::ShopOp::kPay, static_cast<system::ShopOutcome>(o));
+    }
+  }
+  const system::PointHomeCounters hc = system::ReadPointHomeCounters(point->db());
+  int64_t money_errors = 0;
+  for (const system::CheckStatus& c : migration_checker.statuses()) {
+    if (c.name == "payment_money_exact" || c.name == "money_conserved_across_systems" ||
+        c.name == "cutover_balance_equal" || c.name == "points_in_one_system") {
+      money_errors += c.violations;
+    }
+  }
+  const system::MigratorCounters& mc = migrator_counters;
+  const double complete_s = mc.started_at >= 0 && mc.finished_at >= mc.started_at
+                                ? sim::ToSeconds(mc.finished_at - mc.started_at)
+                                : -1;
+  r.migration = {
+      {"strategy", static_cast<double>(migrator_config.strategy)},
+      {"users", static_cast<double>(n)},
+      {"unavailable_user_s", total},
+      {"unavailable_p50_s", quantile(0.5)},
+      {"unavailable_p99_s", quantile(0.99)},
+      {"unavailable_max_s", per_user.empty() ? 0.0 : per_user.back()},
+      {"full_maintenance_s", sim::ToSeconds(full_total)},
+      {"operations_rejected", static_cast<double>(rejected)},
+      {"payments", static_cast<double>(pays)},
+      {"payments_failed", static_cast<double>(failed)},
+      {"recon_differences", static_cast<double>(hc.recon_differences)},
+      {"switch_inconsistencies", static_cast<double>(hc.switch_inconsistencies)},
+      {"repairs", static_cast<double>(hc.recon_repairs + hc.switch_inconsistencies)},
+      {"money_errors", static_cast<double>(money_errors)},
+      {"duplicates_prevented", static_cast<double>(hc.duplicates_prevented)},
+      {"proxied", static_cast<double>(hc.proxied)},
+      {"cross_debits", static_cast<double>(hc.cross_debits)},
+      {"refunds", static_cast<double>(hc.refunds)},
+      {"forwards", static_cast<double>(hc.forwards_in)},
+      {"cohorts_rolled_back", static_cast<double>(mc.cohorts_rolled_back)},
+      {"drain_timeouts", static_cast<double>(mc.drain_timeouts)},
+      {"time_to_complete_s", complete_s},
+  };
+  r.migration_series = series;
+}
 
 void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
   const PaymentsOptions& p = s.payments;
@@ -433,6 +766,9 @@ void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
 }
 
 std::string World::NotQuietReason(const Scenario* s) {
+  if (migration) {
+    return MigrationNotQuiet(s);
+  }
   system::Client* c = client_service();
   if (!c->done()) {
     return s == nullptr ? "client"
@@ -751,6 +1087,28 @@ void Collect(World& w, reports::RunResult& r) {
     }
     CollectPayments(w, r);
   }
+  if (w.migration) {
+    for (const auto* board : {&w.point_checker.statuses(), &w.migration_checker.statuses()}) {
+      for (const system::CheckStatus& c : *board) {
+        r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
+      }
+    }
+    if (auto* shopper = dynamic_cast<system::Shopper*>(w.client->service())) {
+      r.operations_issued = shopper->issued();
+      r.operations_finished = shopper->finished();
+      r.retries = shopper->retries();
+      for (size_t k = 0; k < system::kShopOps; ++k) {
+        std::vector<std::pair<std::string, int64_t>> outcomes;
+        for (size_t o = 0; o < system::kShopOutcomes; ++o) {
+          outcomes.emplace_back(
+              system::ShopOutcomeName(static_cast<system::ShopOutcome>(o)),
+              shopper->count(static_cast<system::ShopOp>(k), static_cast<system::ShopOutcome>(o)));
+        }
+        r.operations.emplace_back(system::ShopOpName(static_cast<system::ShopOp>(k)),
+                                  std::move(outcomes));
+      }
+    }
+  }
   if (w.messaging) {
     for (const system::CheckStatus& c : w.messaging_checker.statuses()) {
       r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
@@ -795,6 +1153,10 @@ std::string DefectUnreachable(const Scenario& s, system::Defect defect) {
       return s.payments.enabled ? ""
                                 : "the scenario has payments off (/payments/enabled), and this "
                                   "defect lives in payments";
+    case system::DefectNeeds::kMigration:
+      return s.migration.enabled ? ""
+                                 : "the scenario has the migration off (/migration/enabled), and "
+                                   "this defect lives in the migration";
   }
   return "";
 }
@@ -857,6 +1219,13 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
         n->Start();
       }
     }
+    if (w.migration) {
+      for (sim::Node* n : {w.broker.get(), w.point.get(), w.controller.get(), w.migrator.get()}) {
+        n->Start();
+      }
+      const sim::Duration every = sim::FromSeconds(s.migration.sample_interval_s);
+      w.sim.ScheduleAt(0, MigrationSampler{&w, every});
+    }
     w.client->Start();
     w.crashes->Start();
 
@@ -882,6 +1251,14 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
         // Every layer gets its time: the queue's longest backoff, then the
         // batch, twice over.
         recovery_s = 2 * (p.queue_backoff_s_max + p.batch_interval_s) + p.capture_delay_s_max;
+      }
+      if (w.migration) {
+        const MigrationOptions& m = s.migration;
+        const double users = static_cast<double>(s.population.users);
+        recovery_s = m.start_s + 2 * users * m.copy_ms_per_user / 1000 + 2 * users / m.job_rate_per_s +
+                     static_cast<double>(m.cohorts * m.cohort_attempts_max) *
+                         (m.cohort_gap_s + m.drain_timeout_s + m.banner_lead_s) +
+                     m.maintenance_retry_s * 20;
       }
       const sim::Time bound = safety_end + sim::FromSeconds(2 * workload_s + recovery_s + 600);
       while (!w.sim.stopped() && w.sim.Now() < bound && !w.Quiet()) {
@@ -909,6 +1286,14 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
     if (!w.sim.stopped() && !r.violation) {
       w.checker.CheckFinal(w.wallet->db());
     }
+    if (w.migration && !w.sim.stopped() && !r.violation) {
+      w.checker.CheckNoHoldLeft(w.wallet->db());
+      w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+      w.migration_checker.CheckFinal(
+          system::MigrationDatabases{&w.wallet->db(), &w.point->db(), &w.controller->db(),
+                                     &w.migrator->db()},
+          s.population.users, w.cashback_type);
+    }
     if (w.messaging && !w.sim.stopped() && !r.violation) {
       w.messaging_checker.CheckFinal(w.wallet->db(), w.broker->db(), w.mirror->db(),
                                      system::kMovementTopic, w.audit_queue, w.dead_letter_queue);
@@ -928,13 +1313,18 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
           {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
     }
     Collect(w, r);
+    if (w.migration) {
+      w.SampleMigration();
+      w.CollectMigration(s, r);
+    }
     if (o.record_faults) {
       CollectRealised(w, r);
     }
     r.checks.push_back(completes);
     for (const auto* v : {&w.checker.first_violation(), &w.messaging_checker.first_violation(),
                           &w.point_checker.first_violation(), &w.partner_checker.first_violation(),
-                          &w.payment_checker.first_violation()}) {
+                          &w.payment_checker.first_violation(),
+                          &w.migration_checker.first_violation()}) {
       if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
         r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
       }

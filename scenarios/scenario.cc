@@ -574,7 +574,8 @@ class ObjectReader {
 // Field lists, in the order the walk reads them (and README.md documents them).
 constexpr std::string_view kScenarioFields[] = {
     "name",     "description", "duration_s", "settle_s", "account_types", "population",
-    "workload", "network",     "faults",     "wallet",   "messaging",     "payments"};
+    "workload", "network",     "faults",     "wallet",   "messaging",     "payments",
+    "migration"};
 constexpr std::string_view kAccountTypeFields[] = {
     "name", "debit_priority", "allow_negative", "expires_after_days", "auto_create", "balance_cap"};
 constexpr std::string_view kPopulationFields[] = {"users", "initial_balances"};
@@ -618,6 +619,15 @@ constexpr std::string_view kMessagingFields[] = {"enabled",
                                                  "poison_messages",
                                                  "redrive_at_s"};
 
+constexpr std::string_view kMigrationFields[] = {
+    "enabled",          "strategy",          "cashback_type",      "money_type",
+    "start_s",          "copy_ms_per_user",  "batch_size",         "cohorts",
+    "cohort_gap_s",     "banner_lead_s",     "cohort_attempts_max", "drain_timeout_s",
+    "job_rate_per_s",   "dual_write",        "reconcile_interval_s", "reconcile_batch",
+    "rpc_timeout_ms",   "sample_interval_s", "pay",                "earn",
+    "topup",            "lookup",            "use_points_ratio",   "new_api_ratio",
+    "pair_ratio",       "earn_min",          "earn_max",           "commit_delay_s_max",
+    "maintenance_retry_s"};
 constexpr std::string_view kPaymentsFields[] = {
     "enabled",
     "merchants",
@@ -672,6 +682,31 @@ std::string UnknownTypeReason(std::string_view name, const std::vector<AccountTy
   return fmt::format("unknown account type {}; known types: {}", Quote(name),
                      JoinNames(types, [](const AccountTypeSpec& t) { return t.name; }));
 }
+
+}  // namespace
+
+std::optional<system::MigrationStrategy> ParseStrategy(std::string_view name) {
+  for (size_t i = 0; i < system::kMigrationStrategies; ++i) {
+    const auto st = static_cast<system::MigrationStrategy>(i);
+    if (system::MigrationStrategyName(st) == name) {
+      return st;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string StrategyNames() {
+  std::string out;
+  for (size_t i = 0; i < system::kMigrationStrategies; ++i) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += system::MigrationStrategyName(static_cast<system::MigrationStrategy>(i));
+  }
+  return out;
+}
+
+namespace {
 
 const KnownNode* FindNode(std::string_view name) {
   for (const KnownNode& n : kKnownNodes) {
@@ -1161,6 +1196,66 @@ void ReadPayments(Reader& r, const Json& j, const std::string& pointer, Payments
   }
 }
 
+void ReadMigration(Reader& r, const Json& j, const std::string& pointer,
+                   const std::vector<AccountTypeSpec>& types, MigrationOptions* m) {
+  ObjectReader o(r, j, pointer, kMigrationFields);
+  o.Bool("enabled", Need::kOptional, &m->enabled);
+  o.String("strategy", Need::kOptional, &m->strategy);
+  if (r.ok() && !ParseStrategy(m->strategy)) {
+    r.Fail(o.PointerTo("strategy"),
+           fmt::format("unknown strategy {}; expected one of {}", Quote(m->strategy),
+                       StrategyNames()));
+  }
+  for (auto [field, out] : {std::pair{"cashback_type", &m->cashback_type},
+                            std::pair{"money_type", &m->money_type}}) {
+    o.String(field, Need::kOptional, out);
+    bool found = false;
+    for (const AccountTypeSpec& t : types) {
+      found = found || t.name == *out;
+    }
+    if (r.ok() && !found) {
+      r.Fail(o.PointerTo(field),
+             fmt::format("no account type is named {} (see /account_types)", Quote(*out)));
+    }
+  }
+  if (r.ok() && m->cashback_type == m->money_type) {
+    r.Fail(o.PointerTo("money_type"), "must differ from cashback_type");
+  }
+  o.Number("start_s", Need::kOptional, kSecondsNonNegative, &m->start_s);
+  o.Number("copy_ms_per_user", Need::kOptional, AtLeast(0.0, 60000.0), &m->copy_ms_per_user);
+  o.Integer("batch_size", Need::kOptional, Within<int64_t>(1, 100000), &m->batch_size);
+  o.Integer("cohorts", Need::kOptional, Within<int64_t>(1, 10000), &m->cohorts);
+  o.Number("cohort_gap_s", Need::kOptional, kSecondsNonNegative, &m->cohort_gap_s);
+  o.Number("banner_lead_s", Need::kOptional, kSecondsNonNegative, &m->banner_lead_s);
+  o.Integer("cohort_attempts_max", Need::kOptional, Within<int64_t>(1, 100),
+            &m->cohort_attempts_max);
+  o.Number("drain_timeout_s", Need::kOptional, kSecondsPositive, &m->drain_timeout_s);
+  o.Number("job_rate_per_s", Need::kOptional, kRatePositive, &m->job_rate_per_s);
+  o.Bool("dual_write", Need::kOptional, &m->dual_write);
+  o.Number("reconcile_interval_s", Need::kOptional, kSecondsNonNegative,
+           &m->reconcile_interval_s);
+  o.Integer("reconcile_batch", Need::kOptional, Within<int64_t>(1, 100000), &m->reconcile_batch);
+  o.Number("rpc_timeout_ms", Need::kOptional, kMillisPositive, &m->rpc_timeout_ms);
+  o.Number("sample_interval_s", Need::kOptional, Above(0.0, 86400.0), &m->sample_interval_s);
+  for (auto [field, out] : {std::pair{"pay", &m->pay}, std::pair{"earn", &m->earn},
+                            std::pair{"topup", &m->topup}, std::pair{"lookup", &m->lookup}}) {
+    o.Number(field, Need::kOptional, AtLeast(0.0, 1e6), out);
+  }
+  if (r.ok() && m->pay + m->earn + m->topup + m->lookup <= 0) {
+    r.Fail(o.PointerTo("pay"), "the weights pay, earn, topup and lookup must not all be 0");
+  }
+  o.Number("use_points_ratio", Need::kOptional, kProbability, &m->use_points_ratio);
+  o.Number("new_api_ratio", Need::kOptional, kProbability, &m->new_api_ratio);
+  o.Number("pair_ratio", Need::kOptional, kProbability, &m->pair_ratio);
+  o.Integer("earn_min", Need::kOptional, AtLeast<int64_t>(1), &m->earn_min);
+  o.Integer("earn_max", Need::kOptional, AtLeast<int64_t>(1), &m->earn_max);
+  if (r.ok() && m->earn_max < m->earn_min) {
+    r.Fail(o.PointerTo("earn_max"), "must be at least earn_min");
+  }
+  o.Number("commit_delay_s_max", Need::kOptional, kSecondsNonNegative, &m->commit_delay_s_max);
+  o.Number("maintenance_retry_s", Need::kOptional, kSecondsPositive, &m->maintenance_retry_s);
+}
+
 void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
   ObjectReader o(r, doc, "", kScenarioFields);
   o.String("name", Need::kRequired, &s->name);
@@ -1198,6 +1293,21 @@ void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
   }
   if (const Json* payments = o.Get("payments", Need::kOptional)) {
     ReadPayments(r, *payments, o.PointerTo("payments"), &s->payments);
+  }
+  if (const Json* migration = o.Get("migration", Need::kOptional)) {
+    ReadMigration(r, *migration, o.PointerTo("migration"), s->account_types, &s->migration);
+  }
+  if (r.ok() && s->migration.enabled && (s->payments.enabled || s->messaging.enabled)) {
+    r.Fail(s->payments.enabled ? "/payments/enabled" : "/messaging/enabled",
+           "the migration world has its own services (the wallet, the point service, a broker "
+           "for the dual-write): turn payments and messaging off when /migration/enabled is true");
+  }
+  if (r.ok() && s->migration.enabled && s->population.users < 2) {
+    r.Fail("/population/users", "a migration needs at least 2 users (payments go to a user)");
+  }
+  if (r.ok() && s->migration.enabled && s->workload.hold_ttl_s > s->wallet.hold_ttl_max_s) {
+    r.Fail("/workload/hold_ttl_s",
+           fmt::format("must be at most /wallet/hold_ttl_max_s ({})", s->wallet.hold_ttl_max_s));
   }
   if (r.ok() && s->payments.enabled && !s->messaging.enabled) {
     r.Fail("/payments/enabled",
@@ -1237,7 +1347,23 @@ void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
            node == "marketplace";
   };
   auto needs_messaging = [](std::string_view node) { return node == "broker" || node == "mirror"; };
+  auto in_migration = [](std::string_view node) {
+    return node == "client" || node == "wallet" || node == "broker" || node == "point" ||
+           node == "controller" || node == "migrator";
+  };
   for (const auto& [pointer, node] : named) {
+    if (s->migration.enabled) {
+      if (r.ok() && !in_migration(node)) {
+        r.Fail(pointer, fmt::format("node {} is not part of the migration world (its nodes: "
+                                    "client, wallet, broker, point, controller, migrator)",
+                                    Quote(node)));
+      }
+      continue;
+    }
+    if (r.ok() && (node == "controller" || node == "migrator")) {
+      r.Fail(pointer,
+             fmt::format("node {} exists only when /migration/enabled is true", Quote(node)));
+    }
     if (r.ok() && !s->payments.enabled && needs_payments(node)) {
       r.Fail(pointer,
              fmt::format("node {} exists only when /payments/enabled is true", Quote(node)));
@@ -1547,6 +1673,38 @@ nlohmann::json ToJson(const Scenario& s) {
            {"reward_bp", s.payments.reward_bp},
            {"assignment_failure", s.payments.assignment_failure},
            {"assignment_redrive_at_s", s.payments.assignment_redrive_at_s},
+       }},
+      {"migration",
+       {
+           {"enabled", s.migration.enabled},
+           {"strategy", s.migration.strategy},
+           {"cashback_type", s.migration.cashback_type},
+           {"money_type", s.migration.money_type},
+           {"start_s", s.migration.start_s},
+           {"copy_ms_per_user", s.migration.copy_ms_per_user},
+           {"batch_size", s.migration.batch_size},
+           {"cohorts", s.migration.cohorts},
+           {"cohort_gap_s", s.migration.cohort_gap_s},
+           {"banner_lead_s", s.migration.banner_lead_s},
+           {"cohort_attempts_max", s.migration.cohort_attempts_max},
+           {"drain_timeout_s", s.migration.drain_timeout_s},
+           {"job_rate_per_s", s.migration.job_rate_per_s},
+           {"dual_write", s.migration.dual_write},
+           {"reconcile_interval_s", s.migration.reconcile_interval_s},
+           {"reconcile_batch", s.migration.reconcile_batch},
+           {"rpc_timeout_ms", s.migration.rpc_timeout_ms},
+           {"sample_interval_s", s.migration.sample_interval_s},
+           {"pay", s.migration.pay},
+           {"earn", s.migration.earn},
+           {"topup", s.migration.topup},
+           {"lookup", s.migration.lookup},
+           {"use_points_ratio", s.migration.use_points_ratio},
+           {"new_api_ratio", s.migration.new_api_ratio},
+           {"pair_ratio", s.migration.pair_ratio},
+           {"earn_min", s.migration.earn_min},
+           {"earn_max", s.migration.earn_max},
+           {"commit_delay_s_max", s.migration.commit_delay_s_max},
+           {"maintenance_retry_s", s.migration.maintenance_retry_s},
        }},
   };
 }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -22,6 +23,8 @@
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include "system/migration.h"
 
 namespace paylab::scenarios {
 
@@ -32,7 +35,7 @@ struct KnownNode {
   std::string_view name;
   bool crashable;
 };
-inline constexpr std::array<KnownNode, 9> kKnownNodes = {{
+inline constexpr std::array<KnownNode, 11> kKnownNodes = {{
     {"client", false},
     {"wallet", true},
     {"broker", true},
@@ -42,6 +45,8 @@ inline constexpr std::array<KnownNode, 9> kKnownNodes = {{
     {"partner", true},
     {"checkout", false},
     {"marketplace", false},
+    {"controller", true},
+    {"migrator", true},
 }};
 
 // Upper bounds on durations, so that every duration converts to the simulator's 64-bit
@@ -292,6 +297,46 @@ struct PaymentsOptions {
   bool operator==(const PaymentsOptions&) const = default;
 };
 
+// The migration (issue 6): CASHBACK moves from the wallet to the point
+// service while the shopper's traffic runs. With it on, the run builds the
+// migration world: the shopper (as the client node, its traffic sized by
+// /workload), the wallet, the broker (dual-write), the point service, the
+// controller and the migrator.
+struct MigrationOptions {
+  bool enabled = false;
+  std::string strategy = "online";  // full_maintenance, partial_maintenance, online, gradual
+  std::string cashback_type = "CASHBACK";  // the account that moves
+  std::string money_type = "MONEY";        // where top-ups go
+  double start_s = 10;                     // when the migration starts
+  double copy_ms_per_user = 1;             // the time moving one user's data takes
+  int64_t batch_size = 500;                // full: users moved per batch
+  int64_t cohorts = 4;                     // partial: cohorts, equal ranges of users
+  double cohort_gap_s = 60;                // partial: from one cohort's window to the next
+  double banner_lead_s = 20;               // partial: banner shown this long before a window
+  int64_t cohort_attempts_max = 3;         // partial: tries of a cohort before it is skipped
+  double drain_timeout_s = 60;             // how long a drain waits for in-flight holds
+  double job_rate_per_s = 200;             // online, gradual: users started per second
+  bool dual_write = true;                  // online: copies kept by dual-write
+  double reconcile_interval_s = 2;         // online: a reconciliation batch this often (0 = off)
+  int64_t reconcile_batch = 500;           // users per reconciliation batch
+  double rpc_timeout_ms = 200;             // the services' timeout per call to another
+  double sample_interval_s = 5;            // the report's time series resolution
+  // The shopper's traffic (sized and timed by /workload).
+  double pay = 0.6;                // weights of the operation kinds
+  double earn = 0.25;
+  double topup = 0.1;
+  double lookup = 0.05;
+  double use_points_ratio = 0.7;   // share of payments that may use points
+  double new_api_ratio = 0.5;      // share of payments sent to the point service's new API
+  double pair_ratio = 0.05;        // share of payments with a concurrent twin for the same user
+  int64_t earn_min = 10;           // cashback credited per earn, lower bound
+  int64_t earn_max = 300;          // and upper bound
+  double commit_delay_s_max = 5;   // a checkout's pause between prepare and commit
+  double maintenance_retry_s = 30; // an earn refused for maintenance is retried after this
+
+  bool operator==(const MigrationOptions&) const = default;
+};
+
 struct Scenario {
   std::string name;  // non-empty
   std::string description;
@@ -305,11 +350,17 @@ struct Scenario {
   WalletOptions wallet;
   MessagingOptions messaging;
   PaymentsOptions payments;
+  MigrationOptions migration;
 
   bool operator==(const Scenario&) const = default;
 };
 
 // What is wrong with a scenario, and where.
+// The migration strategy named `name` (as in /migration/strategy), if any.
+std::optional<system::MigrationStrategy> ParseStrategy(std::string_view name);
+// The strategies' names, comma-separated, for messages.
+std::string StrategyNames();
+
 struct ScenarioError {
   std::string pointer;  // JSON pointer (RFC 6901) to the offending value; "" = the whole document
   std::string reason;   // one line, no trailing period

@@ -30,6 +30,7 @@ AccountTypes::AccountTypes(std::vector<AccountType> user_types) {
   all_.push_back(AccountType{.name = "SYS_BREAKAGE", .id = kBreakage, .system = true});
   all_.push_back(
       AccountType{.name = "SYS_CLEARING", .id = kClearing, .allow_negative = true, .system = true});
+  all_.push_back(AccountType{.name = "SYS_MIGRATED", .id = kMigrated, .system = true});
 }
 
 const AccountType& AccountTypes::Get(TypeId id) const {

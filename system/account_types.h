@@ -6,13 +6,14 @@
 // debit_priority; credits fill them in the reverse order (seed 000: CASHBACK
 // is debited first and credited last).
 //
-// Besides the configured user types there are four system types, held by
+// Besides the configured user types there are five system types, held by
 // the system user (user 0): SYS_EXTERNAL (the outside world money comes in
 // from; may go negative), SYS_HOLDS (funds reserved by prepared holds),
 // SYS_BREAKAGE (balance items that expired unused) and SYS_CLEARING (the
 // wallet's half of the clearing pair with the payment service: holds
 // prepared to the system user are committed into it, payouts are paid out
-// of it; may go negative).
+// of it; may go negative), and SYS_MIGRATED (balances moved out to the point
+// service by a migration).
 #pragma once
 
 #include <cstdint>
@@ -49,6 +50,9 @@ class AccountTypes {
   static constexpr TypeId kHolds = 101;
   static constexpr TypeId kBreakage = 102;
   static constexpr TypeId kClearing = 103;
+  // Value migrated out of the wallet to the point service (MoveOut): the
+  // wallet's half of the migration pair; the point service issued as much.
+  static constexpr TypeId kMigrated = 104;
   static constexpr size_t kMaxUserTypes = 16;
 
   // User types, in any order; ids are assigned 1..n in debit order.

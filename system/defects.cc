@@ -40,6 +40,19 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
     {Defect::kUpstreamNeverVoidsOrphans, "upstream_never_voids_orphans",
      "the upstreams ignore notifications of payments they gave up on, leaving orphans",
      DefectNeeds::kPayments, "wallet_no_hold_left", "scenarios/chaos_payments.json"},
+    {Defect::kNoAttemptTracking, "no_attempt_tracking",
+     "the point service forgets which requests it proxied to the wallet, so a retry after the "
+     "user's switch is processed again",
+     DefectNeeds::kMigration, "no_double_processing", "scenarios/chaos_migration_online.json"},
+    {Defect::kNoDrainBeforeSwitch, "no_drain_before_switch",
+     "partial maintenance switches a cohort with its holds still in flight",
+     DefectNeeds::kMigration, "points_in_one_system", "scenarios/chaos_migration_partial.json"},
+    {Defect::kDualWriteWithoutReconciliation, "dual_write_without_reconciliation",
+     "the online switch trusts the dual-written copy, and no reconciliation repairs it",
+     DefectNeeds::kMigration, "cutover_balance_equal", "scenarios/chaos_migration_online.json"},
+    {Defect::kStaleMinNoRecheck, "stale_min_no_recheck",
+     "the cross-system debit trusts MIN from a stale wallet total: no re-check, no refund",
+     DefectNeeds::kMigration, "payment_money_exact", "scenarios/chaos_migration_online.json"},
 }};
 
 }  // namespace
@@ -70,6 +83,8 @@ std::string_view DefectNeedsName(DefectNeeds n) {
       return "messaging";
     case DefectNeeds::kPayments:
       return "payments";
+    case DefectNeeds::kMigration:
+      return "migration";
   }
   return "?";
 }

@@ -35,6 +35,10 @@ enum class Defect : uint8_t {
   kCancelWithoutTombstone,
   kRecoveryBatchSkipsOldWip,
   kUpstreamNeverVoidsOrphans,
+  kNoAttemptTracking,
+  kNoDrainBeforeSwitch,
+  kDualWriteWithoutReconciliation,
+  kStaleMinNoRecheck,
   kCount,
 };
 
@@ -43,6 +47,7 @@ enum class DefectNeeds : uint8_t {
   kWallet,     // every scenario has the wallet
   kMessaging,  // /messaging/enabled
   kPayments,   // /payments/enabled
+  kMigration,  // /migration/enabled
 };
 
 struct DefectInfo {

@@ -36,6 +36,8 @@ std::string_view WalletStatusName(WalletStatus s) {
       return "invalid_argument";
     case WalletStatus::kCancelled:
       return "cancelled";
+    case WalletStatus::kMigrationRefused:
+      return "migration_refused";
   }
   return "unknown";
 }
@@ -58,6 +60,8 @@ std::string_view MovementKindName(MovementKind k) {
       return "breakage";
     case MovementKind::kPayout:
       return "payout";
+    case MovementKind::kMigrateOut:
+      return "migrate_out";
   }
   return "unknown";
 }
@@ -100,6 +104,14 @@ CREATE TABLE IF NOT EXISTS holds(
   created_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS holds_open ON holds(expires_at, id) WHERE state = 1;
 CREATE UNIQUE INDEX IF NOT EXISTS holds_by_key ON holds(idem_key);
+CREATE INDEX IF NOT EXISTS holds_held_by_src ON holds(src_user) WHERE state = 1;
+CREATE TABLE IF NOT EXISTS migrated_users(
+  user_id INTEGER PRIMARY KEY, amount INTEGER NOT NULL, batch_key TEXT NOT NULL,
+  at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS migration_batches(key TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS migration_forwards(
+  key TEXT PRIMARY KEY, user_id INTEGER NOT NULL, amount INTEGER NOT NULL,
+  sent INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency(
   key TEXT PRIMARY KEY, op INTEGER NOT NULL, a INTEGER NOT NULL, b INTEGER NOT NULL,
   c INTEGER NOT NULL, d INTEGER NOT NULL, status INTEGER NOT NULL, result_id INTEGER NOT NULL,
@@ -130,6 +142,8 @@ std::string_view ReasonFor(WalletStatus s) {
       return "invalid argument";
     case WalletStatus::kCancelled:
       return "the key was rolled back before it was prepared";
+    case WalletStatus::kMigrationRefused:
+      return "a user's balance is not the one verified, or a hold of the user is in flight";
   }
   return "";
 }
@@ -200,12 +214,19 @@ struct Ledger::Stmts {
         idem_op(db, "SELECT op FROM idempotency WHERE key = ?"),
         idem_put(db,
                  "INSERT INTO idempotency(key, op, a, b, c, d, status, result_id, amount) "
-                 "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)") {}
+                 "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        held_by_src(db,
+                    "SELECT COUNT(*) FROM holds h WHERE h.state = 1 AND h.src_user BETWEEN ? AND "
+                    "? AND EXISTS (SELECT 1 FROM journal j WHERE j.movement_id = "
+                    "h.prepare_movement AND j.type = ? AND j.delta < 0)"),
+        migrated_get(db, "SELECT amount FROM migrated_users WHERE user_id = ?"),
+        migrated_put(db, "INSERT INTO migrated_users VALUES(?, ?, ?, ?)") {}
 
   sim::Statement meta_get, meta_put, user_exists, user_count, user_insert, balances, balance,
       account_add, items_open, item_insert, item_add, item_log, item_log_by_movement, items_expired,
       movement_insert, journal_insert, journal_of_user, hold_insert, hold_get, hold_resolve,
-      hold_by_key, holds_expired, idem_get, idem_op, idem_put;
+      hold_by_key, holds_expired, idem_get, idem_op, idem_put, held_by_src, migrated_get,
+      migrated_put;
 };
 
 struct Ledger::Pending {
@@ -332,7 +353,7 @@ void Ledger::LoadBalances(UserId user, Balances& b) {
   st_->balances.Reset();
 }
 
-bool Ledger::PlanDebit(UserId user, int64_t amount, Plan& plan) {
+bool Ledger::PlanDebit(UserId user, int64_t amount, Plan& plan, TypeId skip) {
   Balances b;
   LoadBalances(user, b);
   size_t& n = plan.n;
@@ -342,7 +363,7 @@ bool Ledger::PlanDebit(UserId user, int64_t amount, Plan& plan) {
     if (left == 0) {
       break;
     }
-    if (!b.exists[t]) {
+    if (!b.exists[t] || t == skip) {
       continue;
     }
     const int64_t take = std::min(std::max<int64_t>(b.value[t], 0), left);
@@ -706,7 +727,7 @@ WalletReply Ledger::Transfer(std::string_view key, UserId src, UserId dst, int64
 }
 
 WalletReply Ledger::Prepare(std::string_view key, UserId src, UserId dst, int64_t amount,
-                            sim::Duration ttl, sim::Time now) {
+                            sim::Duration ttl, sim::Time now, TypeId skip_type) {
   if (key.empty()) {
     return Invalid("an idempotency key is required");
   }
@@ -729,7 +750,7 @@ WalletReply Ledger::Prepare(std::string_view key, UserId src, UserId dst, int64_
   // The system user is a valid destination (the clearing account), never a source.
   if (!UserExists(src) || (dst != kSystemUser && !UserExists(dst))) {
     reply = Reply(WalletStatus::kNoSuchUser);
-  } else if (!PlanDebit(src, amount, debit)) {
+  } else if (!PlanDebit(src, amount, debit, skip_type)) {
     reply = Reply(WalletStatus::kInsufficientFunds);
   } else {
     const uint64_t hold = NextId(now);
@@ -1029,6 +1050,161 @@ int64_t Ledger::TotalBalance(UserId user) {
     total += Balance(user, t);
   }
   return total;
+}
+
+int64_t Ledger::TotalBalanceExcept(UserId user, TypeId type) {
+  int64_t total = 0;
+  for (TypeId t : types_.debit_order()) {
+    if (t != type) {
+      total += Balance(user, t);
+    }
+  }
+  return total;
+}
+
+bool Ledger::HasKey(std::string_view key) { return OpOfKey(key).has_value(); }
+
+int64_t Ledger::HeldHolds(UserId lo, UserId hi, TypeId type) {
+  auto& q = st_->held_by_src;
+  q.Bind(1, lo).Bind(2, hi).Bind(3, int64_t{type});
+  q.Step();
+  const int64_t n = q.Int(0);
+  q.Reset();
+  return n;
+}
+
+std::optional<int64_t> Ledger::MigratedAmount(UserId user) {
+  st_->migrated_get.Bind(1, user);
+  std::optional<int64_t> out;
+  if (st_->migrated_get.Step()) {
+    out = st_->migrated_get.Int(0);
+  }
+  st_->migrated_get.Reset();
+  return out;
+}
+
+MoveOutReply Ledger::MoveOut(std::string_view key, std::span<const UserId> users, TypeId type,
+                             std::span<const int64_t> expected, bool require_no_holds,
+                             sim::Time now) {
+  MoveOutReply reply;
+  if (key.empty() || users.empty() || (!expected.empty() && expected.size() != users.size())) {
+    reply.status = WalletStatus::kInvalidArgument;
+    reply.reason = "a key, users, and one expected balance per user (or none) are required";
+    return reply;
+  }
+  sim::Transaction txn(db_);
+  sim::Statement seen(db_, "SELECT 1 FROM migration_batches WHERE key = ?");
+  seen.Bind(1, key);
+  if (seen.Step()) {
+    // A retry: the batch moved before, answer what it moved.
+    for (UserId u : users) {
+      reply.amounts.push_back(MigratedAmount(u).value_or(0));
+    }
+    CommitTxn(txn);
+    return reply;
+  }
+  std::vector<int64_t> amounts;
+  amounts.reserve(users.size());
+  for (size_t i = 0; i < users.size(); ++i) {
+    const UserId u = users[i];
+    if (!UserExists(u)) {
+      reply.status = WalletStatus::kNoSuchUser;
+      reply.reason = ReasonFor(reply.status);
+      return reply;  // the transaction rolls back: nothing moved
+    }
+    const int64_t balance =
+        MigratedAmount(u) ? 0 : std::max<int64_t>(AccountBalance(u, type).value_or(0), 0);
+    if ((!expected.empty() && expected[i] != balance) ||
+        (require_no_holds && HeldHolds(u, u, type) > 0)) {
+      reply.status = WalletStatus::kMigrationRefused;
+      reply.reason = ReasonFor(reply.status);
+      reply.refused_user = u;
+      return reply;
+    }
+    amounts.push_back(balance);
+  }
+  sim::Statement batch(db_, "INSERT INTO migration_batches VALUES(?)");
+  batch.Bind(1, key).Exec();
+  for (size_t i = 0; i < users.size(); ++i) {
+    const UserId u = users[i];
+    if (MigratedAmount(u)) {
+      reply.amounts.push_back(*MigratedAmount(u));
+      continue;
+    }
+    if (amounts[i] > 0) {
+      const uint64_t movement = NextId(now);
+      std::vector<JournalEntry> entries;
+      DebitAccount(u, type, amounts[i], movement);
+      entries.push_back(JournalEntry{u, type, -amounts[i]});
+      AddToAccount(kSystemUser, AccountTypes::kMigrated, amounts[i]);
+      entries.push_back(JournalEntry{kSystemUser, AccountTypes::kMigrated, amounts[i]});
+      // One movement per user, each under its own key (one key, one effect).
+      const std::string user_key = std::string(key) + "/" + std::to_string(u);
+      WriteMovement(movement, MovementKind::kMigrateOut, user_key, 0, now, entries);
+    }
+    st_->migrated_put.Bind(1, u).Bind(2, amounts[i]).Bind(3, key).Bind(4, now).Exec();
+    reply.amounts.push_back(amounts[i]);
+  }
+  CommitTxn(txn);
+  return reply;
+}
+
+WalletReply Ledger::MoveOutAgain(std::string_view key, UserId user, TypeId type, sim::Time now) {
+  sim::Transaction txn(db_);
+  sim::Statement seen(db_, "SELECT amount FROM migration_forwards WHERE key = ?");
+  seen.Bind(1, key);
+  if (seen.Step()) {
+    const int64_t amount = seen.Int(0);
+    CommitTxn(txn);
+    return Reply(WalletStatus::kOk, 0, amount);
+  }
+  if (!MigratedAmount(user)) {
+    return Invalid("the user is not migrated");
+  }
+  const int64_t amount = std::max<int64_t>(AccountBalance(user, type).value_or(0), 0);
+  uint64_t movement = 0;
+  if (amount > 0) {
+    movement = NextId(now);
+    std::vector<JournalEntry> entries;
+    DebitAccount(user, type, amount, movement);
+    entries.push_back(JournalEntry{user, type, -amount});
+    AddToAccount(kSystemUser, AccountTypes::kMigrated, amount);
+    entries.push_back(JournalEntry{kSystemUser, AccountTypes::kMigrated, amount});
+    WriteMovement(movement, MovementKind::kMigrateOut, key, 0, now, entries);
+    sim::Statement put(db_, "INSERT INTO migration_forwards VALUES(?, ?, ?, 0)");
+    put.Bind(1, key).Bind(2, user).Bind(3, amount).Exec();
+  }
+  CommitTxn(txn);
+  return Reply(WalletStatus::kOk, movement, amount);
+}
+
+std::vector<MigrationForward> Ledger::PendingForwards(int64_t limit) {
+  sim::Statement q(db_,
+                   "SELECT key, user_id, amount FROM migration_forwards WHERE sent = 0 ORDER BY "
+                   "key LIMIT ?");
+  q.Bind(1, limit);
+  std::vector<MigrationForward> out;
+  while (q.Step()) {
+    out.push_back(MigrationForward{std::string(q.Text(0)), q.Int(1), q.Int(2)});
+  }
+  return out;
+}
+
+void Ledger::MarkForwardSent(std::string_view key) {
+  sim::Statement q(db_, "UPDATE migration_forwards SET sent = 1 WHERE key = ?");
+  q.Bind(1, key).Exec();
+}
+
+std::vector<UserId> Ledger::MigratedWithBalance(TypeId type, int64_t limit) {
+  sim::Statement q(db_,
+                   "SELECT m.user_id FROM migrated_users m JOIN accounts a ON a.user_id = "
+                   "m.user_id AND a.type = ? WHERE a.balance > 0 ORDER BY m.user_id LIMIT ?");
+  q.Bind(1, int64_t{type}).Bind(2, limit);
+  std::vector<UserId> out;
+  while (q.Step()) {
+    out.push_back(q.Int(0));
+  }
+  return out;
 }
 
 }  // namespace paylab::system

@@ -69,6 +69,9 @@ enum class WalletStatus : uint8_t {
   // A Prepare whose key was rolled back first (an empty rollback's
   // tombstone): no hold was created. Appended last: statuses are stored.
   kCancelled,
+  // A migration MoveOut refused: a balance differs from the verified one,
+  // or a hold of the user is in flight. Nothing moved.
+  kMigrationRefused,
 };
 std::string_view WalletStatusName(WalletStatus s);
 
@@ -91,6 +94,7 @@ enum class MovementKind : uint8_t {
   kExpireHold = 6,
   kBreakage = 7,
   kPayout = 8,
+  kMigrateOut = 9,
 };
 std::string_view MovementKindName(MovementKind k);
 
@@ -147,6 +151,24 @@ struct LedgerOptions {
   const int64_t* clock_offset_ms = nullptr;
 };
 
+// What a migration MoveOut answers: per user (in the order asked) the
+// balance moved out, or a refusal naming the first user refused.
+struct MoveOutReply {
+  WalletStatus status = WalletStatus::kOk;
+  std::vector<int64_t> amounts;
+  UserId refused_user = 0;
+  std::string_view reason;
+};
+
+// Value that came back to a migrated user's account after the move (a hold
+// prepared before it and released after), moved out again and waiting to be
+// sent to the point service.
+struct MigrationForward {
+  std::string key;
+  UserId user = 0;
+  int64_t amount = 0;
+};
+
 struct InitialBalance {
   TypeId type = 0;
   int64_t amount = 0;
@@ -171,8 +193,10 @@ class Ledger {
   // expires at now + ttl; answers the hold's ID. dst is a user, or
   // kSystemUser for a payment to the clearing account. A key tombstoned by
   // an empty RollbackKey answers kCancelled.
+  // `skip_type` (0: none) is left out of the debit: a migrated user's
+  // CASHBACK, or any payment that must not use points.
   WalletReply Prepare(std::string_view key, UserId src, UserId dst, int64_t amount,
-                      sim::Duration ttl, sim::Time now);
+                      sim::Duration ttl, sim::Time now, TypeId skip_type = 0);
   WalletReply Commit(uint64_t hold_id, sim::Time now);
   WalletReply Rollback(uint64_t hold_id, sim::Time now);
 
@@ -208,6 +232,33 @@ class Ledger {
   Outbox* outbox() { return outbox_.get(); }
   // Sum of a user's balances over the user types.
   int64_t TotalBalance(UserId user);
+  // The same without one type (the cross-system debit's TOTAL_WALLET_BALANCE).
+  int64_t TotalBalanceExcept(UserId user, TypeId type);
+  // Whether an operation was recorded under this key (or it is tombstoned).
+  bool HasKey(std::string_view key);
+  // Holds still held whose source is a user in [lo, hi] and that took from
+  // that user's `type` account.
+  int64_t HeldHolds(UserId lo, UserId hi, TypeId type);
+
+  // --- migration (seed 000) ------------------------------------------------
+  // Moves each user's whole `type` balance to (kSystemUser, SYS_MIGRATED)
+  // and marks the user migrated, all users in one transaction, all or
+  // nothing. With `expected` (one per user) a balance that differs refuses
+  // the batch (kMigrationRefused); so does a held hold of a user that took
+  // from `type` when `require_no_holds`. A user migrated before moves nothing again.
+  // Idempotent by key: a retry answers what the batch moved.
+  MoveOutReply MoveOut(std::string_view key, std::span<const UserId> users, TypeId type,
+                       std::span<const int64_t> expected, bool require_no_holds, sim::Time now);
+  // The amount moved out for a migrated user; nullopt if not migrated.
+  std::optional<int64_t> MigratedAmount(UserId user);
+  // For a migrated user: moves what came back to `type` since (a released
+  // hold) out again, recording a forward for the point service. Idempotent
+  // by key; answers the amount (0: nothing came back).
+  WalletReply MoveOutAgain(std::string_view key, UserId user, TypeId type, sim::Time now);
+  std::vector<MigrationForward> PendingForwards(int64_t limit);
+  void MarkForwardSent(std::string_view key);
+  // Migrated users whose `type` balance is above zero again.
+  std::vector<UserId> MigratedWithBalance(TypeId type, int64_t limit);
 
  private:
   struct Stmts;
@@ -247,7 +298,7 @@ class Ledger {
   };
   // Plans draining `amount` from the user's accounts in debit order. False
   // if the user cannot cover it.
-  bool PlanDebit(UserId user, int64_t amount, Plan& plan);
+  bool PlanDebit(UserId user, int64_t amount, Plan& plan, TypeId skip = 0);
   void ApplyDebit(UserId user, const Plan& plan, uint64_t movement, std::vector<JournalEntry>& out);
   // Takes `amount` from one account, consuming balance items.
   void DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t movement);

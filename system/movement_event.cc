@@ -53,7 +53,7 @@ std::optional<MovementEvent> DecodeMovementEvent(std::string_view in, std::strin
     return std::nullopt;
   }
   if (kind < static_cast<int>(MovementKind::kDeposit) ||
-      kind > static_cast<int>(MovementKind::kPayout)) {
+      kind > static_cast<int>(MovementKind::kMigrateOut)) {
     *error = fmt::format("unknown movement kind {}", kind);
     return std::nullopt;
   }

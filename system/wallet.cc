@@ -26,6 +26,7 @@ TccStatus ToTcc(WalletStatus s) {
     case WalletStatus::kHoldNotActive:
     case WalletStatus::kIdempotencyMismatch:
     case WalletStatus::kInvalidArgument:
+    case WalletStatus::kMigrationRefused:
       return TccStatus::kInvalid;
   }
   return TccStatus::kInvalid;
