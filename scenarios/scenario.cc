@@ -1213,7 +1213,9 @@ void ReadMigration(Reader& r, const Json& j, const std::string& pointer,
     for (const AccountTypeSpec& t : types) {
       found = found || t.name == *out;
     }
-    if (r.ok() && !found) {
+    // The types must exist when the migration runs (a disabled section may
+    // keep its defaults in any scenario).
+    if (r.ok() && m->enabled && !found) {
       r.Fail(o.PointerTo(field),
              fmt::format("no account type is named {} (see /account_types)", Quote(*out)));
     }

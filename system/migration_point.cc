@@ -703,16 +703,17 @@ asio::awaitable<void> PointHome::ReconcileLoop() {
         }
         continue;
       }
-      if (it != suspects_.end() && it->second == wallet && !Activated(u)) {
-        // The same difference twice, the wallet unchanged in between: not
-        // a dual-write still in flight. Repair the copy.
+      if (it != suspects_.end() && it->second == std::pair{wallet, copies[i]} && !Activated(u)) {
+        // The same difference twice, neither side changed in between: no
+        // dual-write was in flight for it. Repair the copy.
         sim::Statement up(ctx_.db(), "UPDATE copies SET balance = ? WHERE user_id = ?");
         up.Bind(1, wallet).Bind(2, u).Exec();
         Count("recon_differences");
         Count("recon_repairs");
+        ctx_.Trace(sim::TraceKind::kNote, "point.recon_repair", u, wallet - copies[i]);
         suspects_.erase(it);
       } else {
-        suspects_[u] = wallet;
+        suspects_[u] = {wallet, copies[i]};
       }
     }
   }

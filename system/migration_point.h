@@ -34,7 +34,7 @@
 // the copy with what the wallet moved: a difference is an inconsistency
 // (counted) and the moved amount wins. Reconciliation compares copies with
 // the wallet periodically, a batch of users at a time; a difference seen
-// twice with the same wallet balance is repaired (counted).
+// twice with neither side changed in between is repaired (counted).
 #pragma once
 
 #include <memory>
@@ -151,8 +151,8 @@ class PointHome : public sim::Service, public PointLedgerObserver {
   std::unique_ptr<PointLedger> ledger_;
   QueueHandler handler_;
   int64_t reconcile_cursor_ = 1;
-  // Differences seen by the last pass: user -> the wallet balance then.
-  std::map<int64_t, int64_t> suspects_;
+  // Differences seen by the last pass: user -> (wallet balance, copy) then.
+  std::map<int64_t, std::pair<int64_t, int64_t>> suspects_;
 };
 
 }  // namespace paylab::system

@@ -72,7 +72,11 @@ asio::awaitable<void> CashbackWallet::Boot() {
   LedgerOptions options = config_.ledger;
   options.clock_offset_ms = &ctx_.clock_offset_ms();
   ledger_ = std::make_unique<Ledger>(ctx_.db(), *config_.types, options, this);
+  // The opening balances are not dual-written: the point service's copies
+  // start from them (the bulk copy made before the migration).
+  populating_ = true;
   ledger_->Populate(config_.users, config_.initial_balances, ctx_.Now());
+  populating_ = false;
   hold_by_id_ = sim::Statement(ctx_.db(), "SELECT idem_key FROM holds WHERE id = ?");
   ctx_.Trace(sim::TraceKind::kNote, "wallet.boot", ledger_->user_count());
   ctx_.Spawn(ExpiryLoop());
@@ -247,7 +251,7 @@ void CashbackWallet::OnMovement(const MovementRecord& m) {
     moved += e.delta > 0 ? e.delta : 0;
   }
   ctx_.Trace(sim::TraceKind::kCommit, MovementKindName(m.kind), static_cast<int64_t>(m.id), moved);
-  if (config_.dual_write && m.kind != MovementKind::kMigrateOut) {
+  if (config_.dual_write && !populating_ && m.kind != MovementKind::kMigrateOut) {
     for (const JournalEntry& e : m.entries) {
       if (e.type == config_.cashback && e.user != kSystemUser &&
           !ledger_->MigratedAmount(e.user)) {

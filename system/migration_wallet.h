@@ -121,6 +121,7 @@ class CashbackWallet : public sim::Service, public LedgerObserver {
   std::unique_ptr<Ledger> ledger_;
   std::deque<OutboxRow> unsent_;
   int64_t unsent_seq_ = 0;
+  bool populating_ = false;
   RelaySource relay_source_;
   sim::Statement hold_by_id_;
 };
