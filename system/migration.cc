@@ -1,6 +1,8 @@
 // Implementation of the migration vocabulary and controller (see migration.h).
 #include "system/migration.h"
 
+#include <sqlite3.h>
+
 namespace paylab::system {
 
 std::string_view MigrationStateName(MigrationState s) {
@@ -56,14 +58,16 @@ std::string_view MigStatusName(MigStatus s) {
 namespace {
 
 constexpr std::string_view kControllerSchema = R"sql(
-CREATE TABLE IF NOT EXISTS status(user_id INTEGER PRIMARY KEY, state INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS status(
+  user_id INTEGER PRIMARY KEY, state INTEGER NOT NULL, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS status_log(
   seq INTEGER PRIMARY KEY, lo INTEGER NOT NULL, hi INTEGER NOT NULL, state INTEGER NOT NULL,
   at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS banners(
   seq INTEGER PRIMARY KEY, lo INTEGER NOT NULL, hi INTEGER NOT NULL, shown INTEGER NOT NULL,
   at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS flags(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS flags(
+  name TEXT PRIMARY KEY, value INTEGER NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
 
 }  // namespace
@@ -76,11 +80,11 @@ asio::awaitable<void> MigrationController::Boot() {
   db.ExecScript(kControllerSchema);
   if (db.QueryInt("SELECT COUNT(*) FROM status") == 0) {
     sim::Transaction txn(db);
-    sim::Statement put(db, "INSERT INTO status VALUES(?, 0)");
+    sim::Statement put(db, "INSERT INTO status VALUES(?, 0, -1)");
     for (int64_t u = 1; u <= config_.users; ++u) {
       put.Bind(1, u).Exec();
     }
-    db.ExecScript("INSERT INTO flags VALUES('full', 0)");
+    db.ExecScript("INSERT INTO flags VALUES('full', 0, -1)");
     txn.Commit();
   }
   get_ = sim::Statement(db, "SELECT state FROM status WHERE user_id = ?");
@@ -105,8 +109,16 @@ asio::awaitable<StatusReply> MigrationController::Get(int64_t user) {
 asio::awaitable<bool> MigrationController::Set(StatusChange c) {
   sim::Database& db = ctx_.db();
   sim::Transaction txn(db);
-  sim::Statement up(db, "UPDATE status SET state = ? WHERE user_id BETWEEN ? AND ?");
-  up.Bind(1, static_cast<int64_t>(c.state)).Bind(2, c.lo).Bind(3, c.hi).Exec();
+  // A change older than the one a user has (a delayed duplicate of an
+  // earlier request) must not undo it.
+  sim::Statement up(db,
+                    "UPDATE status SET state = ?, seq = ? WHERE user_id BETWEEN ? AND ? AND seq < ?");
+  up.Bind(1, static_cast<int64_t>(c.state)).Bind(2, c.seq).Bind(3, c.lo).Bind(4, c.hi).Bind(5, c.seq);
+  up.Exec();
+  if (sqlite3_changes(db.handle()) == 0) {
+    txn.Commit();
+    co_return true;
+  }
   sim::Statement log(db, "INSERT INTO status_log(lo, hi, state, at) VALUES(?, ?, ?, ?)");
   log.Bind(1, c.lo).Bind(2, c.hi).Bind(3, static_cast<int64_t>(c.state)).Bind(4, ctx_.Now()).Exec();
   txn.Commit();
@@ -114,11 +126,16 @@ asio::awaitable<bool> MigrationController::Set(StatusChange c) {
   co_return true;
 }
 
-asio::awaitable<bool> MigrationController::SetFull(bool on) {
+asio::awaitable<bool> MigrationController::SetFull(std::pair<bool, int64_t> change) {
+  const bool on = change.first;
   sim::Database& db = ctx_.db();
   sim::Transaction txn(db);
-  sim::Statement up(db, "UPDATE flags SET value = ? WHERE name = 'full'");
-  up.Bind(1, on ? 1 : 0).Exec();
+  sim::Statement up(db, "UPDATE flags SET value = ?, seq = ? WHERE name = 'full' AND seq < ?");
+  up.Bind(1, on ? 1 : 0).Bind(2, change.second).Bind(3, change.second).Exec();
+  if (sqlite3_changes(db.handle()) == 0) {
+    txn.Commit();
+    co_return true;
+  }
   sim::Statement log(db, "INSERT INTO status_log(lo, hi, state, at) VALUES(0, 0, ?, ?)");
   log.Bind(1, static_cast<int64_t>(on ? MigrationState::kMaintenance : MigrationState::kLegacy))
       .Bind(2, ctx_.Now())

@@ -105,6 +105,10 @@ struct StatusChange {
   int64_t hi = 0;
   MigrationState state = MigrationState::kLegacy;
   sim::Time at = 0;
+  // Orders the changes (the migrator's time when it decided the change; a
+  // retry keeps it): a user takes a change only if it is newer than the one
+  // it has, so a delayed duplicate never undoes a later change.
+  int64_t seq = 0;
 };
 
 struct ControllerConfig {
@@ -118,9 +122,11 @@ class MigrationController : public sim::Service {
   asio::awaitable<void> Boot() override;
 
   asio::awaitable<StatusReply> Get(int64_t user);
-  // Sets users [lo, hi] to `state` (idempotent) and logs the change.
+  // Sets users [lo, hi] to `state` (idempotent; ordered by change.seq) and
+  // logs the change.
   asio::awaitable<bool> Set(StatusChange change);
-  asio::awaitable<bool> SetFull(bool on);
+  // Full maintenance on or off, ordered by the second member as Set is.
+  asio::awaitable<bool> SetFull(std::pair<bool, int64_t> change);
   // A banner shown to users [lo, hi] (on) or removed (off): logged only.
   asio::awaitable<bool> Banner(StatusChange change);
 

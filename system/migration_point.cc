@@ -45,6 +45,26 @@ MigReply Status(MigStatus s) {
   return r;
 }
 
+// Holds a payment key while one request works on it.
+class KeyGuard {
+ public:
+  KeyGuard(std::shared_ptr<std::set<std::string>> busy, std::string key)
+      : busy_(std::move(busy)), key_(std::move(key)), held_(busy_->insert(key_).second) {}
+  ~KeyGuard() {
+    if (held_) {
+      busy_->erase(key_);
+    }
+  }
+  KeyGuard(const KeyGuard&) = delete;
+  KeyGuard& operator=(const KeyGuard&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  std::shared_ptr<std::set<std::string>> busy_;
+  std::string key_;
+  bool held_;
+};
+
 }  // namespace
 
 struct PointHome::Pay {
@@ -289,6 +309,10 @@ asio::awaitable<MigReply> PointHome::Proxy(MigPay p) {
 }
 
 asio::awaitable<MigReply> PointHome::CrossDebit(MigPay p) {
+  const KeyGuard guard(busy_, p.key);
+  if (!guard.held()) {
+    co_return Status(MigStatus::kUnavailable);
+  }
   std::optional<Pay> pay = LoadPay(p.key);
   if (!pay) {
     const std::optional<int64_t> total = co_await WalletTotal(p.user);
@@ -406,6 +430,10 @@ asio::awaitable<bool> PointHome::Release(Pay& pay, int final_state) {
 }
 
 asio::awaitable<MigReply> PointHome::ResolvePay(MigResolve r, bool commit) {
+  const KeyGuard guard(busy_, r.key);
+  if (!guard.held()) {
+    co_return Status(MigStatus::kUnavailable);
+  }
   std::optional<Pay> pay = LoadPay(r.key);
   switch (pay->state) {
     case kPrepared:
@@ -734,8 +762,9 @@ asio::awaitable<void> PointHome::ExpiryLoop() {
       }
     }
     for (const std::string& k : keys) {
+      const KeyGuard guard(busy_, k);
       std::optional<Pay> pay = LoadPay(k);
-      if (pay && pay->state < kCommitted) {
+      if (guard.held() && pay && pay->state < kCommitted) {
         co_await Release(*pay, kExpiredPay);
       }
     }

@@ -38,6 +38,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -151,6 +152,10 @@ class PointHome : public sim::Service, public PointLedgerObserver {
   std::unique_ptr<PointLedger> ledger_;
   QueueHandler handler_;
   int64_t reconcile_cursor_ = 1;
+  // Payments being worked on now (a duplicate request waits its turn: it is
+  // answered kUnavailable and retried). Shared with the guards in coroutine
+  // frames, which may outlive this incarnation's service object.
+  std::shared_ptr<std::set<std::string>> busy_ = std::make_shared<std::set<std::string>>();
   // Differences seen by the last pass: user -> (wallet balance, copy) then.
   std::map<int64_t, std::pair<int64_t, int64_t>> suspects_;
 };

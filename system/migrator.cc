@@ -52,6 +52,13 @@ asio::awaitable<void> Migrator::Boot() {
   co_return;
 }
 
+int64_t Migrator::NextSeq() {
+  // Virtual time never runs back, and a restarted migrator starts later: a
+  // strictly increasing sequence across incarnations.
+  last_seq_ = std::max(last_seq_ + 1, static_cast<int64_t>(ctx_.Now()));
+  return last_seq_;
+}
+
 int64_t Migrator::Progress(std::string_view name) {
   sim::Statement q(ctx_.db(), "SELECT value FROM progress WHERE name = ?");
   q.Bind(1, name);
@@ -72,7 +79,7 @@ asio::awaitable<void> Migrator::SleepUntil(sim::Time t) {
 }
 
 asio::awaitable<void> Migrator::SetStatus(int64_t lo, int64_t hi, MigrationState s) {
-  const StatusChange c{lo, hi, s, 0};
+  const StatusChange c{lo, hi, s, 0, NextSeq()};
   auto fn = [c](MigrationController& m) { return m.Set(c); };
   co_await CallUntil<MigrationController>(ctx_, config_.controller, "controller.Set",
                                           config_.rpc_timeout, fn);
@@ -160,7 +167,8 @@ asio::awaitable<void> Migrator::RunFull() {
   const int64_t n = config_.users;
   if (Progress("phase") == 0) {
     co_await Banner(1, n, true);
-    auto on = [](MigrationController& m) { return m.SetFull(true); };
+    const std::pair<bool, int64_t> change{true, NextSeq()};
+    auto on = [change](MigrationController& m) { return m.SetFull(change); };
     co_await CallUntil<MigrationController>(ctx_, config_.controller, "controller.SetFull",
                                             config_.rpc_timeout, on);
     SetProgress("phase", 1);
@@ -193,7 +201,8 @@ asio::awaitable<void> Migrator::RunFull() {
     SetProgress("phase", 3);
   }
   co_await SetStatus(1, n, MigrationState::kMigrated);
-  auto off = [](MigrationController& m) { return m.SetFull(false); };
+  const std::pair<bool, int64_t> change{false, NextSeq()};
+  auto off = [change](MigrationController& m) { return m.SetFull(change); };
   co_await CallUntil<MigrationController>(ctx_, config_.controller, "controller.SetFull",
                                           config_.rpc_timeout, off);
   co_await Banner(1, n, false);

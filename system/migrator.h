@@ -104,6 +104,7 @@ class Migrator : public sim::Service {
   asio::awaitable<void> SetStatus(int64_t lo, int64_t hi, MigrationState s);
   asio::awaitable<void> Banner(int64_t lo, int64_t hi, bool on);
   asio::awaitable<void> SleepUntil(sim::Time t);
+  int64_t NextSeq();
   int64_t Progress(std::string_view name);
   void SetProgress(std::string_view name, int64_t value);
 
@@ -111,6 +112,7 @@ class Migrator : public sim::Service {
   const MigratorConfig& config_;
   MigratorCounters& counters_;
   bool done_ = false;
+  int64_t last_seq_ = 0;
 };
 
 }  // namespace paylab::system

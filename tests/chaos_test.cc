@@ -2,8 +2,9 @@
 //
 // It proves two things about the checks. First, that the shipped system is
 // clean: plain and swarm sweeps of scenarios/chaos_wallet.json and
-// scenarios/chaos_payments.json (500 seeds and more in all) pass every
-// check. Second, that the checks catch real bugs: for every defect in the
+// scenarios/chaos_payments.json (500 seeds and more in all), and plain
+// sweeps of the two migration chaos scenarios (online, partial
+// maintenance), pass every check. Second, that the checks catch real bugs: for every defect in the
 // catalogue (system/defects.h), a sweep of at most 200 seeds of the
 // defect's chaos scenario fails, and some failing seed fails the very check
 // the catalogue names. Each test prints the seed of the first failure and
@@ -90,6 +91,14 @@ TEST(ChaosClean, WalletSwarmSweepPassesEveryCheck) {
 
 TEST(ChaosClean, PaymentsSwarmSweepPassesEveryCheck) {
   ExpectClean("scenarios/chaos_payments.json", 100, true);
+}
+
+TEST(ChaosClean, OnlineMigrationSweepPassesEveryCheck) {
+  ExpectClean("scenarios/chaos_migration_online.json", 200, false);
+}
+
+TEST(ChaosClean, PartialMaintenanceMigrationSweepPassesEveryCheck) {
+  ExpectClean("scenarios/chaos_migration_partial.json", 200, false);
 }
 
 class DefectSweep : public testing::TestWithParam<system::DefectInfo> {};
