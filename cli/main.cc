@@ -21,6 +21,7 @@
 #include "reports/chrome_trace.h"
 #include "reports/report.h"
 #include "reports/sweep_results.h"
+#include "scenarios/compare.h"
 #include "scenarios/runner.h"
 #include "scenarios/scenario.h"
 #include "scenarios/shrink.h"
@@ -75,6 +76,7 @@ struct RunArgs {
   std::string trace;
   std::vector<std::string> defects;
   bool swarm = false;
+  std::string strategy;  // "" = the scenario's migration strategy
   // replay only: export the trace for Perfetto, and check the hash.
   std::string trace_out;
   std::string expect_hash;
@@ -91,6 +93,17 @@ int Run(const RunArgs& a) {
     return BadInput(paylab::scenarios::FormatError(a.scenario, *err));
   }
   const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
+  if (!a.strategy.empty()) {
+    if (!scenario.migration.enabled) {
+      return BadInput(fmt::format("--strategy {}: {} has /migration/enabled false", a.strategy,
+                                  a.scenario));
+    }
+    if (!paylab::scenarios::ParseStrategy(a.strategy)) {
+      return BadInput(fmt::format("--strategy {}: unknown strategy; expected one of {}",
+                                  a.strategy, paylab::scenarios::StrategyNames()));
+    }
+  }
+  options.strategy = a.strategy;
   options.defects = {};
   if (std::string err = ParseDefects(a.defects, &scenario, a.scenario, &options.defects);
       !err.empty()) {
@@ -195,6 +208,73 @@ std::string ParseSeeds(const std::string& text, uint64_t* first, uint64_t* last)
     return fmt::format("--seeds {}: at most 100000000 seeds in one sweep", text);
   }
   return "";
+}
+
+struct CompareArgs {
+  std::string scenario;
+  std::string strategies = "full_maintenance,partial_maintenance,online,gradual";
+  std::string seeds = "1..20";
+  std::string out;
+  int64_t jobs = 0;
+};
+
+int Compare(const CompareArgs& a) {
+  paylab::scenarios::CompareOptions o;
+  if (std::string err = ParseSeeds(a.seeds, &o.first, &o.last); !err.empty()) {
+    return BadInput(err);
+  }
+  if (std::string err = paylab::scenarios::ParseStrategies(a.strategies, &o.strategies);
+      !err.empty()) {
+    return BadInput(err);
+  }
+  auto loaded = paylab::scenarios::LoadScenario(a.scenario);
+  if (auto* err = std::get_if<paylab::scenarios::ScenarioError>(&loaded)) {
+    return BadInput(paylab::scenarios::FormatError(a.scenario, *err));
+  }
+  const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
+  if (!scenario.migration.enabled) {
+    return BadInput(fmt::format("{}: /migration/enabled is false: compare needs a migration "
+                                "scenario (see scenarios/migration_online.json)",
+                                a.scenario));
+  }
+  o.scenario_file = a.scenario;
+  o.jobs = a.jobs > 0 ? a.jobs : std::max<int64_t>(1, sysconf(_SC_NPROCESSORS_ONLN));
+  o.out_dir = a.out.empty()
+                  ? (std::filesystem::path("out") / scenario.name / "compare").string()
+                  : a.out;
+  fmt::print("paylab compare: {} ({} users), strategies {}, seeds {}..{}, {} jobs\n",
+             scenario.name, scenario.population.users, a.strategies, o.first, o.last, o.jobs);
+  std::fflush(stdout);
+  const auto progress = [](int64_t done, int64_t total, const paylab::scenarios::CompareRun& r) {
+    fmt::print("  {:>4}/{}  {:<20} seed {:<6} {}  {:.1f} s{}\n", done, total,
+               paylab::system::MigrationStrategyName(r.strategy), r.seed,
+               r.passed ? "pass" : "FAIL", r.wall_time_s,
+               r.passed ? "" : fmt::format("  {}: {}\n        replay: {}", r.check, r.detail,
+                                           r.replay));
+    std::fflush(stdout);
+  };
+  const auto out = paylab::scenarios::RunCompare(scenario, o, progress);
+  if (!out.error.empty()) {
+    return BadInput(out.error);
+  }
+  const std::filesystem::path dir(o.out_dir);
+  for (const auto& [name, text] :
+       {std::pair{"compare.json", paylab::scenarios::CompareJson(scenario, o, out)},
+        std::pair{"compare.html", paylab::scenarios::CompareHtml(scenario, o, out)}}) {
+    if (std::string err = paylab::reports::WriteFileAtomic(dir / name, text); !err.empty()) {
+      return BadInput(err);
+    }
+  }
+  int64_t failed = 0;
+  for (const auto& r : out.runs) {
+    failed += r.passed ? 0 : 1;
+  }
+  fmt::print("  runs        {} ({} made now, {} reused from {}), wall {:.1f} s\n", out.runs.size(),
+             out.ran, out.reused, (dir / "compare-runs.jsonl").string(), out.wall_time_s);
+  fmt::print("  wrote       {}\n  wrote       {}\n", (dir / "compare.json").string(),
+             (dir / "compare.html").string());
+  fmt::print("  result      {}\n", failed == 0 ? "PASS" : fmt::format("FAIL ({} runs)", failed));
+  return failed == 0 ? kExitPass : kExitFail;
 }
 
 // "K/N" with 1 <= K <= N.
@@ -487,6 +567,8 @@ int main(int argc, char** argv) {
                       "see paylab defects");
   run_cmd->add_flag("--swarm", run.swarm,
                     "Redraw the scenario's faults from the seed (a random subset at random rates)");
+  run_cmd->add_option("--strategy", run.strategy,
+                      "Run this migration strategy instead of the scenario's");
 
   RunArgs replay;
   CLI::App* replay_cmd = app.add_subcommand(
@@ -503,6 +585,7 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--trace", replay.trace, "Also keep the raw trace in FILE (JSON lines)");
   replay_cmd->add_option("--defect", replay.defects, "Switch on a deliberate bug (as the run did)");
   replay_cmd->add_flag("--swarm", replay.swarm, "Redraw the faults from the seed (as the run did)");
+  replay_cmd->add_option("--strategy", replay.strategy, "The migration strategy (as the run did)");
 
   CLI::App* defects_cmd = app.add_subcommand("defects", "List the deliberate bugs --defect knows");
 
@@ -525,6 +608,23 @@ int main(int argc, char** argv) {
       ->add_option("--max-failures", sweep.max_failures,
                    "Stop starting seeds after this many failures (0: run them all)")
       ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
+
+  CompareArgs compare;
+  CLI::App* compare_cmd = app.add_subcommand(
+      "compare",
+      "Run a migration scenario under several strategies and the same seeds; write compare.json "
+      "and compare.html");
+  compare_cmd->add_option("scenario", compare.scenario, "Scenario file (JSON), migration on")
+      ->required();
+  compare_cmd->add_option("--strategies", compare.strategies, "Comma-separated strategies")
+      ->default_val(compare.strategies);
+  compare_cmd->add_option("--seeds", compare.seeds, "Seeds A..B, inclusive")
+      ->default_val(compare.seeds);
+  compare_cmd->add_option("--out", compare.out,
+                          "Directory for compare.json, compare.html and compare-runs.jsonl "
+                          "(default: out/<scenario>/compare)");
+  compare_cmd->add_option("--jobs", compare.jobs, "Runs at once (default: one per core)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
 
   ShrinkArgs shrink;
   CLI::App* shrink_cmd = app.add_subcommand(
@@ -587,6 +687,9 @@ int main(int argc, char** argv) {
   }
   if (shrink_cmd->parsed()) {
     return Shrink(shrink);
+  }
+  if (compare_cmd->parsed()) {
+    return Compare(compare);
   }
   if (merge_cmd->parsed()) {
     return Merge(merge);

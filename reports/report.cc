@@ -44,6 +44,9 @@ std::string_view OutcomeWord(RunOutcome o) {
 
 std::string ReplayCommand(const RunResult& r) {
   std::string cmd = fmt::format("paylab run {} --seed {}", ShellQuote(r.scenario_file), r.seed);
+  if (!r.strategy_override.empty()) {
+    cmd += " --strategy " + ShellQuote(r.strategy_override);
+  }
   if (r.swarm) {
     cmd += " --swarm";
   }

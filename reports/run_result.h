@@ -51,6 +51,9 @@ struct RunResult {
   // drawn "faults" object as JSON text (replayed by --swarm, never edited).
   bool swarm = false;
   std::string swarm_faults;
+  // The migration strategy given on the command line instead of the
+  // scenario's (--strategy), "" when none.
+  std::string strategy_override;
   RunOutcome outcome = RunOutcome::kPass;
   std::optional<ViolationInfo> violation;
   std::string internal_error;

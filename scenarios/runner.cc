@@ -1164,7 +1164,11 @@ std::string DefectUnreachable(const Scenario& s, system::Defect defect) {
 reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) {
   const auto wall_start = std::chrono::steady_clock::now();
   reports::RunResult r;
-  const Scenario s = o.swarm ? Swarm(configured, o.seed) : configured;
+  Scenario s = o.swarm ? Swarm(configured, o.seed) : configured;
+  if (!o.strategy.empty()) {
+    s.migration.strategy = o.strategy;
+    r.strategy_override = o.strategy;
+  }
   r.swarm = o.swarm;
   if (o.swarm) {
     r.swarm_faults = ToJson(s)["faults"].dump();

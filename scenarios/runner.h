@@ -36,6 +36,9 @@ struct RunOptions {
   // Record every fault that happens into RunResult::realised (shrinking);
   // costs a map lookup per RPC.
   bool record_faults = false;
+  // Run this migration strategy instead of the scenario's (compare and
+  // `paylab run --strategy`); "" = the scenario's. REQUIRES: a known name.
+  std::string strategy;
 };
 
 // Why `defect` cannot be reached in `scenario` (it lives in a part the
