@@ -515,7 +515,8 @@ body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
-td.range { color: #777; font-size: 0.85em; }
+td.range, .range { color: #777; font-size: 0.85em; }
+td.best { background: #e8f6ee; }
 tr.money td { font-weight: bold; }
 .chart { display: block; margin: 1.5em 0; background: #fafafa; }
 .chart .grid { stroke: #ddd; }
@@ -550,8 +551,9 @@ tr.money td { font-weight: bold; }
                      Escape(f.label));
     for (auto st : o.strategies) {
       const Stats s = StatsOf(by.at(st), f.key);
-      h += fmt::format("<td>{}<br><span class=\"range\">{}&ndash;{}</span></td>", Num(s.mean),
-                       Num(s.min), Num(s.max));
+      h += fmt::format(
+          "<td data-mean=\"{}\">{}<br><span class=\"range\">{}&ndash;{}</span></td>", s.mean,
+          Num(s.mean), Num(s.min), Num(s.max));
     }
     h += "</tr>\n";
   }
@@ -606,7 +608,18 @@ wrong, and were put right before they could matter.</li>
 user's switch, which attempt tracking sent back to the wallet instead of processing them again.</li>
 <li>Replay any run with the command in the failures table, or
 <code>paylab run SCENARIO --seed N --strategy NAME</code>.</li>
+<li>A shaded cell is the lowest mean of its row (lower is better for every figure but
+duplicates prevented).</li>
 </ul>
+<script>
+// Shades the lowest mean of each row; the page reads the same without it.
+for (const row of document.querySelectorAll('#figures tbody tr')) {
+  if (row.dataset.figure === 'duplicates_prevented') continue;
+  const cells = [...row.querySelectorAll('td[data-mean]')];
+  const low = Math.min(...cells.map(c => Number(c.dataset.mean)));
+  for (const c of cells) if (Number(c.dataset.mean) === low) c.classList.add('best');
+}
+</script>
 </body>
 </html>
 )html";

@@ -63,7 +63,8 @@ CompareOutcome RunCompare(const Scenario& scenario, const CompareOptions& option
 // compare.json, as an object (stable keys).
 std::string CompareJson(const Scenario& scenario, const CompareOptions& options,
                         const CompareOutcome& outcome);
-// compare.html: self-contained (inline CSS and SVG, no script, no network).
+// compare.html: self-contained (inline CSS, SVG and one small script; no
+// network, opens from disk).
 std::string CompareHtml(const Scenario& scenario, const CompareOptions& options,
                         const CompareOutcome& outcome);
 
