@@ -1448,5 +1448,77 @@ TEST(LedgerCheckerTest, NoHoldLeftIsOptInAndCatchesAHoldStillHeld) {
   }
 }
 
+
+// --- Migration (MoveOut) -----------------------------------------------------
+
+TEST_F(LedgerTest, MoveOutMovesWholeBalancesAllOrNothingAndOnce) {
+  ledger_->Populate(3, kQuickstart, 0);
+  const std::vector<UserId> users{1, 2, 3};
+  // A balance that differs from the verified one refuses the whole batch.
+  const Snapshot before = Snap();
+  const MoveOutReply refused =
+      ledger_->MoveOut("b1", users, kCashback, std::vector<int64_t>{2000, 1999, 2000}, true, 0);
+  EXPECT_EQ(refused.status, WalletStatus::kMigrationRefused);
+  EXPECT_EQ(refused.refused_user, 2);
+  EXPECT_FALSE(refused.reason.empty());
+  EXPECT_EQ(Snap(), before);
+  EXPECT_FALSE(ledger_->MigratedAmount(1).has_value());
+
+  // A held hold that took CASHBACK refuses it too, when asked to; one that
+  // took only MONEY does not count.
+  ASSERT_EQ(ledger_->Prepare("h1", 1, 2, 500, 60 * sim::kSecond, 0).status, WalletStatus::kOk);
+  ASSERT_EQ(ledger_->Prepare("h2", 3, 2, 500, 60 * sim::kSecond, 0, kCashback).status,
+            WalletStatus::kOk);
+  EXPECT_EQ(ledger_->HeldHolds(1, 3, kCashback), 1);
+  EXPECT_EQ(ledger_->MoveOut("b2", users, kCashback, {}, true, 0).refused_user, 1);
+  ASSERT_EQ(ledger_->RollbackKey("h1", sim::kSecond).status, WalletStatus::kOk);
+  EXPECT_EQ(ledger_->HeldHolds(1, 3, kCashback), 0);
+
+  const MoveOutReply moved = ledger_->MoveOut("b3", users, kCashback, {}, true, 2 * sim::kSecond);
+  ASSERT_EQ(moved.status, WalletStatus::kOk) << moved.reason;
+  EXPECT_EQ(moved.amounts, (std::vector<int64_t>{2000, 2000, 2000}));
+  EXPECT_EQ(ledger_->Balance(kSystemUser, AccountTypes::kMigrated), 6000);
+  EXPECT_EQ(ledger_->Balance(1, kCashback), 0);
+  EXPECT_EQ(ledger_->MigratedAmount(2), 2000);
+  EXPECT_EQ(tables_->MovementsOfKind(MovementKind::kMigrateOut), 3);
+  EXPECT_EQ(tables_->JournalSum(), 0);
+  // A retry answers what the batch moved and moves nothing again.
+  const Snapshot after = Snap();
+  EXPECT_EQ(ledger_->MoveOut("b3", users, kCashback, {}, true, 3 * sim::kSecond).amounts,
+            moved.amounts);
+  // Another batch over migrated users moves nothing either.
+  EXPECT_EQ(ledger_->MoveOut("b4", users, kCashback, {}, false, 3 * sim::kSecond).amounts,
+            moved.amounts);
+  EXPECT_EQ(Snap(), after);
+  // A migrated user's debits leave CASHBACK alone (skip_type).
+  EXPECT_EQ(ledger_->TotalBalanceExcept(1, kCashback), 50'000);
+}
+
+TEST_F(LedgerTest, ValueThatComesBackAfterTheMoveIsMovedOutAgainAndForwardedOnce) {
+  ledger_->Populate(2, kQuickstart, 0);
+  // A hold prepared before the switch takes CASHBACK; released after it,
+  // the CASHBACK comes back to a migrated user.
+  ASSERT_EQ(ledger_->Prepare("h1", 1, 2, 700, 60 * sim::kSecond, 0).status, WalletStatus::kOk);
+  const std::vector<UserId> one{1};
+  ASSERT_EQ(ledger_->MoveOut("m1", one, kCashback, {}, false, 0).amounts,
+            (std::vector<int64_t>{1300}));
+  ASSERT_EQ(ledger_->RollbackKey("h1", sim::kSecond).status, WalletStatus::kOk);
+  EXPECT_EQ(ledger_->Balance(1, kCashback), 700);
+  EXPECT_EQ(ledger_->MigratedWithBalance(kCashback, 10), (std::vector<UserId>{1}));
+
+  const WalletReply again = ledger_->MoveOutAgain("fwd/1/a", 1, kCashback, 2 * sim::kSecond);
+  ASSERT_EQ(again.status, WalletStatus::kOk) << again.reason;
+  EXPECT_EQ(again.amount, 700);
+  EXPECT_EQ(ledger_->Balance(1, kCashback), 0);
+  EXPECT_EQ(ledger_->Balance(kSystemUser, AccountTypes::kMigrated), 2000);
+  EXPECT_EQ(ledger_->MoveOutAgain("fwd/1/a", 1, kCashback, 3 * sim::kSecond).amount, 700);
+  ASSERT_EQ(ledger_->PendingForwards(10).size(), 1u);
+  ledger_->MarkForwardSent("fwd/1/a");
+  EXPECT_TRUE(ledger_->PendingForwards(10).empty());
+  // Not migrated: refused.
+  ExpectRefused(ledger_->MoveOutAgain("fwd/2/a", 2, kCashback, sim::kSecond),
+                WalletStatus::kInvalidArgument);
+  EXPECT_EQ(tables_->JournalSum(), 0);
+}
 }  // namespace
 }  // namespace paylab::system
