@@ -95,12 +95,12 @@ int Run(const RunArgs& a) {
   const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
   if (!a.strategy.empty()) {
     if (!scenario.migration.enabled) {
-      return BadInput(fmt::format("--strategy {}: {} has /migration/enabled false", a.strategy,
-                                  a.scenario));
+      return BadInput(
+          fmt::format("--strategy {}: {} has /migration/enabled false", a.strategy, a.scenario));
     }
     if (!paylab::scenarios::ParseStrategy(a.strategy)) {
-      return BadInput(fmt::format("--strategy {}: unknown strategy; expected one of {}",
-                                  a.strategy, paylab::scenarios::StrategyNames()));
+      return BadInput(fmt::format("--strategy {}: unknown strategy; expected one of {}", a.strategy,
+                                  paylab::scenarios::StrategyNames()));
     }
   }
   options.strategy = a.strategy;
@@ -233,24 +233,24 @@ int Compare(const CompareArgs& a) {
   }
   const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
   if (!scenario.migration.enabled) {
-    return BadInput(fmt::format("{}: /migration/enabled is false: compare needs a migration "
-                                "scenario (see scenarios/migration_online.json)",
-                                a.scenario));
+    return BadInput(
+        fmt::format("{}: /migration/enabled is false: compare needs a migration "
+                    "scenario (see scenarios/migration_online.json)",
+                    a.scenario));
   }
   o.scenario_file = a.scenario;
   o.jobs = a.jobs > 0 ? a.jobs : std::max<int64_t>(1, sysconf(_SC_NPROCESSORS_ONLN));
-  o.out_dir = a.out.empty()
-                  ? (std::filesystem::path("out") / scenario.name / "compare").string()
-                  : a.out;
-  fmt::print("paylab compare: {} ({} users), strategies {}, seeds {}..{}, {} jobs\n",
-             scenario.name, scenario.population.users, a.strategies, o.first, o.last, o.jobs);
+  o.out_dir =
+      a.out.empty() ? (std::filesystem::path("out") / scenario.name / "compare").string() : a.out;
+  fmt::print("paylab compare: {} ({} users), strategies {}, seeds {}..{}, {} jobs\n", scenario.name,
+             scenario.population.users, a.strategies, o.first, o.last, o.jobs);
   std::fflush(stdout);
   const auto progress = [](int64_t done, int64_t total, const paylab::scenarios::CompareRun& r) {
-    fmt::print("  {:>4}/{}  {:<20} seed {:<6} {}  {:.1f} s{}\n", done, total,
-               paylab::system::MigrationStrategyName(r.strategy), r.seed,
-               r.passed ? "pass" : "FAIL", r.wall_time_s,
-               r.passed ? "" : fmt::format("  {}: {}\n        replay: {}", r.check, r.detail,
-                                           r.replay));
+    fmt::print(
+        "  {:>4}/{}  {:<20} seed {:<6} {}  {:.1f} s{}\n", done, total,
+        paylab::system::MigrationStrategyName(r.strategy), r.seed, r.passed ? "pass" : "FAIL",
+        r.wall_time_s,
+        r.passed ? "" : fmt::format("  {}: {}\n        replay: {}", r.check, r.detail, r.replay));
     std::fflush(stdout);
   };
   const auto out = paylab::scenarios::RunCompare(scenario, o, progress);

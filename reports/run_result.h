@@ -84,8 +84,8 @@ struct RunResult {
   std::vector<std::pair<std::string, double>> migration;
   struct MigrationSample {
     double t_s = 0;
-    int64_t migrated = 0;   // users migrated by then
-    int64_t rejected = 0;   // requests refused for maintenance by then
+    int64_t migrated = 0;  // users migrated by then
+    int64_t rejected = 0;  // requests refused for maintenance by then
   };
   std::vector<MigrationSample> migration_series;
   std::vector<CheckResult> checks;

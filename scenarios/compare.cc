@@ -33,11 +33,14 @@ struct FigureInfo {
 constexpr FigureInfo kFigures[] = {
     {"unavailable_user_s", "Unavailability, user-seconds",
      "the time users could not use their points, summed over all users"},
-    {"unavailable_p50_s", "Per user, median (s)", "half of the users were unavailable at most this long"},
-    {"unavailable_p99_s", "Per user, p99 (s)", "99% of the users were unavailable at most this long"},
+    {"unavailable_p50_s", "Per user, median (s)",
+     "half of the users were unavailable at most this long"},
+    {"unavailable_p99_s", "Per user, p99 (s)",
+     "99% of the users were unavailable at most this long"},
     {"unavailable_max_s", "Per user, max (s)", "the longest any one user waited"},
     {"full_maintenance_s", "Full maintenance (s)", "how long everything was stopped for everyone"},
-    {"operations_rejected", "Requests rejected", "requests refused for maintenance, retries included"},
+    {"operations_rejected", "Requests rejected",
+     "requests refused for maintenance, retries included"},
     {"payments_failed", "Payments failed", "declined, expired, refused or given up"},
     {"recon_differences", "Reconciliation: differences", "copies reconciliation found wrong"},
     {"switch_inconsistencies", "Inconsistencies at the switch",
@@ -225,9 +228,10 @@ std::string Num(double v) {
 constexpr std::string_view kColours[] = {"#c0392b", "#d68910", "#2471a3", "#229954"};
 
 // A line chart of one series per strategy.
-std::string LineChart(std::string_view id, std::string_view title, std::string_view y_label,
-                      const std::vector<std::pair<system::MigrationStrategy,
-                                                  std::vector<std::pair<double, double>>>>& lines) {
+std::string LineChart(
+    std::string_view id, std::string_view title, std::string_view y_label,
+    const std::vector<std::pair<system::MigrationStrategy, std::vector<std::pair<double, double>>>>&
+        lines) {
   constexpr double W = 720, H = 300, L = 70, R = 20, T = 30, B = 45;
   double xmax = 1, ymax = 1;
   for (const auto& [st, pts] : lines) {
@@ -250,9 +254,10 @@ std::string LineChart(std::string_view id, std::string_view title, std::string_v
         "<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"end\">{}</text>\n",
         L, Y(y), W - R, Y(y), L - 6, Y(y) + 4, Num(std::round(y)));
     const double x = xmax * i / 4;
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"middle\">{}"
-                       "</text>\n",
-                       X(x), H - B + 16, Num(std::round(x)));
+    svg += fmt::format(
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"middle\">{}"
+        "</text>\n",
+        X(x), H - B + 16, Num(std::round(x)));
   }
   svg += fmt::format(
       "<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"axis\" text-anchor=\"middle\">virtual time (s)"
@@ -303,8 +308,8 @@ std::string BarChart(std::string_view id, std::string_view title,
         "<rect class=\"bar\" data-strategy=\"{}\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" "
         "height=\"18\" fill=\"{}\"/><text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tick\">{}</text>\n",
         L - 8, y + 13, system::MigrationStrategyName(st), system::MigrationStrategyName(st), L, y,
-        std::max(w, 1.0), kColours[static_cast<size_t>(st) % 4], L + std::max(w, 1.0) + 6,
-        y + 13, Num(v));
+        std::max(w, 1.0), kColours[static_cast<size_t>(st) % 4], L + std::max(w, 1.0) + 6, y + 13,
+        Num(v));
     y += Row;
   }
   svg += "</svg>\n";
@@ -323,9 +328,10 @@ std::string ParseStrategies(const std::string& text, std::vector<system::Migrati
         text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     const auto st = ParseStrategy(name);
     if (!st) {
-      return fmt::format("--strategies {}: unknown strategy \"{}\"; expected a comma-separated "
-                         "list of {}",
-                         text, name, StrategyNames());
+      return fmt::format(
+          "--strategies {}: unknown strategy \"{}\"; expected a comma-separated "
+          "list of {}",
+          text, name, StrategyNames());
     }
     if (!seen.insert(*st).second) {
       return fmt::format("--strategies {}: {} is listed twice", text, name);
@@ -381,8 +387,8 @@ CompareOutcome RunCompare(const Scenario& scenario, const CompareOptions& o,
       }
     }
   }
-  const int64_t total = static_cast<int64_t>(o.strategies.size()) *
-                        static_cast<int64_t>(o.last - o.first + 1);
+  const int64_t total =
+      static_cast<int64_t>(o.strategies.size()) * static_cast<int64_t>(o.last - o.first + 1);
   out.reused = total - static_cast<int64_t>(jobs.size());
   std::ofstream log(RunsPath(o), std::ios::app);
   if (!log) {
@@ -430,7 +436,8 @@ CompareOutcome RunCompare(const Scenario& scenario, const CompareOptions& o,
     }
   };
   std::vector<std::thread> workers;
-  const int64_t n = std::max<int64_t>(1, std::min<int64_t>(o.jobs, static_cast<int64_t>(jobs.size())));
+  const int64_t n =
+      std::max<int64_t>(1, std::min<int64_t>(o.jobs, static_cast<int64_t>(jobs.size())));
   for (int64_t k = 0; k < n; ++k) {
     workers.emplace_back(work);
   }
@@ -551,9 +558,8 @@ tr.money td { font-weight: bold; }
                      Escape(f.label));
     for (auto st : o.strategies) {
       const Stats s = StatsOf(by.at(st), f.key);
-      h += fmt::format(
-          "<td data-mean=\"{}\">{}<br><span class=\"range\">{}&ndash;{}</span></td>", s.mean,
-          Num(s.mean), Num(s.min), Num(s.max));
+      h += fmt::format("<td data-mean=\"{}\">{}<br><span class=\"range\">{}&ndash;{}</span></td>",
+                       s.mean, Num(s.mean), Num(s.min), Num(s.max));
     }
     h += "</tr>\n";
   }
@@ -586,10 +592,11 @@ tr.money td { font-weight: bold; }
   }
   for (const CompareRun& r : out.runs) {
     if (!r.passed) {
-      h += fmt::format("<tr><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td><code>{}</code>"
-                       "</td></tr>\n",
-                       system::MigrationStrategyName(r.strategy), r.seed, Escape(r.detail),
-                       Escape(r.check), Escape(r.replay));
+      h += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td><code>{}</code>"
+          "</td></tr>\n",
+          system::MigrationStrategyName(r.strategy), r.seed, Escape(r.detail), Escape(r.check),
+          Escape(r.replay));
     }
   }
   h += "</tbody>\n</table>\n";

@@ -44,7 +44,7 @@ struct CompareRun {
 };
 
 struct CompareOutcome {
-  std::string error;  // "" or a bad-input error (nothing ran)
+  std::string error;             // "" or a bad-input error (nothing ran)
   std::vector<CompareRun> runs;  // by strategy (in the order asked), then seed
   int64_t ran = 0;               // runs made now
   int64_t reused = 0;            // runs found in DIR/compare-runs.jsonl
@@ -54,8 +54,7 @@ struct CompareOutcome {
 using CompareProgressFn = std::function<void(int64_t done, int64_t total, const CompareRun&)>;
 
 // The strategy list "a,b,c" (names as /migration/strategy takes them).
-std::string ParseStrategies(const std::string& text,
-                            std::vector<system::MigrationStrategy>* out);
+std::string ParseStrategies(const std::string& text, std::vector<system::MigrationStrategy>* out);
 
 CompareOutcome RunCompare(const Scenario& scenario, const CompareOptions& options,
                           const CompareProgressFn& progress);

@@ -25,13 +25,13 @@
 #include "system/migration_point.h"
 #include "system/migration_wallet.h"
 #include "system/migrator.h"
-#include "system/shopper.h"
 #include "system/mirror.h"
 #include "system/partner.h"
 #include "system/payment.h"
 #include "system/payment_checker.h"
 #include "system/point_checker.h"
 #include "system/point_service.h"
+#include "system/shopper.h"
 #include "system/upstream.h"
 #include "system/wallet.h"
 #include "system/wallet_checker.h"
@@ -292,9 +292,9 @@ struct World {
 
   std::vector<sim::Node*> nodes() {
     std::vector<sim::Node*> all;
-    for (auto* n : {client.get(), wallet.get(), broker.get(), mirror.get(), point.get(),
-                    payment.get(), partner.get(), checkout.get(), marketplace.get(),
-                    controller.get(), migrator.get()}) {
+    for (auto* n :
+         {client.get(), wallet.get(), broker.get(), mirror.get(), point.get(), payment.get(),
+          partner.get(), checkout.get(), marketplace.get(), controller.get(), migrator.get()}) {
       if (n != nullptr) {
         all.push_back(n);
       }
@@ -402,8 +402,8 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   mwallet_config.rpc_timeout = rpc;
   mwallet_config.expiry_scan_interval = wallet_config.expiry_scan_interval;
   mwallet_config.dual_write = dual_write;
-  mwallet_config.relay = system::RelayConfig{NodeIdOf("broker"), "wallet",
-                                             sim::FromMillis(50), rpc, 200};
+  mwallet_config.relay =
+      system::RelayConfig{NodeIdOf("broker"), "wallet", sim::FromMillis(50), rpc, 200};
   mwallet_config.sweep_interval = per_user ? sim::kSecond : 0;
 
   const std::string topic = mwallet_config.topic;
@@ -424,8 +424,8 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   home_config.rpc_timeout = rpc;
   home_config.expiry_grace = 2 * wallet_config.expiry_scan_interval;
   if (dual_write) {
-    home_config.consumer = system::QueueConsumerConfig{
-        NodeIdOf("broker"), queue, 50, sim::FromMillis(50), sim::kSecond, rpc};
+    home_config.consumer = system::QueueConsumerConfig{NodeIdOf("broker"),  queue,        50,
+                                                       sim::FromMillis(50), sim::kSecond, rpc};
   }
   home_config.reconcile_interval = no_recon ? 0 : sim::FromSeconds(m.reconcile_interval_s);
   home_config.reconcile_batch = m.reconcile_batch;
@@ -475,27 +475,24 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   shopper_config.point = NodeIdOf("point");
 
   auto idle = [this](std::string_view name) {
-    auto n = std::make_unique<sim::Node>(sim, net, NodeIdOf(name), std::string(name),
-                                         [](sim::NodeContext&) {
-                                           return std::make_unique<IdleService>();
-                                         });
+    auto n = std::make_unique<sim::Node>(
+        sim, net, NodeIdOf(name), std::string(name),
+        [](sim::NodeContext&) { return std::make_unique<IdleService>(); });
     net.AddNode(n.get());
     placeholders.push_back(std::move(n));
   };
-  client = std::make_unique<sim::Node>(sim, net, NodeIdOf("client"), "client",
-                                       [this](sim::NodeContext& ctx) {
-                                         return std::make_unique<system::Shopper>(
-                                             ctx, shopper_config, &migration_checker);
-                                       });
+  client = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf("client"), "client", [this](sim::NodeContext& ctx) {
+        return std::make_unique<system::Shopper>(ctx, shopper_config, &migration_checker);
+      });
   wallet = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("wallet"), "wallet", [this](sim::NodeContext& ctx) {
         return std::make_unique<system::CashbackWallet>(ctx, mwallet_config, &checker);
       });
-  broker = std::make_unique<sim::Node>(sim, net, NodeIdOf("broker"), "broker",
-                                       [this](sim::NodeContext& ctx) {
-                                         return std::make_unique<system::Broker>(ctx,
-                                                                                 broker_config);
-                                       });
+  broker = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf("broker"), "broker", [this](sim::NodeContext& ctx) {
+        return std::make_unique<system::Broker>(ctx, broker_config);
+      });
   net.AddNode(client.get());
   net.AddNode(wallet.get());
   net.AddNode(broker.get());
@@ -531,10 +528,10 @@ std::string World::MigrationNotQuiet(const Scenario* s) {
   if (!system::MigrationFinished(migrator->db())) {
     return "the migrator has not finished";
   }
-  const int64_t open = point->db().QueryInt(
-      "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pays'") == 0
-                           ? 0
-                           : point->db().QueryInt("SELECT COUNT(*) FROM pays WHERE state < 3");
+  const int64_t open =
+      point->db().QueryInt("SELECT COUNT(*) FROM sqlite_master WHERE name = 'pays'") == 0
+          ? 0
+          : point->db().QueryInt("SELECT COUNT(*) FROM pays WHERE state < 3");
   if (open > 0) {
     return fmt::format("{} cross-system payments still open", open);
   }
@@ -1259,7 +1256,8 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
       if (w.migration) {
         const MigrationOptions& m = s.migration;
         const double users = static_cast<double>(s.population.users);
-        recovery_s = m.start_s + 2 * users * m.copy_ms_per_user / 1000 + 2 * users / m.job_rate_per_s +
+        recovery_s = m.start_s + 2 * users * m.copy_ms_per_user / 1000 +
+                     2 * users / m.job_rate_per_s +
                      static_cast<double>(m.cohorts * m.cohort_attempts_max) *
                          (m.cohort_gap_s + m.drain_timeout_s + m.banner_lead_s) +
                      m.maintenance_retry_s * 20;
@@ -1325,10 +1323,10 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
       CollectRealised(w, r);
     }
     r.checks.push_back(completes);
-    for (const auto* v : {&w.checker.first_violation(), &w.messaging_checker.first_violation(),
-                          &w.point_checker.first_violation(), &w.partner_checker.first_violation(),
-                          &w.payment_checker.first_violation(),
-                          &w.migration_checker.first_violation()}) {
+    for (const auto* v :
+         {&w.checker.first_violation(), &w.messaging_checker.first_violation(),
+          &w.point_checker.first_violation(), &w.partner_checker.first_violation(),
+          &w.payment_checker.first_violation(), &w.migration_checker.first_violation()}) {
       if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
         r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
       }

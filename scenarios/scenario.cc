@@ -573,9 +573,8 @@ class ObjectReader {
 
 // Field lists, in the order the walk reads them (and README.md documents them).
 constexpr std::string_view kScenarioFields[] = {
-    "name",     "description", "duration_s", "settle_s", "account_types", "population",
-    "workload", "network",     "faults",     "wallet",   "messaging",     "payments",
-    "migration"};
+    "name",    "description", "duration_s", "settle_s",  "account_types", "population", "workload",
+    "network", "faults",      "wallet",     "messaging", "payments",      "migration"};
 constexpr std::string_view kAccountTypeFields[] = {
     "name", "debit_priority", "allow_negative", "expires_after_days", "auto_create", "balance_cap"};
 constexpr std::string_view kPopulationFields[] = {"users", "initial_balances"};
@@ -619,15 +618,35 @@ constexpr std::string_view kMessagingFields[] = {"enabled",
                                                  "poison_messages",
                                                  "redrive_at_s"};
 
-constexpr std::string_view kMigrationFields[] = {
-    "enabled",          "strategy",          "cashback_type",      "money_type",
-    "start_s",          "copy_ms_per_user",  "batch_size",         "cohorts",
-    "cohort_gap_s",     "banner_lead_s",     "cohort_attempts_max", "drain_timeout_s",
-    "job_rate_per_s",   "dual_write",        "reconcile_interval_s", "reconcile_batch",
-    "rpc_timeout_ms",   "sample_interval_s", "pay",                "earn",
-    "topup",            "lookup",            "use_points_ratio",   "new_api_ratio",
-    "pair_ratio",       "earn_min",          "earn_max",           "commit_delay_s_max",
-    "maintenance_retry_s"};
+constexpr std::string_view kMigrationFields[] = {"enabled",
+                                                 "strategy",
+                                                 "cashback_type",
+                                                 "money_type",
+                                                 "start_s",
+                                                 "copy_ms_per_user",
+                                                 "batch_size",
+                                                 "cohorts",
+                                                 "cohort_gap_s",
+                                                 "banner_lead_s",
+                                                 "cohort_attempts_max",
+                                                 "drain_timeout_s",
+                                                 "job_rate_per_s",
+                                                 "dual_write",
+                                                 "reconcile_interval_s",
+                                                 "reconcile_batch",
+                                                 "rpc_timeout_ms",
+                                                 "sample_interval_s",
+                                                 "pay",
+                                                 "earn",
+                                                 "topup",
+                                                 "lookup",
+                                                 "use_points_ratio",
+                                                 "new_api_ratio",
+                                                 "pair_ratio",
+                                                 "earn_min",
+                                                 "earn_max",
+                                                 "commit_delay_s_max",
+                                                 "maintenance_retry_s"};
 constexpr std::string_view kPaymentsFields[] = {
     "enabled",
     "merchants",
@@ -1202,12 +1221,11 @@ void ReadMigration(Reader& r, const Json& j, const std::string& pointer,
   o.Bool("enabled", Need::kOptional, &m->enabled);
   o.String("strategy", Need::kOptional, &m->strategy);
   if (r.ok() && !ParseStrategy(m->strategy)) {
-    r.Fail(o.PointerTo("strategy"),
-           fmt::format("unknown strategy {}; expected one of {}", Quote(m->strategy),
-                       StrategyNames()));
+    r.Fail(o.PointerTo("strategy"), fmt::format("unknown strategy {}; expected one of {}",
+                                                Quote(m->strategy), StrategyNames()));
   }
-  for (auto [field, out] : {std::pair{"cashback_type", &m->cashback_type},
-                            std::pair{"money_type", &m->money_type}}) {
+  for (auto [field, out] :
+       {std::pair{"cashback_type", &m->cashback_type}, std::pair{"money_type", &m->money_type}}) {
     o.String(field, Need::kOptional, out);
     bool found = false;
     for (const AccountTypeSpec& t : types) {
@@ -1234,8 +1252,7 @@ void ReadMigration(Reader& r, const Json& j, const std::string& pointer,
   o.Number("drain_timeout_s", Need::kOptional, kSecondsPositive, &m->drain_timeout_s);
   o.Number("job_rate_per_s", Need::kOptional, kRatePositive, &m->job_rate_per_s);
   o.Bool("dual_write", Need::kOptional, &m->dual_write);
-  o.Number("reconcile_interval_s", Need::kOptional, kSecondsNonNegative,
-           &m->reconcile_interval_s);
+  o.Number("reconcile_interval_s", Need::kOptional, kSecondsNonNegative, &m->reconcile_interval_s);
   o.Integer("reconcile_batch", Need::kOptional, Within<int64_t>(1, 100000), &m->reconcile_batch);
   o.Number("rpc_timeout_ms", Need::kOptional, kMillisPositive, &m->rpc_timeout_ms);
   o.Number("sample_interval_s", Need::kOptional, Above(0.0, 86400.0), &m->sample_interval_s);

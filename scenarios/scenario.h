@@ -14,11 +14,11 @@
 #pragma once
 
 #include <array>
-#include <optional>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -304,7 +304,7 @@ struct PaymentsOptions {
 // controller and the migrator.
 struct MigrationOptions {
   bool enabled = false;
-  std::string strategy = "online";  // full_maintenance, partial_maintenance, online, gradual
+  std::string strategy = "online";         // full_maintenance, partial_maintenance, online, gradual
   std::string cashback_type = "CASHBACK";  // the account that moves
   std::string money_type = "MONEY";        // where top-ups go
   double start_s = 10;                     // when the migration starts
@@ -322,17 +322,17 @@ struct MigrationOptions {
   double rpc_timeout_ms = 200;             // the services' timeout per call to another
   double sample_interval_s = 5;            // the report's time series resolution
   // The shopper's traffic (sized and timed by /workload).
-  double pay = 0.6;                // weights of the operation kinds
+  double pay = 0.6;  // weights of the operation kinds
   double earn = 0.25;
   double topup = 0.1;
   double lookup = 0.05;
-  double use_points_ratio = 0.7;   // share of payments that may use points
-  double new_api_ratio = 0.5;      // share of payments sent to the point service's new API
-  double pair_ratio = 0.05;        // share of payments with a concurrent twin for the same user
-  int64_t earn_min = 10;           // cashback credited per earn, lower bound
-  int64_t earn_max = 300;          // and upper bound
-  double commit_delay_s_max = 5;   // a checkout's pause between prepare and commit
-  double maintenance_retry_s = 30; // an earn refused for maintenance is retried after this
+  double use_points_ratio = 0.7;    // share of payments that may use points
+  double new_api_ratio = 0.5;       // share of payments sent to the point service's new API
+  double pair_ratio = 0.05;         // share of payments with a concurrent twin for the same user
+  int64_t earn_min = 10;            // cashback credited per earn, lower bound
+  int64_t earn_max = 300;           // and upper bound
+  double commit_delay_s_max = 5;    // a checkout's pause between prepare and commit
+  double maintenance_retry_s = 30;  // an earn refused for maintenance is retried after this
 
   bool operator==(const MigrationOptions&) const = default;
 };

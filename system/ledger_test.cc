@@ -1448,7 +1448,6 @@ TEST(LedgerCheckerTest, NoHoldLeftIsOptInAndCatchesAHoldStillHeld) {
   }
 }
 
-
 // --- Migration (MoveOut) -----------------------------------------------------
 
 TEST_F(LedgerTest, MoveOutMovesWholeBalancesAllOrNothingAndOnce) {

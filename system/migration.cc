@@ -111,9 +111,13 @@ asio::awaitable<bool> MigrationController::Set(StatusChange c) {
   sim::Transaction txn(db);
   // A change older than the one a user has (a delayed duplicate of an
   // earlier request) must not undo it.
-  sim::Statement up(db,
-                    "UPDATE status SET state = ?, seq = ? WHERE user_id BETWEEN ? AND ? AND seq < ?");
-  up.Bind(1, static_cast<int64_t>(c.state)).Bind(2, c.seq).Bind(3, c.lo).Bind(4, c.hi).Bind(5, c.seq);
+  sim::Statement up(
+      db, "UPDATE status SET state = ?, seq = ? WHERE user_id BETWEEN ? AND ? AND seq < ?");
+  up.Bind(1, static_cast<int64_t>(c.state))
+      .Bind(2, c.seq)
+      .Bind(3, c.lo)
+      .Bind(4, c.hi)
+      .Bind(5, c.seq);
   up.Exec();
   if (sqlite3_changes(db.handle()) == 0) {
     txn.Commit();
@@ -173,8 +177,8 @@ int64_t CountUsersIn(sim::Database& db, MigrationState state) {
   if (db.QueryInt("SELECT COUNT(*) FROM sqlite_master WHERE name = 'status'") == 0) {
     return 0;
   }
-  return db.QueryInt(
-      "SELECT COUNT(*) FROM status WHERE state = " + std::to_string(static_cast<int>(state)));
+  return db.QueryInt("SELECT COUNT(*) FROM status WHERE state = " +
+                     std::to_string(static_cast<int>(state)));
 }
 
 }  // namespace paylab::system

@@ -30,7 +30,12 @@ namespace paylab::system {
 
 namespace asio = boost::asio;
 
-enum class MigrationState : uint8_t { kLegacy = 0, kMaintenance = 1, kMigrating = 2, kMigrated = 3 };
+enum class MigrationState : uint8_t {
+  kLegacy = 0,
+  kMaintenance = 1,
+  kMigrating = 2,
+  kMigrated = 3
+};
 std::string_view MigrationStateName(MigrationState s);
 // Whether point use (and cashback credit) is refused in this state.
 inline bool BlocksPoints(MigrationState s) {
@@ -62,10 +67,10 @@ std::string_view MigStatusName(MigStatus s);
 
 struct MigReply {
   MigStatus status = MigStatus::kOk;
-  uint64_t id = 0;      // the payment's ID: even from the wallet, odd from the point service
-  int64_t amount = 0;   // the amount paid or credited
-  int64_t points = 0;   // of which from points (the point service's cross-system debit)
-  std::string key;      // Lookup: the key of the payment with that ID
+  uint64_t id = 0;     // the payment's ID: even from the wallet, odd from the point service
+  int64_t amount = 0;  // the amount paid or credited
+  int64_t points = 0;  // of which from points (the point service's cross-system debit)
+  std::string key;     // Lookup: the key of the payment with that ID
 };
 
 // A two-phase payment from a user to a merchant (a wallet user).

@@ -24,9 +24,14 @@ enum Check : size_t {
   kLookup,
 };
 constexpr std::array<const char*, 8> kNames = {
-    "cutover_balance_equal",  "points_in_one_system",           "no_double_processing",
-    "payment_money_exact",    "money_conserved_across_systems", "reconciliation_clean",
-    "migration_completes",    "id_lookup_exact",
+    "cutover_balance_equal",
+    "points_in_one_system",
+    "no_double_processing",
+    "payment_money_exact",
+    "money_conserved_across_systems",
+    "reconciliation_clean",
+    "migration_completes",
+    "id_lookup_exact",
 };
 
 bool HasTable(sim::Database& db, std::string_view name) {
@@ -42,8 +47,8 @@ MigrationChecker::MigrationChecker(sim::Simulator& sim,
 
 void MigrationChecker::OnLookup(uint64_t id, std::string_view key, const MigReply& reply) {
   if (reply.status == MigStatus::kOk && reply.key != key) {
-    board_.Fail(kLookup, fmt::format("payment {} (key {}) looked up by ID answered key {}", id,
-                                     key, reply.key));
+    board_.Fail(kLookup, fmt::format("payment {} (key {}) looked up by ID answered key {}", id, key,
+                                     reply.key));
     return;
   }
   board_.Pass(kLookup);
@@ -159,14 +164,13 @@ void MigrationChecker::CheckFinal(const MigrationDatabases& dbs, int64_t users, 
       const int64_t kept = q.Int(4) - q.Int(5);
       const bool committed = state == 3;
       if (state < 3) {
-        bad = fmt::format("payment {} is still open (state {}) with every fault healed", key,
-                          state);
+        bad =
+            fmt::format("payment {} is still open (state {}) with every fault healed", key, state);
         break;
       }
       if (kept != (committed ? points : 0)) {
         bad = fmt::format("payment {} ended {} but kept {} points of the user (expected {})", key,
-                          committed ? "committed" : "not committed", kept,
-                          committed ? points : 0);
+                          committed ? "committed" : "not committed", kept, committed ? points : 0);
         break;
       }
       hold.Bind(1, key + "/w");

@@ -91,16 +91,15 @@ PointHomeCounters ReadPointHomeCounters(sim::Database& db) {
   while (q.Step()) {
     const std::string_view n = q.Text(0);
     const int64_t v = q.Int(1);
-    for (auto [name, field] : {std::pair{"proxied", &c.proxied},
-                               std::pair{"duplicates_prevented", &c.duplicates_prevented},
-                               std::pair{"cross_debits", &c.cross_debits},
-                               std::pair{"refunds", &c.refunds},
-                               std::pair{"switch_inconsistencies", &c.switch_inconsistencies},
-                               std::pair{"recon_differences", &c.recon_differences},
-                               std::pair{"recon_repairs", &c.recon_repairs},
-                               std::pair{"recon_passes", &c.recon_passes},
-                               std::pair{"dual_writes_applied", &c.dual_writes_applied},
-                               std::pair{"forwards_in", &c.forwards_in}}) {
+    for (auto [name, field] :
+         {std::pair{"proxied", &c.proxied},
+          std::pair{"duplicates_prevented", &c.duplicates_prevented},
+          std::pair{"cross_debits", &c.cross_debits}, std::pair{"refunds", &c.refunds},
+          std::pair{"switch_inconsistencies", &c.switch_inconsistencies},
+          std::pair{"recon_differences", &c.recon_differences},
+          std::pair{"recon_repairs", &c.recon_repairs}, std::pair{"recon_passes", &c.recon_passes},
+          std::pair{"dual_writes_applied", &c.dual_writes_applied},
+          std::pair{"forwards_in", &c.forwards_in}}) {
       if (n == name) {
         *field = v;
       }

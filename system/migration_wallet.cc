@@ -81,18 +81,17 @@ asio::awaitable<void> CashbackWallet::Boot() {
   ctx_.Trace(sim::TraceKind::kNote, "wallet.boot", ledger_->user_count());
   ctx_.Spawn(ExpiryLoop());
   if (config_.dual_write) {
-    relay_source_ = RelaySource{
-        [this](int64_t limit) {
-          std::vector<OutboxRow> rows;
-          for (const OutboxRow& row : unsent_) {
-            if (static_cast<int64_t>(rows.size()) >= limit) {
-              break;
-            }
-            rows.push_back(row);
-          }
-          return rows;
-        },
-        [this](const OutboxRow&) { unsent_.pop_front(); }};
+    relay_source_ = RelaySource{[this](int64_t limit) {
+                                  std::vector<OutboxRow> rows;
+                                  for (const OutboxRow& row : unsent_) {
+                                    if (static_cast<int64_t>(rows.size()) >= limit) {
+                                      break;
+                                    }
+                                    rows.push_back(row);
+                                  }
+                                  return rows;
+                                },
+                                [this](const OutboxRow&) { unsent_.pop_front(); }};
     ctx_.Spawn(RelayOutbox(ctx_, relay_source_, config_.relay));
   }
   if (config_.sweep_interval > 0) {
@@ -108,7 +107,8 @@ Ledger& CashbackWallet::Live() {
 
 asio::awaitable<std::optional<StatusReply>> CashbackWallet::StatusOf(int64_t user) {
   auto r_fn = [user](MigrationController& c) { return c.Get(user); };
-  auto r = co_await ctx_.Call<MigrationController>(config_.controller, "controller.Get", config_.rpc_timeout, r_fn);
+  auto r = co_await ctx_.Call<MigrationController>(config_.controller, "controller.Get",
+                                                   config_.rpc_timeout, r_fn);
   if (!r.ok()) {
     co_return std::nullopt;
   }
@@ -135,7 +135,8 @@ asio::awaitable<MigReply> CashbackWallet::Prepare(MigPay p) {
     MigPay f = p;
     f.forwarded = true;
     auto r_fn = [f](PointHome& s) { return s.Prepare(f); };
-    auto r = co_await ctx_.Call<PointHome>(config_.point, "point.Prepare", config_.rpc_timeout, r_fn);
+    auto r =
+        co_await ctx_.Call<PointHome>(config_.point, "point.Prepare", config_.rpc_timeout, r_fn);
     co_return r.ok() ? r.value : Status(MigStatus::kUnavailable);
   }
   const TypeId skip = (migrated || !p.use_points) ? config_.cashback : 0;
@@ -165,7 +166,8 @@ asio::awaitable<MigReply> CashbackWallet::Rollback(MigResolve r) {
   }
   MigResolve f{r.key, true};
   auto a_fn = [f](PointHome& s) { return s.Rollback(f); };
-  auto a = co_await ctx_.Call<PointHome>(config_.point, "point.Rollback", config_.rpc_timeout, a_fn);
+  auto a =
+      co_await ctx_.Call<PointHome>(config_.point, "point.Rollback", config_.rpc_timeout, a_fn);
   co_return a.ok() ? a.value : Status(MigStatus::kUnavailable);
 }
 
@@ -253,8 +255,7 @@ void CashbackWallet::OnMovement(const MovementRecord& m) {
   ctx_.Trace(sim::TraceKind::kCommit, MovementKindName(m.kind), static_cast<int64_t>(m.id), moved);
   if (config_.dual_write && !populating_ && m.kind != MovementKind::kMigrateOut) {
     for (const JournalEntry& e : m.entries) {
-      if (e.type == config_.cashback && e.user != kSystemUser &&
-          !ledger_->MigratedAmount(e.user)) {
+      if (e.type == config_.cashback && e.user != kSystemUser && !ledger_->MigratedAmount(e.user)) {
         unsent_.push_back(OutboxRow{
             ++unsent_seq_, config_.topic, std::to_string(e.user),
             EncodeCashbackChange(e.user, ledger_->Balance(e.user, config_.cashback), m.id)});
@@ -292,7 +293,8 @@ asio::awaitable<void> CashbackWallet::SweepLoop() {
     for (const MigrationForward& f : Live().PendingForwards(100)) {
       MigCredit c{f.key, f.user, f.amount, true};
       auto r_fn = [c](PointHome& s) { return s.ForwardIn(c); };
-      auto r = co_await ctx_.Call<PointHome>(config_.point, "point.ForwardIn", config_.rpc_timeout, r_fn);
+      auto r = co_await ctx_.Call<PointHome>(config_.point, "point.ForwardIn", config_.rpc_timeout,
+                                             r_fn);
       if (!r.ok() || r.value.status != MigStatus::kOk) {
         break;  // the next round sends it again
       }

@@ -76,8 +76,7 @@ struct MoveOutRequest {
 
 // The dual-write message: the user's CASHBACK balance after a movement.
 std::string EncodeCashbackChange(int64_t user, int64_t balance, uint64_t movement);
-bool DecodeCashbackChange(std::string_view in, int64_t* user, int64_t* balance,
-                          uint64_t* movement);
+bool DecodeCashbackChange(std::string_view in, int64_t* user, int64_t* balance, uint64_t* movement);
 
 class CashbackWallet : public sim::Service, public LedgerObserver {
  public:

@@ -97,9 +97,8 @@ asio::awaitable<bool> Migrator::Drain(int64_t lo, int64_t hi, sim::Duration time
   const std::pair<int64_t, int64_t> range{lo, hi};
   auto fn = [range](CashbackWallet& w) { return w.HeldHolds(range); };
   for (;;) {
-    const int64_t held = co_await CallUntil<CashbackWallet>(ctx_, config_.wallet,
-                                                            "wallet.HeldHolds", config_.rpc_timeout,
-                                                            fn);
+    const int64_t held = co_await CallUntil<CashbackWallet>(
+        ctx_, config_.wallet, "wallet.HeldHolds", config_.rpc_timeout, fn);
     if (held == 0) {
       co_return true;
     }
@@ -260,8 +259,8 @@ asio::awaitable<bool> Migrator::Cohort(int64_t lo, int64_t hi, int64_t attempt) 
       ctx_, config_.wallet, "wallet.CashbackBalances", config_.rpc_timeout, read);
   const CopiesRequest copy_req{users, balances, attempt};
   auto copy = [copy_req](PointHome& p) { return p.Copy(copy_req); };
-  const std::vector<int64_t> copied = co_await CallUntil<PointHome>(
-      ctx_, config_.point, "point.Copy", config_.rpc_timeout, copy);
+  const std::vector<int64_t> copied =
+      co_await CallUntil<PointHome>(ctx_, config_.point, "point.Copy", config_.rpc_timeout, copy);
   if (config_.copy_per_user > 0) {
     co_await ctx_.Sleep(config_.copy_per_user * static_cast<int64_t>(users.size()));
   }

@@ -134,8 +134,8 @@ asio::awaitable<std::optional<MigReply>> Shopper::SendResolve(const MigResolve& 
   const int attempts = config_.retry_count_max * 4;
   if (new_api) {
     auto fn = [r, commit](PointHome& s) { return commit ? s.Commit(r) : s.Rollback(r); };
-    co_return co_await Attempts<PointHome>(config_.point, commit ? "point.Commit" : "point.Rollback",
-                                           fn, attempts);
+    co_return co_await Attempts<PointHome>(
+        config_.point, commit ? "point.Commit" : "point.Rollback", fn, attempts);
   }
   auto fn = [r, commit](CashbackWallet& s) { return commit ? s.Commit(r) : s.Rollback(r); };
   co_return co_await Attempts<CashbackWallet>(
@@ -148,8 +148,10 @@ asio::awaitable<void> Shopper::RunPay(std::string key, int64_t user, bool new_ap
   if (merchant >= user) {
     ++merchant;
   }
-  const MigPay p{key,       user, merchant, rng_.UniformInt(config_.amount_min, config_.amount_max),
-                 use_points, config_.hold_ttl, false};
+  const MigPay p{key,        user,
+                 merchant,   rng_.UniformInt(config_.amount_min, config_.amount_max),
+                 use_points, config_.hold_ttl,
+                 false};
   const std::optional<MigReply> prepared = co_await SendPrepare(p, new_api);
   if (!prepared) {
     Finish(ShopOp::kPay, ShopOutcome::kGaveUp);
@@ -195,8 +197,8 @@ asio::awaitable<void> Shopper::RunEarn(std::string key, int64_t user) {
   // Cashback is credited through the old API (the wallet routes it).
   auto fn = [c](CashbackWallet& s) { return s.Earn(c); };
   for (int round = 0;; ++round) {
-    const std::optional<MigReply> r =
-        co_await Attempts<CashbackWallet>(config_.wallet, "wallet.Earn", fn, config_.retry_count_max);
+    const std::optional<MigReply> r = co_await Attempts<CashbackWallet>(
+        config_.wallet, "wallet.Earn", fn, config_.retry_count_max);
     if (!r) {
       Finish(ShopOp::kEarn, ShopOutcome::kGaveUp);
       co_return;
@@ -218,8 +220,8 @@ asio::awaitable<void> Shopper::RunEarn(std::string key, int64_t user) {
 asio::awaitable<void> Shopper::RunTopUp(std::string key, int64_t user) {
   const MigCredit c{key, user, rng_.UniformInt(config_.amount_min, config_.amount_max), false};
   auto fn = [c](CashbackWallet& s) { return s.TopUp(c); };
-  const std::optional<MigReply> r =
-      co_await Attempts<CashbackWallet>(config_.wallet, "wallet.TopUp", fn, config_.retry_count_max);
+  const std::optional<MigReply> r = co_await Attempts<CashbackWallet>(
+      config_.wallet, "wallet.TopUp", fn, config_.retry_count_max);
   if (!r) {
     Finish(ShopOp::kTopUp, ShopOutcome::kGaveUp);
   } else if (r->status == MigStatus::kMaintenance) {
@@ -235,8 +237,8 @@ asio::awaitable<void> Shopper::RunLookup() {
     Finish(ShopOp::kLookup, ShopOutcome::kOk);
     co_return;
   }
-  const auto& picked = recent_[static_cast<size_t>(
-      rng_.UniformInt(0, static_cast<int64_t>(recent_.size()) - 1))];
+  const auto& picked =
+      recent_[static_cast<size_t>(rng_.UniformInt(0, static_cast<int64_t>(recent_.size()) - 1))];
   const uint64_t id = picked.first;
   const std::string key = picked.second;
   auto fn = [id](PointHome& s) { return s.Lookup(id); };

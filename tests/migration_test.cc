@@ -170,8 +170,8 @@ std::string RenderedDom(const std::filesystem::path& page, const std::filesystem
       " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run"
       " --disable-background-networking --disable-component-update --disable-sync"
       " --enable-logging=stderr --v=0 --user-data-dir=" +
-      (dir / "profile").string() + " --dump-dom file://" + std::filesystem::absolute(page).string() +
-      " >" + dom.string() + " 2>" + log.string();
+      (dir / "profile").string() + " --dump-dom file://" +
+      std::filesystem::absolute(page).string() + " >" + dom.string() + " 2>" + log.string();
   const int status = std::system(cmd.c_str());
   EXPECT_EQ(status, 0) << cmd;
   console->clear();
@@ -217,9 +217,9 @@ TEST(CompareCli, WritesJsonAndAPageChromiumRendersWithoutScriptErrors) {
   std::string console;
   const std::string dom = RenderedDom(dir / "cmp" / "compare.html", dir, &console);
   EXPECT_EQ(console, "") << "the page logged to the console (a script error?)";
-  for (const char* id : {"id=\"summary\"", "id=\"figures\"", "id=\"failures\"",
-                         "id=\"chart-unavailability\"", "id=\"chart-migrated\"",
-                         "id=\"chart-rejected\"", "id=\"guide\""}) {
+  for (const char* id :
+       {"id=\"summary\"", "id=\"figures\"", "id=\"failures\"", "id=\"chart-unavailability\"",
+        "id=\"chart-migrated\"", "id=\"chart-rejected\"", "id=\"guide\""}) {
     EXPECT_EQ(Count(dom, id), 1u) << id;
   }
   for (const char* st : {"full_maintenance", "partial_maintenance", "online", "gradual"}) {
@@ -253,9 +253,10 @@ TEST(CompareCli, TheConsoleCheckSeesAScriptError) {
 
 TEST(CompareCli, BadInputIsNamed) {
   const auto dir = TempDir("compare", "bad");
-  auto r = Paylab("compare scenarios/chaos_migration_online.json --strategies online,big_bang --out " +
-                      (dir / "o").string(),
-                  dir);
+  auto r =
+      Paylab("compare scenarios/chaos_migration_online.json --strategies online,big_bang --out " +
+                 (dir / "o").string(),
+             dir);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown strategy \"big_bang\""), std::string::npos) << r.err;
   r = Paylab("compare scenarios/chaos_migration_online.json --strategies online,online", dir);
