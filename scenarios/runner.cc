@@ -487,7 +487,7 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
       });
   wallet = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("wallet"), "wallet", [this](sim::NodeContext& ctx) {
-        return std::make_unique<system::CashbackWallet>(ctx, mwallet_config, &checker);
+        return std::make_unique<system::CashbackWallet>(ctx, mwallet_config, &migration_checker);
       });
   broker = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("broker"), "broker", [this](sim::NodeContext& ctx) {
@@ -515,6 +515,10 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
       });
   net.AddNode(controller.get());
   net.AddNode(migrator.get());
+  // The migration checker sees every wallet movement first, then the
+  // wallet checker.
+  migration_checker.Watch([this]() -> sim::Database& { return wallet->db(); }, cashback_type,
+                          &checker);
 }
 
 std::string World::MigrationNotQuiet(const Scenario* s) {

@@ -45,6 +45,42 @@ MigrationChecker::MigrationChecker(sim::Simulator& sim,
                                    std::function<void(const Violation&)> on_violation)
     : board_(sim, kNames, std::move(on_violation)) {}
 
+void MigrationChecker::Watch(std::function<sim::Database&()> wallet_db, TypeId cashback,
+                             LedgerObserver* next) {
+  wallet_db_ = std::move(wallet_db);
+  cashback_ = cashback;
+  next_ = next;
+}
+
+void MigrationChecker::OnMovement(const MovementRecord& m) {
+  if (wallet_db_ && m.kind != MovementKind::kMigrateOut) {
+    for (const JournalEntry& e : m.entries) {
+      if (e.type != cashback_ || e.delta >= 0 || e.user == kSystemUser) {
+        continue;
+      }
+      sim::Statement q(wallet_db_(), "SELECT 1 FROM migrated_users WHERE user_id = ?");
+      q.Bind(1, e.user);
+      if (q.Step()) {
+        board_.Fail(kOneSystem,
+                    fmt::format("{} movement {} spent {} CASHBACK of user {} in the wallet after "
+                                "the user was moved to the point service",
+                                MovementKindName(m.kind), m.id, -e.delta, e.user));
+      } else {
+        board_.Pass(kOneSystem);
+      }
+    }
+  }
+  if (next_ != nullptr) {
+    next_->OnMovement(m);
+  }
+}
+
+void MigrationChecker::OnHoldCreated(uint64_t hold_id, sim::Time expires_at) {
+  if (next_ != nullptr) {
+    next_->OnHoldCreated(hold_id, expires_at);
+  }
+}
+
 void MigrationChecker::OnLookup(uint64_t id, std::string_view key, const MigReply& reply) {
   if (reply.status == MigStatus::kOk && reply.key != key) {
     board_.Fail(kLookup, fmt::format("payment {} (key {}) looked up by ID answered key {}", id, key,

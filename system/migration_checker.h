@@ -5,9 +5,10 @@
 //                            activated equals what the wallet moved out at
 //                            the cutover (and no side migrated a user the
 //                            other did not)
-//   points_in_one_system     a migrated user's CASHBACK in the wallet is
-//                            zero: the points are spendable in one system
-//                            only
+//   points_in_one_system     live: no wallet movement spends the CASHBACK of
+//                            a user the wallet has moved out; at the end: a
+//                            migrated user's CASHBACK in the wallet is zero.
+//                            The points are spendable in one system only
 //   no_double_processing     no request key took effect in both systems (a
 //                            payment or credit processed by the wallet and
 //                            again by the point service)
@@ -34,6 +35,7 @@
 #include "sim/storage.h"
 #include "system/account_types.h"
 #include "system/check_board.h"
+#include "system/ledger.h"
 #include "system/shopper.h"
 
 namespace paylab::system {
@@ -45,11 +47,17 @@ struct MigrationDatabases {
   sim::Database* migrator = nullptr;
 };
 
-class MigrationChecker : public ShopperObserver {
+class MigrationChecker : public ShopperObserver, public LedgerObserver {
  public:
+  // `wallet_db` reads the wallet's database (the harness's view; valid
+  // whether the node is up or down); `next` (may be null) is fed every
+  // wallet movement after this checker saw it.
   MigrationChecker(sim::Simulator& sim, std::function<void(const Violation&)> on_violation);
+  void Watch(std::function<sim::Database&()> wallet_db, TypeId cashback, LedgerObserver* next);
 
   void OnLookup(uint64_t id, std::string_view key, const MigReply& reply) override;
+  void OnMovement(const MovementRecord& m) override;
+  void OnHoldCreated(uint64_t hold_id, sim::Time expires_at) override;
 
   void CheckFinal(const MigrationDatabases& dbs, int64_t users, TypeId cashback);
 
@@ -58,6 +66,9 @@ class MigrationChecker : public ShopperObserver {
 
  private:
   CheckBoard board_;
+  std::function<sim::Database&()> wallet_db_;
+  TypeId cashback_ = 0;
+  LedgerObserver* next_ = nullptr;
 };
 
 }  // namespace paylab::system
