@@ -1167,6 +1167,13 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
   reports::RunResult r;
   Scenario s = o.swarm ? Swarm(configured, o.seed) : configured;
   if (!o.strategy.empty()) {
+    if (!ParseStrategy(o.strategy) || !s.migration.enabled) {
+      r.outcome = reports::RunOutcome::kInternalError;
+      r.internal_error =
+          fmt::format("strategy {} asked of a run whose scenario {}", o.strategy,
+                      s.migration.enabled ? "knows no such strategy" : "has the migration off");
+      return r;
+    }
     s.migration.strategy = o.strategy;
     r.strategy_override = o.strategy;
   }

@@ -37,7 +37,8 @@ struct RunOptions {
   // costs a map lookup per RPC.
   bool record_faults = false;
   // Run this migration strategy instead of the scenario's (compare and
-  // `paylab run --strategy`); "" = the scenario's. REQUIRES: a known name.
+  // `paylab run --strategy`); "" = the scenario's. An unknown name, or a
+  // scenario with the migration off, is reported as an internal error.
   std::string strategy;
 };
 
