@@ -67,6 +67,38 @@ class KeyGuard {
 
 }  // namespace
 
+// The statements every request uses, prepared once per incarnation.
+struct PointHome::Stmts {
+  explicit Stmts(sim::Database& db)
+      : count(db,
+              "INSERT INTO home_counters VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = "
+              "value + excluded.value"),
+        activated(db, "SELECT 1 FROM activated WHERE user_id = ?"),
+        attempt_get(db, "SELECT 1 FROM attempts WHERE key = ?"),
+        attempt_put(db, "INSERT OR IGNORE INTO attempts VALUES(?, ?, ?)"),
+        pay_get(db,
+                "SELECT user_id, merchant, amount, ttl, min_points, max_points, points, state, "
+                "id, expires_at, created_at FROM pays WHERE key = ?"),
+        pay_save(db, "UPDATE pays SET points = ?, state = ?, id = ?, expires_at = ? WHERE key = ?"),
+        copy_apply(
+            db, "UPDATE copies SET balance = ?, version = ? WHERE user_id = ? AND version < ?") {}
+  sim::Statement count, activated, attempt_get, attempt_put, pay_get, pay_save, copy_apply;
+};
+
+// A cached statement's row, reset when the reader is done with it.
+class Row {
+ public:
+  explicit Row(sim::Statement& q) : q_(q), found_(q.Step()) {}
+  ~Row() { q_.Reset(); }
+  Row(const Row&) = delete;
+  Row& operator=(const Row&) = delete;
+  bool found() const { return found_; }
+
+ private:
+  sim::Statement& q_;
+  bool found_;
+};
+
 struct PointHome::Pay {
   std::string key;
   int64_t user = 0;
@@ -112,6 +144,8 @@ PointHome::PointHome(sim::NodeContext& ctx, const PointHomeConfig& config,
                      PointLedgerObserver* observer)
     : ctx_(ctx), config_(config), observer_(observer) {}
 
+PointHome::~PointHome() = default;
+
 asio::awaitable<void> PointHome::Boot() {
   sim::Database& db = ctx_.db();
   PointLedgerOptions options = config_.ledger;
@@ -126,6 +160,7 @@ asio::awaitable<void> PointHome::Boot() {
     }
     txn.Commit();
   }
+  st_ = std::make_unique<Stmts>(db);
   ctx_.Trace(sim::TraceKind::kNote, "point.boot", ledger_->user_count());
   ctx_.Spawn(ExpiryLoop());
   if (!config_.consumer.queue.empty()) {
@@ -144,30 +179,33 @@ PointLedger& PointHome::Live() {
 }
 
 void PointHome::Count(std::string_view name, int64_t by) {
-  sim::Statement q(ctx_.db(),
-                   "INSERT INTO home_counters VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value "
-                   "= value + excluded.value");
-  q.Bind(1, name).Bind(2, by).Exec();
+  ctx_.db();
+  st_->count.Bind(1, name).Bind(2, by).Exec();
 }
 
 bool PointHome::Activated(int64_t user) {
-  sim::Statement q(ctx_.db(), "SELECT 1 FROM activated WHERE user_id = ?");
-  q.Bind(1, user);
-  return q.Step();
+  ctx_.db();
+  st_->activated.Bind(1, user);
+  return Row(st_->activated).found();
 }
 
 bool PointHome::AttemptProxied(std::string_view key) {
-  sim::Statement q(ctx_.db(), "SELECT 1 FROM attempts WHERE key = ?");
-  q.Bind(1, key);
-  return q.Step();
+  ctx_.db();
+  st_->attempt_get.Bind(1, key);
+  return Row(st_->attempt_get).found();
+}
+
+void PointHome::RecordAttempt(std::string_view key, int64_t user) {
+  ctx_.db();
+  st_->attempt_put.Bind(1, key).Bind(2, user).Bind(3, ctx_.Now()).Exec();
 }
 
 std::optional<PointHome::Pay> PointHome::LoadPay(std::string_view key) {
-  sim::Statement q(ctx_.db(),
-                   "SELECT user_id, merchant, amount, ttl, min_points, max_points, points, state, "
-                   "id, expires_at, created_at FROM pays WHERE key = ?");
+  ctx_.db();
+  sim::Statement& q = st_->pay_get;
   q.Bind(1, key);
-  if (!q.Step()) {
+  const Row row(q);
+  if (!row.found()) {
     return std::nullopt;
   }
   Pay p;
@@ -187,9 +225,8 @@ std::optional<PointHome::Pay> PointHome::LoadPay(std::string_view key) {
 }
 
 void PointHome::SavePay(const Pay& p) {
-  sim::Statement q(ctx_.db(),
-                   "UPDATE pays SET points = ?, state = ?, id = ?, expires_at = ? WHERE key = ?");
-  q.Bind(1, p.points)
+  ctx_.db();
+  st_->pay_save.Bind(1, p.points)
       .Bind(2, int64_t{p.state})
       .Bind(3, static_cast<int64_t>(p.id))
       .Bind(4, p.expires_at)
@@ -285,8 +322,7 @@ asio::awaitable<MigReply> PointHome::Prepare(MigPay p) {
 
 asio::awaitable<MigReply> PointHome::Proxy(MigPay p) {
   if (!p.forwarded) {
-    sim::Statement put(ctx_.db(), "INSERT OR IGNORE INTO attempts VALUES(?, ?, ?)");
-    put.Bind(1, p.key).Bind(2, p.user).Bind(3, ctx_.Now()).Exec();
+    RecordAttempt(p.key, p.user);
     Count("proxied");
   }
   MigPay f = p;
@@ -540,8 +576,7 @@ asio::awaitable<MigReply> PointHome::Earn(MigCredit c) {
   if (tracked && Activated(c.user)) {
     Count("duplicates_prevented");
   }
-  sim::Statement put(ctx_.db(), "INSERT OR IGNORE INTO attempts VALUES(?, ?, ?)");
-  put.Bind(1, c.key).Bind(2, c.user).Bind(3, ctx_.Now()).Exec();
+  RecordAttempt(c.key, c.user);
   Count("proxied");
   MigCredit f = c;
   f.forwarded = true;
@@ -678,9 +713,8 @@ bool PointHome::ApplyDualWrite(std::string_view payload) {
   if (Activated(user)) {
     return true;  // the copy is retired once the user lives here
   }
-  sim::Statement up(ctx_.db(),
-                    "UPDATE copies SET balance = ?, version = ? WHERE user_id = ? AND version < ?");
-  up.Bind(1, balance)
+  ctx_.db();
+  st_->copy_apply.Bind(1, balance)
       .Bind(2, static_cast<int64_t>(movement))
       .Bind(3, user)
       .Bind(4, static_cast<int64_t>(movement))

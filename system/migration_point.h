@@ -105,6 +105,7 @@ PointHomeCounters ReadPointHomeCounters(sim::Database& db);
 class PointHome : public sim::Service, public PointLedgerObserver {
  public:
   PointHome(sim::NodeContext& ctx, const PointHomeConfig& config, PointLedgerObserver* observer);
+  ~PointHome() override;
 
   asio::awaitable<void> Boot() override;
 
@@ -126,6 +127,7 @@ class PointHome : public sim::Service, public PointLedgerObserver {
 
  private:
   struct Pay;
+  struct Stmts;
   asio::awaitable<void> ExpiryLoop();
   asio::awaitable<void> ReconcileLoop();
   bool ApplyDualWrite(std::string_view payload);
@@ -142,6 +144,7 @@ class PointHome : public sim::Service, public PointLedgerObserver {
   void Refund(const Pay& pay);
   bool Activated(int64_t user);
   bool AttemptProxied(std::string_view key);
+  void RecordAttempt(std::string_view key, int64_t user);
   void Count(std::string_view name, int64_t by = 1);
   MigReply ReplyOf(const Pay& pay);
   PointLedger& Live();
@@ -150,6 +153,7 @@ class PointHome : public sim::Service, public PointLedgerObserver {
   const PointHomeConfig& config_;
   PointLedgerObserver* observer_;
   std::unique_ptr<PointLedger> ledger_;
+  std::unique_ptr<Stmts> st_;
   QueueHandler handler_;
   int64_t reconcile_cursor_ = 1;
   // Payments being worked on now (a duplicate request waits its turn: it is
