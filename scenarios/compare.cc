@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "reports/report.h"
+#include "reports/sweep_results.h"
 #include "scenarios/runner.h"
 
 namespace paylab::scenarios {
@@ -195,29 +196,6 @@ std::map<system::MigrationStrategy, std::vector<const CompareRun*>> ByStrategy(
   return m;
 }
 
-std::string Escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string Num(double v) {
   if (v == static_cast<double>(static_cast<int64_t>(v)) && std::abs(v) < 1e15) {
     return fmt::format("{}", static_cast<int64_t>(v));
@@ -245,8 +223,9 @@ std::string LineChart(
   std::string svg = fmt::format(
       "<svg id=\"{}\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" "
       "width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\">\n",
-      id, W, H, W, H, Escape(title));
-  svg += fmt::format("<text x=\"{}\" y=\"18\" class=\"title\">{}</text>\n", L, Escape(title));
+      id, W, H, W, H, reports::XmlEscape(title));
+  svg += fmt::format("<text x=\"{}\" y=\"18\" class=\"title\">{}</text>\n", L,
+                     reports::XmlEscape(title));
   for (int i = 0; i <= 4; ++i) {
     const double y = ymax * i / 4;
     svg += fmt::format(
@@ -263,7 +242,7 @@ std::string LineChart(
       "<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"axis\" text-anchor=\"middle\">virtual time (s)"
       "</text>\n<text x=\"14\" y=\"{:.1f}\" class=\"axis\" transform=\"rotate(-90 14 {:.1f})\" "
       "text-anchor=\"middle\">{}</text>\n",
-      (L + W - R) / 2, H - 8, (T + H - B) / 2, (T + H - B) / 2, Escape(y_label));
+      (L + W - R) / 2, H - 8, (T + H - B) / 2, (T + H - B) / 2, reports::XmlEscape(y_label));
   size_t i = 0;
   for (const auto& [st, pts] : lines) {
     const std::string_view colour = kColours[static_cast<size_t>(st) % 4];
@@ -299,7 +278,7 @@ std::string BarChart(std::string_view id, std::string_view title,
       "<svg id=\"{}\" class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" "
       "width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\">\n"
       "<text x=\"10\" y=\"18\" class=\"title\">{}</text>\n",
-      id, W, H, W, H, Escape(title), Escape(title));
+      id, W, H, W, H, reports::XmlEscape(title), reports::XmlEscape(title));
   double y = T;
   for (const auto& [st, v] : bars) {
     const double w = (W - L - R) * v / vmax;
@@ -516,7 +495,7 @@ std::string CompareHtml(const Scenario& scenario, const CompareOptions& o,
   const auto by = ByStrategy(out);
   std::string h;
   h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
-  h += fmt::format("<title>paylab compare: {}</title>\n", Escape(scenario.name));
+  h += fmt::format("<title>paylab compare: {}</title>\n", reports::XmlEscape(scenario.name));
   h += R"css(<style>
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 960px; }
 table { border-collapse: collapse; margin: 1em 0; }
@@ -535,7 +514,8 @@ tr.money td { font-weight: bold; }
 </head>
 <body>
 )css";
-  h += fmt::format("<h1>Migration strategies compared: {}</h1>\n", Escape(scenario.name));
+  h += fmt::format("<h1>Migration strategies compared: {}</h1>\n",
+                   reports::XmlEscape(scenario.name));
   int64_t failed = 0;
   for (const CompareRun& r : out.runs) {
     failed += r.passed ? 0 : 1;
@@ -554,8 +534,8 @@ tr.money td { font-weight: bold; }
   h += "</tr></thead>\n<tbody>\n";
   for (const FigureInfo& f : kFigures) {
     h += fmt::format("<tr data-figure=\"{}\"{}><td title=\"{}\">{}</td>", f.key,
-                     f.key == "money_errors" ? " class=\"money\"" : "", Escape(f.meaning),
-                     Escape(f.label));
+                     f.key == "money_errors" ? " class=\"money\"" : "",
+                     reports::XmlEscape(f.meaning), reports::XmlEscape(f.label));
     for (auto st : o.strategies) {
       const Stats s = StatsOf(by.at(st), f.key);
       h += fmt::format("<td data-mean=\"{}\">{}<br><span class=\"range\">{}&ndash;{}</span></td>",
@@ -595,8 +575,8 @@ tr.money td { font-weight: bold; }
       h += fmt::format(
           "<tr><td>{}</td><td>{}</td><td title=\"{}\">{}</td><td><code>{}</code>"
           "</td></tr>\n",
-          system::MigrationStrategyName(r.strategy), r.seed, Escape(r.detail), Escape(r.check),
-          Escape(r.replay));
+          system::MigrationStrategyName(r.strategy), r.seed, reports::XmlEscape(r.detail),
+          reports::XmlEscape(r.check), reports::XmlEscape(r.replay));
     }
   }
   h += "</tbody>\n</table>\n";

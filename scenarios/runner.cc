@@ -420,7 +420,6 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   home_config.copy_seed = dual_write ? cashback_seed : -1;
   home_config.wallet = NodeIdOf("wallet");
   home_config.controller = NodeIdOf("controller");
-  home_config.broker = NodeIdOf("broker");
   home_config.rpc_timeout = rpc;
   home_config.expiry_grace = 2 * wallet_config.expiry_scan_interval;
   if (dual_write) {

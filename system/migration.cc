@@ -160,6 +160,19 @@ asio::awaitable<bool> MigrationController::Banner(StatusChange c) {
   co_return true;
 }
 
+asio::awaitable<MigStatus> AdmitRequest(sim::NodeContext& ctx, sim::NodeId controller,
+                                        sim::Duration timeout, int64_t user, bool point_use) {
+  auto fn = [user](MigrationController& c) { return c.Get(user); };
+  auto r = co_await ctx.Call<MigrationController>(controller, "controller.Get", timeout, fn);
+  if (!r.ok()) {
+    co_return MigStatus::kUnavailable;
+  }
+  if (r.value.full_maintenance || (point_use && BlocksPoints(r.value.state))) {
+    co_return MigStatus::kMaintenance;
+  }
+  co_return MigStatus::kOk;
+}
+
 std::vector<StatusChange> ReadStatusLog(sim::Database& db) {
   std::vector<StatusChange> out;
   if (db.QueryInt("SELECT COUNT(*) FROM sqlite_master WHERE name = 'status_log'") == 0) {

@@ -142,6 +142,13 @@ class MigrationController : public sim::Service {
   sim::Statement full_;
 };
 
+// Whether the controller lets a request for `user` in now: kOk,
+// kMaintenance (full maintenance; or, for a request that uses points or
+// credits cashback, the user's maintenance window or online move), or
+// kUnavailable (the controller did not answer).
+asio::awaitable<MigStatus> AdmitRequest(sim::NodeContext& ctx, sim::NodeId controller,
+                                        sim::Duration timeout, int64_t user, bool point_use);
+
 // The status log and the banners of a controller database (read by the
 // harness, also while the node is down).
 std::vector<StatusChange> ReadStatusLog(sim::Database& db);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "system/migration_wallet.h"
+#include "system/point_service.h"
 
 namespace paylab::system {
 
@@ -198,6 +199,12 @@ bool PointHome::AttemptProxied(std::string_view key) {
 void PointHome::RecordAttempt(std::string_view key, int64_t user) {
   ctx_.db();
   st_->attempt_put.Bind(1, key).Bind(2, user).Bind(3, ctx_.Now()).Exec();
+  Count("proxied");
+}
+
+void PointHome::ForgetAttempt(std::string_view key) {
+  sim::Statement del(ctx_.db(), "DELETE FROM attempts WHERE key = ?");
+  del.Bind(1, key).Exec();
 }
 
 std::optional<PointHome::Pay> PointHome::LoadPay(std::string_view key) {
@@ -270,16 +277,6 @@ MigReply PointHome::ReplyOf(const Pay& p) {
   return r;
 }
 
-asio::awaitable<std::optional<StatusReply>> PointHome::StatusOf(int64_t user) {
-  auto fn = [user](MigrationController& c) { return c.Get(user); };
-  auto r = co_await ctx_.Call<MigrationController>(config_.controller, "controller.Get",
-                                                   config_.rpc_timeout, fn);
-  if (!r.ok()) {
-    co_return std::nullopt;
-  }
-  co_return r.value;
-}
-
 asio::awaitable<std::optional<int64_t>> PointHome::WalletTotal(int64_t user) {
   auto fn = [user](CashbackWallet& w) { return w.Total(user); };
   auto r =
@@ -292,12 +289,10 @@ asio::awaitable<std::optional<int64_t>> PointHome::WalletTotal(int64_t user) {
 
 asio::awaitable<MigReply> PointHome::Prepare(MigPay p) {
   if (!p.forwarded) {
-    const std::optional<StatusReply> st = co_await StatusOf(p.user);
-    if (!st) {
-      co_return Status(MigStatus::kUnavailable);
-    }
-    if (st->full_maintenance || (p.use_points && BlocksPoints(st->state))) {
-      co_return Status(MigStatus::kMaintenance);
+    const MigStatus admitted =
+        co_await AdmitRequest(ctx_, config_.controller, config_.rpc_timeout, p.user, p.use_points);
+    if (admitted != MigStatus::kOk) {
+      co_return Status(admitted);
     }
   }
   Live();
@@ -323,7 +318,6 @@ asio::awaitable<MigReply> PointHome::Prepare(MigPay p) {
 asio::awaitable<MigReply> PointHome::Proxy(MigPay p) {
   if (!p.forwarded) {
     RecordAttempt(p.key, p.user);
-    Count("proxied");
   }
   MigPay f = p;
   f.forwarded = true;
@@ -336,8 +330,7 @@ asio::awaitable<MigReply> PointHome::Proxy(MigPay p) {
   if (r.value.status == MigStatus::kMoved) {
     // The wallet moved the user meanwhile and never saw this key: the
     // attempt did not happen there. Ask the caller to come again.
-    sim::Statement del(ctx_.db(), "DELETE FROM attempts WHERE key = ?");
-    del.Bind(1, p.key).Exec();
+    ForgetAttempt(p.key);
     co_return Status(MigStatus::kUnavailable);
   }
   co_return r.value;
@@ -552,12 +545,10 @@ asio::awaitable<MigReply> PointHome::Rollback(MigResolve r) {
 
 asio::awaitable<MigReply> PointHome::Earn(MigCredit c) {
   if (!c.forwarded) {
-    const std::optional<StatusReply> st = co_await StatusOf(c.user);
-    if (!st) {
-      co_return Status(MigStatus::kUnavailable);
-    }
-    if (st->full_maintenance || BlocksPoints(st->state)) {
-      co_return Status(MigStatus::kMaintenance);
+    const MigStatus admitted =
+        co_await AdmitRequest(ctx_, config_.controller, config_.rpc_timeout, c.user, true);
+    if (admitted != MigStatus::kOk) {
+      co_return Status(admitted);
     }
   }
   Live();
@@ -577,7 +568,6 @@ asio::awaitable<MigReply> PointHome::Earn(MigCredit c) {
     Count("duplicates_prevented");
   }
   RecordAttempt(c.key, c.user);
-  Count("proxied");
   MigCredit f = c;
   f.forwarded = true;
   auto fn = [f](CashbackWallet& w) { return w.Earn(f); };
@@ -587,8 +577,7 @@ asio::awaitable<MigReply> PointHome::Earn(MigCredit c) {
     co_return Status(MigStatus::kUnavailable);
   }
   if (a.value.status == MigStatus::kMoved) {
-    sim::Statement del(ctx_.db(), "DELETE FROM attempts WHERE key = ?");
-    del.Bind(1, c.key).Exec();
+    ForgetAttempt(c.key);
     co_return Status(MigStatus::kUnavailable);
   }
   co_return a.value;
@@ -805,12 +794,7 @@ asio::awaitable<void> PointHome::ExpiryLoop() {
 }
 
 void PointHome::OnPointMovement(const PointMovementRecord& m) {
-  int64_t moved = 0;
-  for (const PointEntry& e : m.entries) {
-    moved += e.delta > 0 ? e.delta : 0;
-  }
-  ctx_.Trace(sim::TraceKind::kCommit, PointMovementKindName(m.kind), static_cast<int64_t>(m.id),
-             moved);
+  TracePointMovement(ctx_, m);
   if (observer_ != nullptr) {
     observer_->OnPointMovement(m);
   }

@@ -57,7 +57,6 @@ struct PointHomeConfig {
   int64_t copy_seed = -1;
   sim::NodeId wallet = 0;
   sim::NodeId controller = 0;
-  sim::NodeId broker = 0;
   sim::Duration rpc_timeout = 200 * sim::kMillisecond;
   sim::Duration expiry_scan_interval = 5 * sim::kSecond;
   // How long past a payment's expiry it is released (the wallet's own
@@ -138,13 +137,15 @@ class PointHome : public sim::Service, public PointLedgerObserver {
   // the points (refund). Returns false if the wallet did not answer.
   asio::awaitable<bool> Release(Pay& pay, int final_state);
   asio::awaitable<std::optional<int64_t>> WalletTotal(int64_t user);
-  asio::awaitable<std::optional<StatusReply>> StatusOf(int64_t user);
   std::optional<Pay> LoadPay(std::string_view key);
   void SavePay(const Pay& pay);
   void Refund(const Pay& pay);
   bool Activated(int64_t user);
   bool AttemptProxied(std::string_view key);
+  // Records (and counts) a request proxied to the wallet; forgets one the
+  // wallet did not take.
   void RecordAttempt(std::string_view key, int64_t user);
+  void ForgetAttempt(std::string_view key);
   void Count(std::string_view name, int64_t by = 1);
   MigReply ReplyOf(const Pay& pay);
   PointLedger& Live();

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "system/migration_point.h"
+#include "system/wallet.h"
 
 namespace paylab::system {
 
@@ -105,24 +106,12 @@ Ledger& CashbackWallet::Live() {
   return *ledger_;
 }
 
-asio::awaitable<std::optional<StatusReply>> CashbackWallet::StatusOf(int64_t user) {
-  auto r_fn = [user](MigrationController& c) { return c.Get(user); };
-  auto r = co_await ctx_.Call<MigrationController>(config_.controller, "controller.Get",
-                                                   config_.rpc_timeout, r_fn);
-  if (!r.ok()) {
-    co_return std::nullopt;
-  }
-  co_return r.value;
-}
-
 asio::awaitable<MigReply> CashbackWallet::Prepare(MigPay p) {
   if (!p.forwarded) {
-    const std::optional<StatusReply> st = co_await StatusOf(p.user);
-    if (!st) {
-      co_return Status(MigStatus::kUnavailable);
-    }
-    if (st->full_maintenance || (p.use_points && BlocksPoints(st->state))) {
-      co_return Status(MigStatus::kMaintenance);
+    const MigStatus admitted =
+        co_await AdmitRequest(ctx_, config_.controller, config_.rpc_timeout, p.user, p.use_points);
+    if (admitted != MigStatus::kOk) {
+      co_return Status(admitted);
     }
   }
   Ledger& l = Live();
@@ -173,12 +162,10 @@ asio::awaitable<MigReply> CashbackWallet::Rollback(MigResolve r) {
 
 asio::awaitable<MigReply> CashbackWallet::Earn(MigCredit c) {
   if (!c.forwarded) {
-    const std::optional<StatusReply> st = co_await StatusOf(c.user);
-    if (!st) {
-      co_return Status(MigStatus::kUnavailable);
-    }
-    if (st->full_maintenance || BlocksPoints(st->state)) {
-      co_return Status(MigStatus::kMaintenance);
+    const MigStatus admitted =
+        co_await AdmitRequest(ctx_, config_.controller, config_.rpc_timeout, c.user, true);
+    if (admitted != MigStatus::kOk) {
+      co_return Status(admitted);
     }
   }
   Ledger& l = Live();
@@ -196,12 +183,10 @@ asio::awaitable<MigReply> CashbackWallet::Earn(MigCredit c) {
 }
 
 asio::awaitable<MigReply> CashbackWallet::TopUp(MigCredit c) {
-  const std::optional<StatusReply> st = co_await StatusOf(c.user);
-  if (!st) {
-    co_return Status(MigStatus::kUnavailable);
-  }
-  if (st->full_maintenance) {
-    co_return Status(MigStatus::kMaintenance);
+  const MigStatus admitted =
+      co_await AdmitRequest(ctx_, config_.controller, config_.rpc_timeout, c.user, false);
+  if (admitted != MigStatus::kOk) {
+    co_return Status(admitted);
   }
   co_return FromWallet(Live().Deposit(c.key, c.user, config_.money, c.amount, ctx_.Now()));
 }
@@ -248,11 +233,7 @@ asio::awaitable<int64_t> CashbackWallet::Total(int64_t user) {
 }
 
 void CashbackWallet::OnMovement(const MovementRecord& m) {
-  int64_t moved = 0;
-  for (const JournalEntry& e : m.entries) {
-    moved += e.delta > 0 ? e.delta : 0;
-  }
-  ctx_.Trace(sim::TraceKind::kCommit, MovementKindName(m.kind), static_cast<int64_t>(m.id), moved);
+  TraceMovement(ctx_, m);
   if (config_.dual_write && !populating_ && m.kind != MovementKind::kMigrateOut) {
     for (const JournalEntry& e : m.entries) {
       if (e.type == config_.cashback && e.user != kSystemUser && !ledger_->MigratedAmount(e.user)) {

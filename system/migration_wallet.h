@@ -101,7 +101,6 @@ class CashbackWallet : public sim::Service, public LedgerObserver {
   asio::awaitable<int64_t> Total(int64_t user);
 
   Ledger& ledger() { return *ledger_; }
-  int64_t dual_writes_lost() const { return static_cast<int64_t>(unsent_.size()); }
 
   void OnMovement(const MovementRecord& m) override;
   void OnHoldCreated(uint64_t hold_id, sim::Time expires_at) override;
@@ -109,8 +108,6 @@ class CashbackWallet : public sim::Service, public LedgerObserver {
  private:
   asio::awaitable<void> ExpiryLoop();
   asio::awaitable<void> SweepLoop();
-  // The user's status; nullopt when the controller did not answer.
-  asio::awaitable<std::optional<StatusReply>> StatusOf(int64_t user);
   MigReply Resolve(const MigResolve& r, bool commit);
   Ledger& Live();
 

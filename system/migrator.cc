@@ -137,7 +137,6 @@ asio::awaitable<std::vector<int64_t>> Migrator::MoveAndActivate(const std::strin
 asio::awaitable<void> Migrator::Run() {
   co_await SleepUntil(config_.start);
   if (Progress("done") == 1) {
-    done_ = true;
     co_return;
   }
   if (counters_.started_at < 0) {
@@ -157,7 +156,6 @@ asio::awaitable<void> Migrator::Run() {
       break;
   }
   SetProgress("done", 1);
-  done_ = true;
   counters_.finished_at = ctx_.Now();
   ctx_.Trace(sim::TraceKind::kNote, "migration.done", counters_.users_moved);
 }

@@ -86,8 +86,6 @@ class Migrator : public sim::Service {
 
   asio::awaitable<void> Boot() override;
 
-  bool done() const { return done_; }
-
  private:
   asio::awaitable<void> Run();
   asio::awaitable<void> RunFull();
@@ -111,7 +109,6 @@ class Migrator : public sim::Service {
   sim::NodeContext& ctx_;
   const MigratorConfig& config_;
   MigratorCounters& counters_;
-  bool done_ = false;
   int64_t last_seq_ = 0;
 };
 

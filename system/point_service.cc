@@ -54,13 +54,17 @@ asio::awaitable<int64_t> PointService::Balance(int64_t user) {
   co_return Live().Balance(user, ctx_.Now());
 }
 
-void PointService::OnPointMovement(const PointMovementRecord& m) {
+void TracePointMovement(sim::NodeContext& ctx, const PointMovementRecord& m) {
   int64_t moved = 0;
   for (const PointEntry& e : m.entries) {
     moved += e.delta > 0 ? e.delta : 0;
   }
-  ctx_.Trace(sim::TraceKind::kCommit, PointMovementKindName(m.kind), static_cast<int64_t>(m.id),
-             moved);
+  ctx.Trace(sim::TraceKind::kCommit, PointMovementKindName(m.kind), static_cast<int64_t>(m.id),
+            moved);
+}
+
+void PointService::OnPointMovement(const PointMovementRecord& m) {
+  TracePointMovement(ctx_, m);
   if (observer_ != nullptr) {
     observer_->OnPointMovement(m);
   }

@@ -65,6 +65,9 @@ struct PointServiceConfig {
   double apply_failure_rate = 0;
 };
 
+// Traces a committed point movement (its kind, ID and the points it moved).
+void TracePointMovement(sim::NodeContext& ctx, const PointMovementRecord& m);
+
 class PointService : public sim::Service, public PointLedgerObserver {
  public:
   // `observer` (the checker) may be null.

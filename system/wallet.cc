@@ -134,12 +134,16 @@ asio::awaitable<WalletReply> Wallet::Payout(PayoutRequest r) {
 
 asio::awaitable<int64_t> Wallet::TotalBalance(UserId user) { co_return Live().TotalBalance(user); }
 
-void Wallet::OnMovement(const MovementRecord& m) {
+void TraceMovement(sim::NodeContext& ctx, const MovementRecord& m) {
   int64_t moved = 0;
   for (const JournalEntry& e : m.entries) {
     moved += e.delta > 0 ? e.delta : 0;
   }
-  ctx_.Trace(sim::TraceKind::kCommit, MovementKindName(m.kind), static_cast<int64_t>(m.id), moved);
+  ctx.Trace(sim::TraceKind::kCommit, MovementKindName(m.kind), static_cast<int64_t>(m.id), moved);
+}
+
+void Wallet::OnMovement(const MovementRecord& m) {
+  TraceMovement(ctx_, m);
   if (config_.defect_publish_outside_outbox) {
     unsent_.push_back(OutboxRow{++unsent_seq_, std::string(kMovementTopic),
                                 fmt::format("{}", m.entries.empty() ? 0 : m.entries.front().user),

@@ -94,6 +94,9 @@ TccStatus ToTcc(WalletStatus s);
 // the amount.
 TccReply ToTccReply(const WalletReply& r);
 
+// Traces a committed movement (its kind, ID and the amount it moved).
+void TraceMovement(sim::NodeContext& ctx, const MovementRecord& m);
+
 class Wallet : public sim::Service, public LedgerObserver {
  public:
   Wallet(sim::NodeContext& ctx, const WalletConfig& config, LedgerObserver* observer);
