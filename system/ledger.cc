@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 
 #include "sim/check.h"
 #include "system/id_lease.h"
@@ -62,6 +63,38 @@ std::string_view MovementKindName(MovementKind k) {
       return "payout";
     case MovementKind::kMigrateOut:
       return "migrate_out";
+  }
+  return "unknown";
+}
+
+std::string_view WalletOpName(WalletOp op) {
+  switch (op) {
+    case WalletOp::kPopulate:
+      return "populate";
+    case WalletOp::kDeposit:
+      return "deposit";
+    case WalletOp::kTransfer:
+      return "transfer";
+    case WalletOp::kPrepare:
+      return "prepare";
+    case WalletOp::kCommit:
+      return "commit";
+    case WalletOp::kRollback:
+      return "rollback";
+    case WalletOp::kCommitKey:
+      return "commit_key";
+    case WalletOp::kRollbackKey:
+      return "rollback_key";
+    case WalletOp::kPayout:
+      return "payout";
+    case WalletOp::kExpireHolds:
+      return "expire_holds";
+    case WalletOp::kExpireItems:
+      return "expire_items";
+    case WalletOp::kMoveOut:
+      return "move_out";
+    case WalletOp::kMoveOutAgain:
+      return "move_out_again";
   }
   return "unknown";
 }
@@ -188,6 +221,9 @@ struct Ledger::Stmts {
         items_expired(db,
                       "SELECT id, user_id, type, remaining FROM balance_items "
                       "WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?"),
+        items_due_of_user(db,
+                          "SELECT id, type, remaining FROM balance_items WHERE user_id = ? AND "
+                          "remaining > 0 AND expires_at <= ? ORDER BY expires_at, id"),
         movement_insert(db,
                         "INSERT INTO movements(id, kind, idem_key, hold_id, at) "
                         "VALUES(?, ?, ?, ?, ?)"),
@@ -224,9 +260,9 @@ struct Ledger::Stmts {
 
   sim::Statement meta_get, meta_put, user_exists, user_count, user_insert, balances, balance,
       account_add, items_open, item_insert, item_add, item_log, item_log_by_movement, items_expired,
-      movement_insert, journal_insert, journal_of_user, hold_insert, hold_get, hold_resolve,
-      hold_by_key, holds_expired, idem_get, idem_op, idem_put, held_by_src, migrated_get,
-      migrated_put;
+      items_due_of_user, movement_insert, journal_insert, journal_of_user, hold_insert, hold_get,
+      hold_resolve, hold_by_key, holds_expired, idem_get, idem_op, idem_put, held_by_src,
+      migrated_get, migrated_put;
 };
 
 struct Ledger::Pending {
@@ -267,6 +303,11 @@ Ledger::Ledger(sim::Database& db, const AccountTypes& types, LedgerOptions optio
   }
   ids_ = OpenLeasedIdGenerator(IdSystem::kWallet, options_.id_worker, st_->meta_get, st_->meta_put);
   ids_->set_trust_clock_steps(options_.defect_no_clock_rollback_guard);
+  for (TypeId t : types_.debit_order()) {
+    any_expiry_ = any_expiry_ || types_.Get(t).expires_after > 0;
+  }
+  // Auditing needs an observer to report to.
+  PAYLAB_CHECK(!options_.audit || observer_ != nullptr);
   txn.Commit();
 }
 
@@ -432,6 +473,7 @@ void Ledger::DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t mov
           .Bind(2, static_cast<int64_t>(movement))
           .Bind(3, -take[i].second)
           .Exec();
+      NoteItem(take[i].first, user, type, -take[i].second, false, 0, movement);
     }
     left -= planned;
   }
@@ -495,6 +537,10 @@ void Ledger::CreditAccount(UserId user, TypeId type, int64_t amount, uint64_t mo
       .Bind(6, now)
       .Bind(7, static_cast<int64_t>(movement))
       .Exec();
+  if (options_.audit) {
+    NoteItem(sqlite3_last_insert_rowid(db_.handle()), user, type, amount - repay, true, expires,
+             movement);
+  }
 }
 
 void Ledger::WriteMovement(uint64_t id, MovementKind kind, std::string_view key, uint64_t hold_id,
@@ -550,8 +596,80 @@ void Ledger::CommitTxn(sim::Transaction& txn) {
   for (const Pending& p : pending_) {
     observer_->OnMovement(MovementRecord{p.id, p.kind, p.key, p.hold_id, p.at, p.entries});
   }
+  if (options_.audit) {
+    // Committed: these are facts of the call now.
+    for (const auto& [hold, expires] : pending_holds_) {
+      call_holds_.push_back(HoldCreated{hold, expires});
+    }
+    std::move(pending_.begin(), pending_.end(), std::back_inserter(call_movements_));
+    call_items_.insert(call_items_.end(), txn_items_.begin(), txn_items_.end());
+    txn_items_.clear();
+  }
   pending_.clear();
   pending_holds_.clear();
+}
+
+void Ledger::NoteItem(int64_t item, UserId user, TypeId type, int64_t delta, bool created,
+                      sim::Time expires_at, uint64_t movement) {
+  if (options_.audit) {
+    txn_items_.push_back(ItemChange{item, user, type, delta, created, expires_at, movement});
+  }
+}
+
+void Ledger::BeginAudit() {
+  // Nothing of an earlier call that never committed may leak into this one.
+  pending_.clear();
+  pending_holds_.clear();
+  txn_items_.clear();
+  call_items_.clear();
+  call_movements_.clear();
+  call_records_.clear();
+  call_holds_.clear();
+}
+
+void Ledger::EndAudit(const WalletRequest& request, const WalletReply& reply,
+                      std::span<const int64_t> moved, UserId refused_user) {
+  call_records_.clear();
+  for (const Pending& p : call_movements_) {
+    call_records_.push_back(MovementRecord{p.id, p.kind, p.key, p.hold_id, p.at, p.entries});
+  }
+  observer_->OnApplied(
+      WalletApplied{request, reply, moved, refused_user, call_records_, call_items_, call_holds_});
+}
+
+void Ledger::BreakItem(int64_t item, UserId user, TypeId type, int64_t remaining, sim::Time now) {
+  PAYLAB_CHECK(remaining > 0);
+  const uint64_t movement = NextId(now);
+  std::vector<JournalEntry> entries;
+  entries.push_back(JournalEntry{user, type, -remaining});
+  AddToAccount(user, type, -remaining);
+  entries.push_back(JournalEntry{kSystemUser, AccountTypes::kBreakage, remaining});
+  AddToAccount(kSystemUser, AccountTypes::kBreakage, remaining);
+  st_->item_add.Bind(1, -remaining).Bind(2, item).Exec();
+  st_->item_log.Bind(1, item).Bind(2, static_cast<int64_t>(movement)).Bind(3, -remaining).Exec();
+  NoteItem(item, user, type, -remaining, false, 0, movement);
+  WriteMovement(movement, MovementKind::kBreakage, "", 0, now, entries);
+}
+
+void Ledger::ExpireDueItems(UserId user, sim::Time now) {
+  if (!any_expiry_ || user == kSystemUser) {
+    return;
+  }
+  struct Due {
+    int64_t item;
+    TypeId type;
+    int64_t remaining;
+  };
+  std::vector<Due> due;
+  auto& q = st_->items_due_of_user;
+  q.Bind(1, user).Bind(2, now);
+  while (q.Step()) {
+    due.push_back(Due{q.Int(0), static_cast<TypeId>(q.Int(1)), q.Int(2)});
+  }
+  q.Reset();
+  for (const Due& d : due) {
+    BreakItem(d.item, user, d.type, d.remaining, now);
+  }
 }
 
 void Ledger::ReleaseHold(uint64_t hold_id, UserId src, int64_t amount, uint64_t prepare_movement,
@@ -585,16 +703,24 @@ void Ledger::ReleaseHold(uint64_t hold_id, UserId src, int64_t amount, uint64_t 
   // Un-consume the exact balance items of accounts that cannot go negative,
   // so their expiry is kept: everything taken from them came from items.
   st_->item_log_by_movement.Bind(1, static_cast<int64_t>(prepare_movement));
-  std::vector<std::pair<int64_t, int64_t>> items;
+  struct Back {
+    int64_t item;
+    int64_t amount;
+    TypeId type;
+  };
+  std::vector<Back> items;
   while (st_->item_log_by_movement.Step()) {
-    if (!types_.Get(static_cast<TypeId>(st_->item_log_by_movement.Int(2))).allow_negative) {
-      items.emplace_back(st_->item_log_by_movement.Int(0), -st_->item_log_by_movement.Int(1));
+    const auto type = static_cast<TypeId>(st_->item_log_by_movement.Int(2));
+    if (!types_.Get(type).allow_negative) {
+      items.push_back(
+          Back{st_->item_log_by_movement.Int(0), -st_->item_log_by_movement.Int(1), type});
     }
   }
   st_->item_log_by_movement.Reset();
-  for (const auto& [item, back] : items) {
-    st_->item_add.Bind(1, back).Bind(2, item).Exec();
-    st_->item_log.Bind(1, item).Bind(2, static_cast<int64_t>(movement)).Bind(3, back).Exec();
+  for (const Back& b : items) {
+    st_->item_add.Bind(1, b.amount).Bind(2, b.item).Exec();
+    st_->item_log.Bind(1, b.item).Bind(2, static_cast<int64_t>(movement)).Bind(3, b.amount).Exec();
+    NoteItem(b.item, src, b.type, b.amount, false, 0, movement);
   }
   const MovementKind kind =
       final_state == HoldState::kExpired ? MovementKind::kExpireHold : MovementKind::kRollback;
@@ -605,9 +731,187 @@ void Ledger::ReleaseHold(uint64_t hold_id, UserId src, int64_t amount, uint64_t 
       .Exec();
 }
 
-// --- operations ------------------------------------------------------------
+// --- the public operations: each call reported to the audit ----------------
 
 void Ledger::Populate(int64_t count, std::span<const InitialBalance> balances, sim::Time now) {
+  if (!options_.audit) {
+    DoPopulate(count, balances, now);
+    return;
+  }
+  BeginAudit();
+  DoPopulate(count, balances, now);
+  EndAudit(
+      WalletRequest{.op = WalletOp::kPopulate, .amount = count, .balances = balances, .now = now},
+      Reply(WalletStatus::kOk));
+}
+
+WalletReply Ledger::Deposit(std::string_view key, UserId user, TypeId type, int64_t amount,
+                            sim::Time now) {
+  if (!options_.audit) {
+    return DoDeposit(key, user, type, amount, now);
+  }
+  BeginAudit();
+  const WalletReply r = DoDeposit(key, user, type, amount, now);
+  EndAudit(WalletRequest{.op = WalletOp::kDeposit,
+                         .key = key,
+                         .user = user,
+                         .type = type,
+                         .amount = amount,
+                         .now = now},
+           r);
+  return r;
+}
+
+WalletReply Ledger::Transfer(std::string_view key, UserId src, UserId dst, int64_t amount,
+                             sim::Time now) {
+  if (!options_.audit) {
+    return DoTransfer(key, src, dst, amount, now);
+  }
+  BeginAudit();
+  const WalletReply r = DoTransfer(key, src, dst, amount, now);
+  EndAudit(WalletRequest{.op = WalletOp::kTransfer,
+                         .key = key,
+                         .user = src,
+                         .dst = dst,
+                         .amount = amount,
+                         .now = now},
+           r);
+  return r;
+}
+
+WalletReply Ledger::Prepare(std::string_view key, UserId src, UserId dst, int64_t amount,
+                            sim::Duration ttl, sim::Time now, TypeId skip_type) {
+  if (!options_.audit) {
+    return DoPrepare(key, src, dst, amount, ttl, now, skip_type);
+  }
+  BeginAudit();
+  const WalletReply r = DoPrepare(key, src, dst, amount, ttl, now, skip_type);
+  EndAudit(WalletRequest{.op = WalletOp::kPrepare,
+                         .key = key,
+                         .user = src,
+                         .dst = dst,
+                         .type = skip_type,
+                         .amount = amount,
+                         .ttl = ttl,
+                         .now = now},
+           r);
+  return r;
+}
+
+WalletReply Ledger::Commit(uint64_t hold_id, sim::Time now) {
+  if (options_.audit) {
+    BeginAudit();
+  }
+  sim::Transaction txn(db_);
+  const WalletReply r = CommitHold(txn, hold_id, now);
+  if (options_.audit) {
+    EndAudit(WalletRequest{.op = WalletOp::kCommit, .hold_id = hold_id, .now = now}, r);
+  }
+  return r;
+}
+
+WalletReply Ledger::Rollback(uint64_t hold_id, sim::Time now) {
+  if (options_.audit) {
+    BeginAudit();
+  }
+  sim::Transaction txn(db_);
+  const WalletReply r = RollbackHold(txn, hold_id, now);
+  if (options_.audit) {
+    EndAudit(WalletRequest{.op = WalletOp::kRollback, .hold_id = hold_id, .now = now}, r);
+  }
+  return r;
+}
+
+WalletReply Ledger::CommitKey(std::string_view key, sim::Time now) {
+  if (!options_.audit) {
+    return DoCommitKey(key, now);
+  }
+  BeginAudit();
+  const WalletReply r = DoCommitKey(key, now);
+  EndAudit(WalletRequest{.op = WalletOp::kCommitKey, .key = key, .now = now}, r);
+  return r;
+}
+
+WalletReply Ledger::RollbackKey(std::string_view key, sim::Time now) {
+  if (!options_.audit) {
+    return DoRollbackKey(key, now);
+  }
+  BeginAudit();
+  const WalletReply r = DoRollbackKey(key, now);
+  EndAudit(WalletRequest{.op = WalletOp::kRollbackKey, .key = key, .now = now}, r);
+  return r;
+}
+
+WalletReply Ledger::Payout(std::string_view key, UserId user, int64_t amount, sim::Time now) {
+  if (!options_.audit) {
+    return DoPayout(key, user, amount, now);
+  }
+  BeginAudit();
+  const WalletReply r = DoPayout(key, user, amount, now);
+  EndAudit(
+      WalletRequest{
+          .op = WalletOp::kPayout, .key = key, .user = user, .amount = amount, .now = now},
+      r);
+  return r;
+}
+
+int64_t Ledger::ExpireHolds(sim::Time now, int64_t limit) {
+  if (!options_.audit) {
+    return DoExpireHolds(now, limit);
+  }
+  BeginAudit();
+  const int64_t n = DoExpireHolds(now, limit);
+  EndAudit(WalletRequest{.op = WalletOp::kExpireHolds, .limit = limit, .now = now},
+           Reply(WalletStatus::kOk, 0, n));
+  return n;
+}
+
+int64_t Ledger::ExpireBalanceItems(sim::Time now, int64_t limit) {
+  if (!options_.audit) {
+    return DoExpireBalanceItems(now, limit);
+  }
+  BeginAudit();
+  const int64_t n = DoExpireBalanceItems(now, limit);
+  EndAudit(WalletRequest{.op = WalletOp::kExpireItems, .limit = limit, .now = now},
+           Reply(WalletStatus::kOk, 0, n));
+  return n;
+}
+
+MoveOutReply Ledger::MoveOut(std::string_view key, std::span<const UserId> users, TypeId type,
+                             std::span<const int64_t> expected, bool require_no_holds,
+                             sim::Time now) {
+  if (!options_.audit) {
+    return DoMoveOut(key, users, type, expected, require_no_holds, now);
+  }
+  BeginAudit();
+  MoveOutReply r = DoMoveOut(key, users, type, expected, require_no_holds, now);
+  EndAudit(WalletRequest{.op = WalletOp::kMoveOut,
+                         .key = key,
+                         .type = type,
+                         .users = users,
+                         .expected = expected,
+                         .require_no_holds = require_no_holds,
+                         .now = now},
+           WalletReply{r.status, 0, 0, r.reason}, r.amounts, r.refused_user);
+  return r;
+}
+
+WalletReply Ledger::MoveOutAgain(std::string_view key, UserId user, TypeId type, sim::Time now) {
+  if (!options_.audit) {
+    return DoMoveOutAgain(key, user, type, now);
+  }
+  BeginAudit();
+  const WalletReply r = DoMoveOutAgain(key, user, type, now);
+  EndAudit(
+      WalletRequest{
+          .op = WalletOp::kMoveOutAgain, .key = key, .user = user, .type = type, .now = now},
+      r);
+  return r;
+}
+
+// --- operations ------------------------------------------------------------
+
+void Ledger::DoPopulate(int64_t count, std::span<const InitialBalance> balances, sim::Time now) {
   if (user_count() > 0) {
     return;
   }
@@ -643,8 +947,8 @@ int64_t Ledger::user_count() {
   return n;
 }
 
-WalletReply Ledger::Deposit(std::string_view key, UserId user, TypeId type, int64_t amount,
-                            sim::Time now) {
+WalletReply Ledger::DoDeposit(std::string_view key, UserId user, TypeId type, int64_t amount,
+                              sim::Time now) {
   if (key.empty()) {
     return Invalid("an idempotency key is required");
   }
@@ -661,8 +965,12 @@ WalletReply Ledger::Deposit(std::string_view key, UserId user, TypeId type, int6
   }
   WalletReply reply;
   const AccountType& t = types_.Get(type);
-  const std::optional<int64_t> bal = UserExists(user) ? AccountBalance(user, type) : std::nullopt;
-  if (!UserExists(user)) {
+  const bool exists = UserExists(user);
+  if (exists) {
+    ExpireDueItems(user, now);
+  }
+  const std::optional<int64_t> bal = exists ? AccountBalance(user, type) : std::nullopt;
+  if (!exists) {
     reply = Reply(WalletStatus::kNoSuchUser);
   } else if (!bal && !t.auto_create) {
     reply = Reply(WalletStatus::kNoSuchAccount);
@@ -683,8 +991,8 @@ WalletReply Ledger::Deposit(std::string_view key, UserId user, TypeId type, int6
   return reply;
 }
 
-WalletReply Ledger::Transfer(std::string_view key, UserId src, UserId dst, int64_t amount,
-                             sim::Time now) {
+WalletReply Ledger::DoTransfer(std::string_view key, UserId src, UserId dst, int64_t amount,
+                               sim::Time now) {
   if (key.empty()) {
     return Invalid("an idempotency key is required");
   }
@@ -703,7 +1011,9 @@ WalletReply Ledger::Transfer(std::string_view key, UserId src, UserId dst, int64
   if (!UserExists(src) || !UserExists(dst)) {
     reply = Reply(WalletStatus::kNoSuchUser);
   } else {
-    // Plan both sides before writing anything, so a refusal changes nothing.
+    ExpireDueItems(src, now);
+    ExpireDueItems(dst, now);
+    // Plan both sides before writing anything, so a refusal moves nothing.
     Plan debit, credit;
     if (!options_.defect_credit_without_debit && !PlanDebit(src, amount, debit)) {
       reply = Reply(WalletStatus::kInsufficientFunds);
@@ -726,8 +1036,8 @@ WalletReply Ledger::Transfer(std::string_view key, UserId src, UserId dst, int64
   return reply;
 }
 
-WalletReply Ledger::Prepare(std::string_view key, UserId src, UserId dst, int64_t amount,
-                            sim::Duration ttl, sim::Time now, TypeId skip_type) {
+WalletReply Ledger::DoPrepare(std::string_view key, UserId src, UserId dst, int64_t amount,
+                              sim::Duration ttl, sim::Time now, TypeId skip_type) {
   if (key.empty()) {
     return Invalid("an idempotency key is required");
   }
@@ -748,7 +1058,11 @@ WalletReply Ledger::Prepare(std::string_view key, UserId src, UserId dst, int64_
   WalletReply reply;
   Plan debit;
   // The system user is a valid destination (the clearing account), never a source.
-  if (!UserExists(src) || (dst != kSystemUser && !UserExists(dst))) {
+  const bool exist = UserExists(src) && (dst == kSystemUser || UserExists(dst));
+  if (exist) {
+    ExpireDueItems(src, now);
+  }
+  if (!exist) {
     reply = Reply(WalletStatus::kNoSuchUser);
   } else if (!PlanDebit(src, amount, debit, skip_type)) {
     reply = Reply(WalletStatus::kInsufficientFunds);
@@ -801,16 +1115,6 @@ std::optional<HoldRow> ReadHold(sim::Statement& q, uint64_t hold_id) {
 }
 }  // namespace
 
-WalletReply Ledger::Commit(uint64_t hold_id, sim::Time now) {
-  sim::Transaction txn(db_);
-  return CommitHold(txn, hold_id, now);
-}
-
-WalletReply Ledger::Rollback(uint64_t hold_id, sim::Time now) {
-  sim::Transaction txn(db_);
-  return RollbackHold(txn, hold_id, now);
-}
-
 WalletReply Ledger::CommitHold(sim::Transaction& txn, uint64_t hold_id, sim::Time now) {
   const std::optional<HoldRow> found = ReadHold(st_->hold_get, hold_id);
   if (!found) {
@@ -838,7 +1142,12 @@ WalletReply Ledger::CommitHold(sim::Transaction& txn, uint64_t hold_id, sim::Tim
   // A payment to the platform goes to the clearing account, uncapped.
   const bool to_clearing = h.dst == kSystemUser;
   Plan credit;
+  if (!to_clearing) {
+    ExpireDueItems(h.dst, now);
+  }
   if (!to_clearing && !PlanCredit(h.dst, h.amount, credit)) {
+    // The hold stays held; what expired meanwhile stays expired.
+    CommitTxn(txn);
     return Reply(WalletStatus::kCapExceeded);
   }
   // Only now take an ID: a transaction that is rolled back must not have
@@ -903,7 +1212,7 @@ std::optional<Ledger::Op> Ledger::OpOfKey(std::string_view key) {
   return op;
 }
 
-WalletReply Ledger::CommitKey(std::string_view key, sim::Time now) {
+WalletReply Ledger::DoCommitKey(std::string_view key, sim::Time now) {
   if (key.empty()) {
     return Invalid("an idempotency key is required");
   }
@@ -920,7 +1229,7 @@ WalletReply Ledger::CommitKey(std::string_view key, sim::Time now) {
   return Reply(WalletStatus::kNoSuchHold);
 }
 
-WalletReply Ledger::RollbackKey(std::string_view key, sim::Time now) {
+WalletReply Ledger::DoRollbackKey(std::string_view key, sim::Time now) {
   if (key.empty()) {
     return Invalid("an idempotency key is required");
   }
@@ -947,7 +1256,7 @@ WalletReply Ledger::RollbackKey(std::string_view key, sim::Time now) {
   return Reply(WalletStatus::kIdempotencyMismatch);
 }
 
-WalletReply Ledger::Payout(std::string_view key, UserId user, int64_t amount, sim::Time now) {
+WalletReply Ledger::DoPayout(std::string_view key, UserId user, int64_t amount, sim::Time now) {
   if (key.empty()) {
     return Invalid("an idempotency key is required");
   }
@@ -961,7 +1270,11 @@ WalletReply Ledger::Payout(std::string_view key, UserId user, int64_t amount, si
   }
   WalletReply reply;
   Plan credit;
-  if (!UserExists(user)) {
+  const bool exists = UserExists(user);
+  if (exists) {
+    ExpireDueItems(user, now);
+  }
+  if (!exists) {
     reply = Reply(WalletStatus::kNoSuchUser);
   } else if (!PlanCredit(user, amount, credit)) {
     reply = Reply(WalletStatus::kCapExceeded);
@@ -979,7 +1292,7 @@ WalletReply Ledger::Payout(std::string_view key, UserId user, int64_t amount, si
   return reply;
 }
 
-int64_t Ledger::ExpireHolds(sim::Time now, int64_t limit) {
+int64_t Ledger::DoExpireHolds(sim::Time now, int64_t limit) {
   struct Due {
     uint64_t id;
     UserId src;
@@ -1005,7 +1318,7 @@ int64_t Ledger::ExpireHolds(sim::Time now, int64_t limit) {
   return static_cast<int64_t>(due.size());
 }
 
-int64_t Ledger::ExpireBalanceItems(sim::Time now, int64_t limit) {
+int64_t Ledger::DoExpireBalanceItems(sim::Time now, int64_t limit) {
   struct Due {
     int64_t item;
     UserId user;
@@ -1023,20 +1336,8 @@ int64_t Ledger::ExpireBalanceItems(sim::Time now, int64_t limit) {
     return 0;
   }
   sim::Transaction txn(db_);
-  std::vector<JournalEntry> entries;
   for (const Due& d : due) {
-    const uint64_t movement = NextId(now);
-    entries.clear();
-    entries.push_back(JournalEntry{d.user, d.type, -d.remaining});
-    AddToAccount(d.user, d.type, -d.remaining);
-    entries.push_back(JournalEntry{kSystemUser, AccountTypes::kBreakage, d.remaining});
-    AddToAccount(kSystemUser, AccountTypes::kBreakage, d.remaining);
-    st_->item_add.Bind(1, -d.remaining).Bind(2, d.item).Exec();
-    st_->item_log.Bind(1, d.item)
-        .Bind(2, static_cast<int64_t>(movement))
-        .Bind(3, -d.remaining)
-        .Exec();
-    WriteMovement(movement, MovementKind::kBreakage, "", 0, now, entries);
+    BreakItem(d.item, d.user, d.type, d.remaining, now);
   }
   CommitTxn(txn);
   return static_cast<int64_t>(due.size());
@@ -1083,9 +1384,9 @@ std::optional<int64_t> Ledger::MigratedAmount(UserId user) {
   return out;
 }
 
-MoveOutReply Ledger::MoveOut(std::string_view key, std::span<const UserId> users, TypeId type,
-                             std::span<const int64_t> expected, bool require_no_holds,
-                             sim::Time now) {
+MoveOutReply Ledger::DoMoveOut(std::string_view key, std::span<const UserId> users, TypeId type,
+                               std::span<const int64_t> expected, bool require_no_holds,
+                               sim::Time now) {
   MoveOutReply reply;
   if (key.empty() || users.empty() || (!expected.empty() && expected.size() != users.size())) {
     reply.status = WalletStatus::kInvalidArgument;
@@ -1103,15 +1404,22 @@ MoveOutReply Ledger::MoveOut(std::string_view key, std::span<const UserId> users
     CommitTxn(txn);
     return reply;
   }
-  std::vector<int64_t> amounts;
-  amounts.reserve(users.size());
-  for (size_t i = 0; i < users.size(); ++i) {
-    const UserId u = users[i];
+  for (UserId u : users) {
     if (!UserExists(u)) {
       reply.status = WalletStatus::kNoSuchUser;
       reply.reason = ReasonFor(reply.status);
       return reply;  // the transaction rolls back: nothing moved
     }
+  }
+  // Expired value does not move: it expires first, and stays expired even
+  // if the batch is refused (the next verification then sees it gone).
+  for (UserId u : users) {
+    ExpireDueItems(u, now);
+  }
+  std::vector<int64_t> amounts;
+  amounts.reserve(users.size());
+  for (size_t i = 0; i < users.size(); ++i) {
+    const UserId u = users[i];
     const int64_t balance =
         MigratedAmount(u) ? 0 : std::max<int64_t>(AccountBalance(u, type).value_or(0), 0);
     if ((!expected.empty() && expected[i] != balance) ||
@@ -1119,6 +1427,7 @@ MoveOutReply Ledger::MoveOut(std::string_view key, std::span<const UserId> users
       reply.status = WalletStatus::kMigrationRefused;
       reply.reason = ReasonFor(reply.status);
       reply.refused_user = u;
+      CommitTxn(txn);
       return reply;
     }
     amounts.push_back(balance);
@@ -1149,7 +1458,7 @@ MoveOutReply Ledger::MoveOut(std::string_view key, std::span<const UserId> users
   return reply;
 }
 
-WalletReply Ledger::MoveOutAgain(std::string_view key, UserId user, TypeId type, sim::Time now) {
+WalletReply Ledger::DoMoveOutAgain(std::string_view key, UserId user, TypeId type, sim::Time now) {
   sim::Transaction txn(db_);
   sim::Statement seen(db_, "SELECT amount FROM migration_forwards WHERE key = ?");
   seen.Bind(1, key);
@@ -1161,6 +1470,7 @@ WalletReply Ledger::MoveOutAgain(std::string_view key, UserId user, TypeId type,
   if (!MigratedAmount(user)) {
     return Invalid("the user is not migrated");
   }
+  ExpireDueItems(user, now);
   const int64_t amount = std::max<int64_t>(AccountBalance(user, type).value_or(0), 0);
   uint64_t movement = 0;
   if (amount > 0) {

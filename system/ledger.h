@@ -11,6 +11,12 @@
 //    items soonest-expiring first and logging each consumption; a credit
 //    fills accounts in credit order up to their caps, creating a balance
 //    item (with the type's expiry) per credit.
+//  - Expiry: a balance item is spendable while now < expires_at. Before a
+//    call debits or credits a user (deposit, transfer, prepare, a commit's
+//    credit, payout, migration moves), the user's items whose expiry has
+//    come go to SYS_BREAKAGE in that call's transaction; a sweep
+//    (ExpireBalanceItems) takes the rest. A hold commits only while
+//    now < expires_at.
 //  - Invariant per user account: SUM(items.remaining) == max(balance, 0);
 //    balance == the journal's sum for that account.
 //  - Two-phase: Prepare moves the funds into SYS_HOLDS under a hold with an
@@ -45,6 +51,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sim/storage.h"
@@ -116,12 +123,116 @@ struct MovementRecord {
   std::span<const JournalEntry> entries;
 };
 
-// Fed every committed movement and hold, after its transaction commits.
+struct InitialBalance {
+  TypeId type = 0;
+  int64_t amount = 0;
+};
+
+// --- the audit view: every request as the ledger applied it ---------------
+// With LedgerOptions::audit on, each call of a public operation below is
+// reported once it returns (LedgerObserver::OnApplied): what was asked, what
+// was answered, and every fact the call committed: movements, balance item
+// changes, holds created. A reference model (models/) predicts the same from
+// the request alone and compares. Reads (Balance, TotalBalance, ...) are not
+// reported: they change nothing.
+enum class WalletOp : uint8_t {
+  kPopulate,
+  kDeposit,
+  kTransfer,
+  kPrepare,
+  kCommit,
+  kRollback,
+  kCommitKey,
+  kRollbackKey,
+  kPayout,
+  kExpireHolds,
+  kExpireItems,
+  kMoveOut,
+  kMoveOutAgain,
+};
+std::string_view WalletOpName(WalletOp op);
+
+// The arguments of one call; fields an operation does not take stay zero.
+struct WalletRequest {
+  WalletOp op = WalletOp::kDeposit;
+  std::string_view key = {};
+  UserId user = 0;     // deposit, payout, MoveOutAgain: the user; transfer, prepare: the source
+  UserId dst = 0;      // transfer, prepare
+  TypeId type = 0;     // deposit, MoveOut, MoveOutAgain: the type; prepare: the type left out
+  int64_t amount = 0;  // populate: the user count
+  sim::Duration ttl = 0;
+  uint64_t hold_id = 0;                           // commit, rollback
+  int64_t limit = 0;                              // expiry sweeps
+  std::span<const UserId> users = {};             // MoveOut
+  std::span<const int64_t> expected = {};         // MoveOut
+  bool require_no_holds = false;                  // MoveOut
+  std::span<const InitialBalance> balances = {};  // populate
+  sim::Time now = 0;
+};
+
+// One balance item changed by a call: created (delta = its amount), or its
+// remainder consumed (delta < 0) or given back (delta > 0).
+struct ItemChange {
+  int64_t item = 0;
+  UserId user = 0;
+  TypeId type = 0;
+  int64_t delta = 0;
+  bool created = false;
+  sim::Time expires_at = 0;
+  uint64_t movement = 0;
+};
+
+struct HoldCreated {
+  uint64_t hold_id = 0;
+  sim::Time expires_at = 0;
+};
+
+struct WalletApplied {
+  const WalletRequest& request;
+  // The answer. Sweeps: amount = how many holds or items they expired.
+  // MoveOut: status and reason only; the amounts are in `moved`.
+  WalletReply reply;
+  std::span<const int64_t> moved;
+  UserId refused_user = 0;                    // MoveOut refused
+  std::span<const MovementRecord> movements;  // in the order written
+  std::span<const ItemChange> items;          // in the order written
+  std::span<const HoldCreated> holds;
+};
+
+// Fed every committed movement and hold, after its transaction commits;
+// with LedgerOptions::audit, every applied call as well (after its
+// movements).
 class LedgerObserver {
  public:
   virtual ~LedgerObserver() = default;
   virtual void OnMovement(const MovementRecord& m) = 0;
   virtual void OnHoldCreated(uint64_t hold_id, sim::Time expires_at) = 0;
+  virtual void OnApplied(const WalletApplied& a) {}
+};
+
+// Hands every event to each of several observers, in the order given.
+class LedgerObserverFanout : public LedgerObserver {
+ public:
+  explicit LedgerObserverFanout(std::vector<LedgerObserver*> observers)
+      : observers_(std::move(observers)) {}
+  void OnMovement(const MovementRecord& m) override {
+    for (LedgerObserver* o : observers_) {
+      o->OnMovement(m);
+    }
+  }
+  void OnHoldCreated(uint64_t hold_id, sim::Time expires_at) override {
+    for (LedgerObserver* o : observers_) {
+      o->OnHoldCreated(hold_id, expires_at);
+    }
+  }
+  void OnApplied(const WalletApplied& a) override {
+    for (LedgerObserver* o : observers_) {
+      o->OnApplied(a);
+    }
+  }
+
+ private:
+  std::vector<LedgerObserver*> observers_;
 };
 
 struct LedgerOptions {
@@ -149,6 +260,10 @@ struct LedgerOptions {
   // node's clock steps are a fault: faults.schedule's clock_step). Points
   // into the node, which outlives the ledger; nullptr = none.
   const int64_t* clock_offset_ms = nullptr;
+  // Report every applied call to the observer (OnApplied), with the
+  // balance item changes it made: what a reference model checks. Off, the
+  // ledger collects nothing for it.
+  bool audit = false;
 };
 
 // What a migration MoveOut answers: per user (in the order asked) the
@@ -166,11 +281,6 @@ struct MoveOutReply {
 struct MigrationForward {
   std::string key;
   UserId user = 0;
-  int64_t amount = 0;
-};
-
-struct InitialBalance {
-  TypeId type = 0;
   int64_t amount = 0;
 };
 
@@ -277,6 +387,39 @@ class Ledger {
     int64_t a, b, c, d;
   };
 
+  // The operations themselves; the public ones wrap them to report each
+  // call (audit).
+  void DoPopulate(int64_t count, std::span<const InitialBalance> balances, sim::Time now);
+  WalletReply DoDeposit(std::string_view key, UserId user, TypeId type, int64_t amount,
+                        sim::Time now);
+  WalletReply DoTransfer(std::string_view key, UserId src, UserId dst, int64_t amount,
+                         sim::Time now);
+  WalletReply DoPrepare(std::string_view key, UserId src, UserId dst, int64_t amount,
+                        sim::Duration ttl, sim::Time now, TypeId skip_type);
+  WalletReply DoCommitKey(std::string_view key, sim::Time now);
+  WalletReply DoRollbackKey(std::string_view key, sim::Time now);
+  WalletReply DoPayout(std::string_view key, UserId user, int64_t amount, sim::Time now);
+  int64_t DoExpireHolds(sim::Time now, int64_t limit);
+  int64_t DoExpireBalanceItems(sim::Time now, int64_t limit);
+  MoveOutReply DoMoveOut(std::string_view key, std::span<const UserId> users, TypeId type,
+                         std::span<const int64_t> expected, bool require_no_holds, sim::Time now);
+  WalletReply DoMoveOutAgain(std::string_view key, UserId user, TypeId type, sim::Time now);
+
+  // Audit: starts collecting the facts of one call, and reports them.
+  void BeginAudit();
+  void EndAudit(const WalletRequest& request, const WalletReply& reply,
+                std::span<const int64_t> moved = {}, UserId refused_user = 0);
+  void NoteItem(int64_t item, UserId user, TypeId type, int64_t delta, bool created,
+                sim::Time expires_at, uint64_t movement);
+
+  // Balance items expire at their instant: before a call debits or credits
+  // a user, the user's items whose expiry has come are moved to
+  // SYS_BREAKAGE (one movement each, soonest first), so expired value is
+  // never spent, moved, or counted against a cap.
+  void ExpireDueItems(UserId user, sim::Time now);
+  // Moves one item's remainder to SYS_BREAKAGE, in the open transaction.
+  void BreakItem(int64_t item, UserId user, TypeId type, int64_t remaining, sim::Time now);
+
   std::optional<WalletReply> LookupIdempotent(std::string_view key, const IdemParams& p);
   void StoreIdempotent(std::string_view key, const IdemParams& p, const WalletReply& r);
   uint64_t NextId(sim::Time now);
@@ -334,6 +477,15 @@ class Ledger {
   // once it commits.
   std::vector<Pending> pending_;
   std::vector<std::pair<uint64_t, sim::Time>> pending_holds_;
+  // Whether some user type expires (else ExpireDueItems has nothing to do).
+  bool any_expiry_ = false;
+  // Audit: item changes of the open transaction, and the committed facts of
+  // the call being made.
+  std::vector<ItemChange> txn_items_;
+  std::vector<ItemChange> call_items_;
+  std::vector<Pending> call_movements_;
+  std::vector<MovementRecord> call_records_;
+  std::vector<HoldCreated> call_holds_;
 };
 
 }  // namespace paylab::system

@@ -81,6 +81,12 @@ void MigrationChecker::OnHoldCreated(uint64_t hold_id, sim::Time expires_at) {
   }
 }
 
+void MigrationChecker::OnApplied(const WalletApplied& a) {
+  if (next_ != nullptr) {
+    next_->OnApplied(a);
+  }
+}
+
 void MigrationChecker::OnLookup(uint64_t id, std::string_view key, const MigReply& reply) {
   if (reply.status == MigStatus::kOk && reply.key != key) {
     board_.Fail(kLookup, fmt::format("payment {} (key {}) looked up by ID answered key {}", id, key,

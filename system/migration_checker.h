@@ -58,6 +58,7 @@ class MigrationChecker : public ShopperObserver, public LedgerObserver {
   void OnLookup(uint64_t id, std::string_view key, const MigReply& reply) override;
   void OnMovement(const MovementRecord& m) override;
   void OnHoldCreated(uint64_t hold_id, sim::Time expires_at) override;
+  void OnApplied(const WalletApplied& a) override;
 
   void CheckFinal(const MigrationDatabases& dbs, int64_t users, TypeId cashback);
 

@@ -800,4 +800,10 @@ void PointHome::OnPointMovement(const PointMovementRecord& m) {
   }
 }
 
+void PointHome::OnPointApplied(const PointApplied& a) {
+  if (observer_ != nullptr) {
+    observer_->OnPointApplied(a);
+  }
+}
+
 }  // namespace paylab::system

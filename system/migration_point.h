@@ -123,6 +123,7 @@ class PointHome : public sim::Service, public PointLedgerObserver {
   PointLedger& ledger() { return *ledger_; }
 
   void OnPointMovement(const PointMovementRecord& m) override;
+  void OnPointApplied(const PointApplied& a) override;
 
  private:
   struct Pay;

@@ -254,6 +254,12 @@ void CashbackWallet::OnHoldCreated(uint64_t hold_id, sim::Time expires_at) {
   }
 }
 
+void CashbackWallet::OnApplied(const WalletApplied& a) {
+  if (observer_ != nullptr) {
+    observer_->OnApplied(a);
+  }
+}
+
 asio::awaitable<void> CashbackWallet::ExpiryLoop() {
   for (;;) {
     co_await ctx_.Sleep(config_.expiry_scan_interval);

@@ -104,6 +104,7 @@ class CashbackWallet : public sim::Service, public LedgerObserver {
 
   void OnMovement(const MovementRecord& m) override;
   void OnHoldCreated(uint64_t hold_id, sim::Time expires_at) override;
+  void OnApplied(const WalletApplied& a) override;
 
  private:
   asio::awaitable<void> ExpiryLoop();

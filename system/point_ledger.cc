@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "sim/check.h"
@@ -41,6 +42,34 @@ std::string_view PointMovementKindName(PointMovementKind k) {
       return "point_expire_hold";
     case PointMovementKind::kBreakage:
       return "point_breakage";
+  }
+  return "?";
+}
+
+std::string_view PointOpName(PointOp op) {
+  switch (op) {
+    case PointOp::kPopulate:
+      return "populate";
+    case PointOp::kGrantProvisional:
+      return "grant_provisional";
+    case PointOp::kConfirmGrant:
+      return "confirm_grant";
+    case PointOp::kRevokeGrant:
+      return "revoke_grant";
+    case PointOp::kGrantConfirmed:
+      return "grant_confirmed";
+    case PointOp::kApplyPaymentEvent:
+      return "apply_payment_event";
+    case PointOp::kTryDebit:
+      return "try_debit";
+    case PointOp::kConfirmDebit:
+      return "confirm_debit";
+    case PointOp::kCancelDebit:
+      return "cancel_debit";
+    case PointOp::kExpireHolds:
+      return "expire_holds";
+    case PointOp::kExpireLots:
+      return "expire_lots";
   }
   return "?";
 }
@@ -292,6 +321,8 @@ PointLedger::PointLedger(sim::Database& db, PointLedgerOptions options,
   ids_ = OpenLeasedIdGenerator(
       options_.defect_id_without_system_bit ? IdSystem::kWallet : IdSystem::kPoint,
       options_.id_worker, st_->meta_get, st_->meta_put);
+  // Auditing needs an observer to report to.
+  PAYLAB_CHECK(!options_.audit || observer_ != nullptr);
   txn.Commit();
 }
 
@@ -303,7 +334,36 @@ sim::Transaction PointLedger::Begin() {
   // Movements of a transaction that was rolled back (a failed check) must
   // never reach the observer.
   pending_.clear();
+  txn_lots_.clear();
+  txn_holds_.clear();
   return sim::Transaction(db_);
+}
+
+void PointLedger::NoteLot(const LotChange& c) {
+  if (options_.audit) {
+    txn_lots_.push_back(c);
+  }
+}
+
+void PointLedger::BeginAudit() {
+  pending_.clear();
+  txn_lots_.clear();
+  txn_holds_.clear();
+  call_lots_.clear();
+  call_holds_.clear();
+  call_movements_.clear();
+  call_records_.clear();
+}
+
+void PointLedger::EndAudit(const PointRequest& request, const GrantReply& grant,
+                           const TccReply& tcc, int64_t count) {
+  call_records_.clear();
+  for (const Pending& p : call_movements_) {
+    call_records_.push_back(
+        PointMovementRecord{p.id, p.kind, p.key, p.hold_id, p.lot_id, p.at, p.entries});
+  }
+  observer_->OnPointApplied(
+      PointApplied{request, grant, tcc, count, call_records_, call_lots_, call_holds_});
 }
 
 uint64_t PointLedger::NextId(sim::Time now) {
@@ -392,6 +452,12 @@ void PointLedger::InsertLot(uint64_t id, std::string_view key, UserId user, int6
       .Bind(7, key)
       .Bind(8, now)
       .Exec();
+  NoteLot(LotChange{.event = LotEvent::kCreated,
+                    .lot = id,
+                    .user = user,
+                    .amount = amount,
+                    .expires_at = expires_at,
+                    .state = state});
 }
 
 void PointLedger::IssueLot(uint64_t lot_id, std::string_view key, UserId user, int64_t amount,
@@ -406,6 +472,12 @@ void PointLedger::IssueLot(uint64_t lot_id, std::string_view key, UserId user, i
   st_->lot_issue.Bind(1, static_cast<int64_t>(movement)).Bind(2, static_cast<int64_t>(lot_id));
   st_->lot_issue.Exec();
   PAYLAB_CHECK(sqlite3_changes(db_.handle()) == 1);
+  NoteLot(LotChange{.event = LotEvent::kIssued,
+                    .lot = lot_id,
+                    .user = user,
+                    .amount = amount,
+                    .state = LotState::kConfirmed,
+                    .movement = movement});
   WriteMovement(movement, PointMovementKind::kIssue, key, 0, lot_id, now, entries);
 }
 
@@ -417,6 +489,11 @@ void PointLedger::LogLot(uint64_t lot_id, uint64_t hold_id, uint64_t movement, i
       .Bind(4, delta)
       .Bind(5, now)
       .Exec();
+  NoteLot(LotChange{.event = LotEvent::kLogged,
+                    .lot = lot_id,
+                    .amount = delta,
+                    .hold = hold_id,
+                    .movement = movement});
 }
 
 void PointLedger::WriteMovement(uint64_t id, PointMovementKind kind, std::string_view key,
@@ -465,6 +542,14 @@ void PointLedger::CommitTxn(sim::Transaction& txn) {
     observer_->OnPointMovement(
         PointMovementRecord{p.id, p.kind, p.key, p.hold_id, p.lot_id, p.at, p.entries});
   }
+  if (options_.audit) {
+    // Committed: these are facts of the call now.
+    std::move(done.begin(), done.end(), std::back_inserter(call_movements_));
+    call_lots_.insert(call_lots_.end(), txn_lots_.begin(), txn_lots_.end());
+    call_holds_.insert(call_holds_.end(), txn_holds_.begin(), txn_holds_.end());
+  }
+  txn_lots_.clear();
+  txn_holds_.clear();
 }
 
 void PointLedger::SetHoldState(uint64_t hold_id, PointHoldState state, uint64_t movement) {
@@ -512,8 +597,8 @@ void PointLedger::ReleaseHold(const Hold& h, PointHoldState final_state, sim::Ti
 
 // --- population and reads --------------------------------------------------
 
-void PointLedger::Populate(int64_t users, int64_t initial_points_per_user,
-                           sim::Duration expires_after, sim::Time now) {
+void PointLedger::DoPopulate(int64_t users, int64_t initial_points_per_user,
+                             sim::Duration expires_after, sim::Time now) {
   if (user_count() > 0) {
     return;
   }
@@ -650,6 +735,11 @@ GrantReply PointLedger::DoRevoke(std::string_view key, sim::Time now) {
     case LotState::kProvisional:
       st_->lot_revoke.Bind(1, static_cast<int64_t>(lot->id)).Exec();
       PAYLAB_CHECK(sqlite3_changes(db_.handle()) == 1);
+      NoteLot(LotChange{.event = LotEvent::kRevoked,
+                        .lot = lot->id,
+                        .user = lot->user,
+                        .amount = lot->amount,
+                        .state = LotState::kRevoked});
       Count("grants_revoked");
       break;
     case LotState::kRevoked:
@@ -658,8 +748,8 @@ GrantReply PointLedger::DoRevoke(std::string_view key, sim::Time now) {
   return Grant(GrantStatus::kOk, lot->id, lot->amount);
 }
 
-GrantReply PointLedger::GrantProvisional(std::string_view key, UserId user, int64_t amount,
-                                         sim::Time expires_at, sim::Time now) {
+GrantReply PointLedger::DoGrantProvisional(std::string_view key, UserId user, int64_t amount,
+                                           sim::Time expires_at, sim::Time now) {
   if (key.empty()) {
     return GrantInvalid("a grant key is required");
   }
@@ -672,8 +762,8 @@ GrantReply PointLedger::GrantProvisional(std::string_view key, UserId user, int6
   return r;
 }
 
-GrantReply PointLedger::GrantConfirmed(std::string_view key, UserId user, int64_t amount,
-                                       sim::Time expires_at, sim::Time now) {
+GrantReply PointLedger::DoGrantConfirmed(std::string_view key, UserId user, int64_t amount,
+                                         sim::Time expires_at, sim::Time now) {
   if (key.empty()) {
     return GrantInvalid("a grant key is required");
   }
@@ -686,7 +776,7 @@ GrantReply PointLedger::GrantConfirmed(std::string_view key, UserId user, int64_
   return r;
 }
 
-GrantReply PointLedger::ConfirmGrant(std::string_view key, sim::Time now) {
+GrantReply PointLedger::DoConfirmGrant(std::string_view key, sim::Time now) {
   if (key.empty()) {
     return GrantInvalid("a grant key is required");
   }
@@ -696,7 +786,7 @@ GrantReply PointLedger::ConfirmGrant(std::string_view key, sim::Time now) {
   return r;
 }
 
-GrantReply PointLedger::RevokeGrant(std::string_view key, sim::Time now) {
+GrantReply PointLedger::DoRevokeGrant(std::string_view key, sim::Time now) {
   if (key.empty()) {
     return GrantInvalid("a grant key is required");
   }
@@ -706,8 +796,8 @@ GrantReply PointLedger::RevokeGrant(std::string_view key, sim::Time now) {
   return r;
 }
 
-GrantReply PointLedger::ApplyPaymentEvent(const PaymentEvent& e, int64_t reward_bp,
-                                          sim::Duration grant_ttl, sim::Time now) {
+GrantReply PointLedger::DoApplyPaymentEvent(const PaymentEvent& e, int64_t reward_bp,
+                                            sim::Duration grant_ttl, sim::Time now) {
   if (reward_bp < 0 || reward_bp > 10'000) {
     return GrantInvalid("reward_bp must be in [0, 10000]");
   }
@@ -750,7 +840,7 @@ GrantReply PointLedger::ApplyPaymentEvent(const PaymentEvent& e, int64_t reward_
 
 // --- TCC debit ---------------------------------------------------------------
 
-TccReply PointLedger::TryDebit(const TccTry& t, sim::Time now) {
+TccReply PointLedger::DoTryDebit(const TccTry& t, sim::Time now) {
   if (t.key.empty() || t.amount_min < 0 || t.amount_max < t.amount_min || t.ttl <= 0 ||
       t.ttl > options_.hold_ttl_max || t.user <= kSystemUser) {
     return Tcc(TccStatus::kInvalid);
@@ -815,6 +905,9 @@ TccReply PointLedger::TryDebit(const TccTry& t, sim::Time now) {
           .Bind(6, static_cast<int64_t>(movement))
           .Bind(7, now)
           .Exec();
+      if (options_.audit) {
+        txn_holds_.push_back(PointHoldCreated{hold, t.user, amount, now + t.ttl});
+      }
       reply = Tcc(TccStatus::kOk, hold, amount);
     }
     st_->tcc_put.Bind(1, t.key)
@@ -833,7 +926,7 @@ TccReply PointLedger::TryDebit(const TccTry& t, sim::Time now) {
   return reply;
 }
 
-TccReply PointLedger::ConfirmDebit(std::string_view key, sim::Time now) {
+TccReply PointLedger::DoConfirmDebit(std::string_view key, sim::Time now) {
   if (key.empty()) {
     return Tcc(TccStatus::kInvalid);
   }
@@ -882,7 +975,7 @@ TccReply PointLedger::ConfirmDebit(std::string_view key, sim::Time now) {
   return reply;
 }
 
-TccReply PointLedger::CancelDebit(std::string_view key, sim::Time now) {
+TccReply PointLedger::DoCancelDebit(std::string_view key, sim::Time now) {
   if (key.empty()) {
     return Tcc(TccStatus::kInvalid);
   }
@@ -928,7 +1021,7 @@ TccReply PointLedger::CancelDebit(std::string_view key, sim::Time now) {
 
 // --- expiry ------------------------------------------------------------------
 
-int64_t PointLedger::ExpireHolds(sim::Time now, int64_t limit) {
+int64_t PointLedger::DoExpireHolds(sim::Time now, int64_t limit) {
   std::vector<uint64_t> due;
   auto& q = st_->holds_expired;
   q.Bind(1, now).Bind(2, limit);
@@ -949,7 +1042,7 @@ int64_t PointLedger::ExpireHolds(sim::Time now, int64_t limit) {
   return static_cast<int64_t>(due.size());
 }
 
-int64_t PointLedger::ExpireLots(sim::Time now, int64_t limit) {
+int64_t PointLedger::DoExpireLots(sim::Time now, int64_t limit) {
   struct Due {
     uint64_t lot;
     UserId user;
@@ -981,6 +1074,147 @@ int64_t PointLedger::ExpireLots(sim::Time now, int64_t limit) {
   }
   CommitTxn(txn);
   return static_cast<int64_t>(due.size());
+}
+
+// --- the public operations: each call reported to the audit ----------------
+
+void PointLedger::Populate(int64_t users, int64_t initial_points_per_user,
+                           sim::Duration expires_after, sim::Time now) {
+  if (!options_.audit) {
+    DoPopulate(users, initial_points_per_user, expires_after, now);
+    return;
+  }
+  BeginAudit();
+  DoPopulate(users, initial_points_per_user, expires_after, now);
+  EndAudit(PointRequest{.op = PointOp::kPopulate,
+                        .amount = initial_points_per_user,
+                        .limit = users,
+                        .expires_after = expires_after,
+                        .now = now},
+           GrantReply{}, TccReply{}, 0);
+}
+
+GrantReply PointLedger::GrantProvisional(std::string_view key, UserId user, int64_t amount,
+                                         sim::Time expires_at, sim::Time now) {
+  if (!options_.audit) {
+    return DoGrantProvisional(key, user, amount, expires_at, now);
+  }
+  BeginAudit();
+  const GrantReply r = DoGrantProvisional(key, user, amount, expires_at, now);
+  EndAudit(PointRequest{.op = PointOp::kGrantProvisional,
+                        .key = key,
+                        .user = user,
+                        .amount = amount,
+                        .expires_at = expires_at,
+                        .now = now},
+           r, TccReply{}, 0);
+  return r;
+}
+
+GrantReply PointLedger::GrantConfirmed(std::string_view key, UserId user, int64_t amount,
+                                       sim::Time expires_at, sim::Time now) {
+  if (!options_.audit) {
+    return DoGrantConfirmed(key, user, amount, expires_at, now);
+  }
+  BeginAudit();
+  const GrantReply r = DoGrantConfirmed(key, user, amount, expires_at, now);
+  EndAudit(PointRequest{.op = PointOp::kGrantConfirmed,
+                        .key = key,
+                        .user = user,
+                        .amount = amount,
+                        .expires_at = expires_at,
+                        .now = now},
+           r, TccReply{}, 0);
+  return r;
+}
+
+GrantReply PointLedger::ConfirmGrant(std::string_view key, sim::Time now) {
+  if (!options_.audit) {
+    return DoConfirmGrant(key, now);
+  }
+  BeginAudit();
+  const GrantReply r = DoConfirmGrant(key, now);
+  EndAudit(PointRequest{.op = PointOp::kConfirmGrant, .key = key, .now = now}, r, TccReply{}, 0);
+  return r;
+}
+
+GrantReply PointLedger::RevokeGrant(std::string_view key, sim::Time now) {
+  if (!options_.audit) {
+    return DoRevokeGrant(key, now);
+  }
+  BeginAudit();
+  const GrantReply r = DoRevokeGrant(key, now);
+  EndAudit(PointRequest{.op = PointOp::kRevokeGrant, .key = key, .now = now}, r, TccReply{}, 0);
+  return r;
+}
+
+GrantReply PointLedger::ApplyPaymentEvent(const PaymentEvent& e, int64_t reward_bp,
+                                          sim::Duration grant_ttl, sim::Time now) {
+  if (!options_.audit) {
+    return DoApplyPaymentEvent(e, reward_bp, grant_ttl, now);
+  }
+  BeginAudit();
+  const GrantReply r = DoApplyPaymentEvent(e, reward_bp, grant_ttl, now);
+  EndAudit(PointRequest{.op = PointOp::kApplyPaymentEvent,
+                        .event = &e,
+                        .reward_bp = reward_bp,
+                        .grant_ttl = grant_ttl,
+                        .now = now},
+           r, TccReply{}, 0);
+  return r;
+}
+
+TccReply PointLedger::TryDebit(const TccTry& t, sim::Time now) {
+  if (!options_.audit) {
+    return DoTryDebit(t, now);
+  }
+  BeginAudit();
+  const TccReply r = DoTryDebit(t, now);
+  EndAudit(PointRequest{.op = PointOp::kTryDebit, .key = t.key, .tcc = &t, .now = now},
+           GrantReply{}, r, 0);
+  return r;
+}
+
+TccReply PointLedger::ConfirmDebit(std::string_view key, sim::Time now) {
+  if (!options_.audit) {
+    return DoConfirmDebit(key, now);
+  }
+  BeginAudit();
+  const TccReply r = DoConfirmDebit(key, now);
+  EndAudit(PointRequest{.op = PointOp::kConfirmDebit, .key = key, .now = now}, GrantReply{}, r, 0);
+  return r;
+}
+
+TccReply PointLedger::CancelDebit(std::string_view key, sim::Time now) {
+  if (!options_.audit) {
+    return DoCancelDebit(key, now);
+  }
+  BeginAudit();
+  const TccReply r = DoCancelDebit(key, now);
+  EndAudit(PointRequest{.op = PointOp::kCancelDebit, .key = key, .now = now}, GrantReply{}, r, 0);
+  return r;
+}
+
+int64_t PointLedger::ExpireHolds(sim::Time now, int64_t limit) {
+  if (!options_.audit) {
+    return DoExpireHolds(now, limit);
+  }
+  BeginAudit();
+  const int64_t n = DoExpireHolds(now, limit);
+  EndAudit(PointRequest{.op = PointOp::kExpireHolds, .limit = limit, .now = now}, GrantReply{},
+           TccReply{}, n);
+  return n;
+}
+
+int64_t PointLedger::ExpireLots(sim::Time now, int64_t limit) {
+  if (!options_.audit) {
+    return DoExpireLots(now, limit);
+  }
+  BeginAudit();
+  const int64_t n = DoExpireLots(now, limit);
+  EndAudit(PointRequest{.op = PointOp::kExpireLots, .limit = limit, .now = now}, GrantReply{},
+           TccReply{}, n);
+  return n;
 }
 
 }  // namespace paylab::system

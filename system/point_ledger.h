@@ -56,6 +56,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sim/storage.h"
@@ -131,11 +132,106 @@ struct PointMovementRecord {
   std::span<const PointEntry> entries;
 };
 
-// Fed every committed movement, after its transaction commits.
+// --- the audit view: every request as the ledger applied it ---------------
+// With PointLedgerOptions::audit on, each call of a public operation that
+// can change the ledger is reported once it returns
+// (PointLedgerObserver::OnPointApplied): what was asked, what was answered,
+// and every fact the call committed: movements, lot changes, holds created.
+// A reference model (models/) predicts the same from the request alone.
+enum class PointOp : uint8_t {
+  kPopulate,
+  kGrantProvisional,
+  kConfirmGrant,
+  kRevokeGrant,
+  kGrantConfirmed,
+  kApplyPaymentEvent,
+  kTryDebit,
+  kConfirmDebit,
+  kCancelDebit,
+  kExpireHolds,
+  kExpireLots,
+};
+std::string_view PointOpName(PointOp op);
+
+// The arguments of one call; fields an operation does not take stay zero.
+struct PointRequest {
+  PointOp op = PointOp::kTryDebit;
+  std::string_view key = {};            // grants, confirm and cancel of a debit
+  UserId user = 0;                      // grants
+  int64_t amount = 0;                   // grants; populate: points per user
+  sim::Time expires_at = 0;             // grants
+  const PaymentEvent* event = nullptr;  // ApplyPaymentEvent
+  int64_t reward_bp = 0;                // ApplyPaymentEvent
+  sim::Duration grant_ttl = 0;          // ApplyPaymentEvent
+  const TccTry* tcc = nullptr;          // TryDebit
+  int64_t limit = 0;                    // sweeps; populate: the user count
+  sim::Duration expires_after = 0;      // populate
+  sim::Time now = 0;
+};
+
+// One lot changed by a call.
+enum class LotEvent : uint8_t {
+  kCreated,  // inserted (provisional, or a revoked tombstone): amount, expires_at, state
+  kIssued,   // confirmed: its amount became spendable (ISSUE -> user)
+  kRevoked,  // a provisional lot revoked
+  kLogged,   // remaining changed by `amount` (a try, a release, an expiry)
+};
+struct LotChange {
+  LotEvent event = LotEvent::kLogged;
+  uint64_t lot = 0;
+  UserId user = 0;
+  int64_t amount = 0;
+  sim::Time expires_at = 0;
+  LotState state = LotState::kProvisional;
+  uint64_t hold = 0;      // kLogged: the hold, 0 for an expiry
+  uint64_t movement = 0;  // kIssued, kLogged
+};
+
+struct PointHoldCreated {
+  uint64_t hold_id = 0;
+  UserId user = 0;
+  int64_t amount = 0;
+  sim::Time expires_at = 0;
+};
+
+struct PointApplied {
+  const PointRequest& request;
+  GrantReply grant;                                // the grant operations' answer
+  TccReply tcc;                                    // the debit operations' answer
+  int64_t count = 0;                               // sweeps: holds or lots expired
+  std::span<const PointMovementRecord> movements;  // in the order written
+  std::span<const LotChange> lots;                 // in the order made
+  std::span<const PointHoldCreated> holds;
+};
+
+// Fed every committed movement, after its transaction commits; with
+// PointLedgerOptions::audit, every applied call as well (after its
+// movements).
 class PointLedgerObserver {
  public:
   virtual ~PointLedgerObserver() = default;
   virtual void OnPointMovement(const PointMovementRecord& m) = 0;
+  virtual void OnPointApplied(const PointApplied& a) {}
+};
+
+// Hands every event to each of several observers, in the order given.
+class PointLedgerObserverFanout : public PointLedgerObserver {
+ public:
+  explicit PointLedgerObserverFanout(std::vector<PointLedgerObserver*> observers)
+      : observers_(std::move(observers)) {}
+  void OnPointMovement(const PointMovementRecord& m) override {
+    for (PointLedgerObserver* o : observers_) {
+      o->OnPointMovement(m);
+    }
+  }
+  void OnPointApplied(const PointApplied& a) override {
+    for (PointLedgerObserver* o : observers_) {
+      o->OnPointApplied(a);
+    }
+  }
+
+ private:
+  std::vector<PointLedgerObserver*> observers_;
 };
 
 // Outcome counts, durable (kept in the database, updated in the transaction
@@ -166,6 +262,9 @@ struct PointLedgerOptions {
   // bit (0), so they can collide with the wallet's across systems; the
   // write-path assertion on the bit is skipped as well.
   bool defect_id_without_system_bit = false;
+  // Report every applied call to the observer (OnPointApplied), with the
+  // lot changes it made: what a reference model checks.
+  bool audit = false;
 };
 
 class PointLedger {
@@ -287,6 +386,29 @@ class PointLedger {
   void LogLot(uint64_t lot_id, uint64_t hold_id, uint64_t movement, int64_t delta, sim::Time now);
   void CommitTxn(sim::Transaction& txn);
 
+  // The operations themselves; the public ones wrap them to report each
+  // call (audit).
+  void DoPopulate(int64_t users, int64_t initial_points_per_user, sim::Duration expires_after,
+                  sim::Time now);
+  GrantReply DoGrantProvisional(std::string_view key, UserId user, int64_t amount,
+                                sim::Time expires_at, sim::Time now);
+  GrantReply DoConfirmGrant(std::string_view key, sim::Time now);
+  GrantReply DoRevokeGrant(std::string_view key, sim::Time now);
+  GrantReply DoGrantConfirmed(std::string_view key, UserId user, int64_t amount,
+                              sim::Time expires_at, sim::Time now);
+  GrantReply DoApplyPaymentEvent(const PaymentEvent& e, int64_t reward_bp, sim::Duration grant_ttl,
+                                 sim::Time now);
+  TccReply DoTryDebit(const TccTry& t, sim::Time now);
+  TccReply DoConfirmDebit(std::string_view key, sim::Time now);
+  TccReply DoCancelDebit(std::string_view key, sim::Time now);
+  int64_t DoExpireHolds(sim::Time now, int64_t limit);
+  int64_t DoExpireLots(sim::Time now, int64_t limit);
+  // Audit: starts collecting the facts of one call, and reports them.
+  void BeginAudit();
+  void EndAudit(const PointRequest& request, const GrantReply& grant, const TccReply& tcc,
+                int64_t count);
+  void NoteLot(const LotChange& c);
+
   sim::Database& db_;
   PointLedgerOptions options_;
   PointLedgerObserver* observer_;
@@ -295,6 +417,14 @@ class PointLedger {
   // Movements written by the open transaction, handed to the observer once
   // it commits.
   std::vector<Pending> pending_;
+  // Audit: lot changes and holds of the open transaction, and the committed
+  // facts of the call being made.
+  std::vector<LotChange> txn_lots_;
+  std::vector<PointHoldCreated> txn_holds_;
+  std::vector<LotChange> call_lots_;
+  std::vector<PointHoldCreated> call_holds_;
+  std::vector<Pending> call_movements_;
+  std::vector<PointMovementRecord> call_records_;
 };
 
 }  // namespace paylab::system

@@ -70,6 +70,12 @@ void PointService::OnPointMovement(const PointMovementRecord& m) {
   }
 }
 
+void PointService::OnPointApplied(const PointApplied& a) {
+  if (observer_ != nullptr) {
+    observer_->OnPointApplied(a);
+  }
+}
+
 asio::awaitable<void> PointService::ExpiryLoop() {
   for (;;) {
     co_await ctx_.Sleep(config_.expiry_scan_interval);

@@ -92,6 +92,7 @@ class PointService : public sim::Service, public PointLedgerObserver {
   // Traces every committed movement, then forwards it to the outside
   // observer (the checker).
   void OnPointMovement(const PointMovementRecord& m) override;
+  void OnPointApplied(const PointApplied& a) override;
 
  private:
   asio::awaitable<void> ExpiryLoop();

@@ -160,6 +160,12 @@ void Wallet::OnHoldCreated(uint64_t hold_id, sim::Time expires_at) {
   }
 }
 
+void Wallet::OnApplied(const WalletApplied& a) {
+  if (observer_ != nullptr) {
+    observer_->OnApplied(a);
+  }
+}
+
 asio::awaitable<void> Wallet::ExpiryLoop() {
   for (;;) {
     co_await ctx_.Sleep(config_.expiry_scan_interval);

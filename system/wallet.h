@@ -127,6 +127,7 @@ class Wallet : public sim::Service, public LedgerObserver {
   // observer (the checkers).
   void OnMovement(const MovementRecord& m) override;
   void OnHoldCreated(uint64_t hold_id, sim::Time expires_at) override;
+  void OnApplied(const WalletApplied& a) override;
 
  private:
   asio::awaitable<void> ExpiryLoop();
