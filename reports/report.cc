@@ -100,6 +100,13 @@ void PrintSummary(std::FILE* out, const RunResult& r, const std::string& report_
     }
     fmt::print(out, "  payments    {}\n", m);
   }
+  if (!r.models.empty()) {
+    std::string m;
+    for (const auto& [name, n] : r.models) {
+      m += fmt::format("{}{} {}", m.empty() ? "" : "  ", name, n);
+    }
+    fmt::print(out, "  models      {}\n", m);
+  }
   if (!r.migration.empty()) {
     std::string m;
     for (const auto& [name, v] : r.migration) {
@@ -196,6 +203,11 @@ nlohmann::ordered_json ReportJson(const RunResult& r) {
     payments[name] = n;
   }
   j["payments"] = payments;
+  nlohmann::ordered_json models = nlohmann::ordered_json::object();
+  for (const auto& [name, n] : r.models) {
+    models[name] = n;
+  }
+  j["models"] = models;
   if (!r.migration.empty()) {
     nlohmann::ordered_json migration = nlohmann::ordered_json::object();
     for (const auto& [name, v] : r.migration) {

@@ -35,7 +35,7 @@ TEST(ReportTest, KeysAreStableAndOrdered) {
       "swarm_faults",   "result",       "violation",     "internal_error", "replay",
       "trace_hash",     "trace_events", "kernel_events", "virtual_time_s", "wall_time_s",
       "operations",     "faults",       "network",       "messaging",      "payments",
-      "checks",         "artifacts"};
+      "models",         "checks",       "artifacts"};
   EXPECT_EQ(keys, want);
   EXPECT_EQ(j["result"], "pass");
   EXPECT_EQ(j["trace_hash"], "0000000000000abc");

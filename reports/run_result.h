@@ -82,6 +82,9 @@ struct RunResult {
   // Migration figures (see README "Reading a comparison"), empty when the
   // migration is off; and its time series, one sample per sample interval.
   std::vector<std::pair<std::string, double>> migration;
+  // What the reference models saw (requests checked, multi-account and
+  // multi-item debits, expiries): how much the semantic checks had to say.
+  std::vector<std::pair<std::string, int64_t>> models;
   struct MigrationSample {
     double t_s = 0;
     int64_t migrated = 0;  // users migrated by then

@@ -11,6 +11,7 @@
 
 #include "faults/crash_injector.h"
 #include "faults/fault_points.h"
+#include "models/wallet_auditor.h"
 #include "scenarios/swarm.h"
 #include "sim/context.h"
 #include "sim/network.h"
@@ -95,6 +96,9 @@ struct World {
             sim, types, [this](const system::Violation&) { sim.Stop(); },
             system::WalletCheckerOptions{.expiry_grace =
                                              sim::FromSeconds(s.wallet.expiry_scan_interval_s)}),
+        wallet_auditor(sim, models::WalletRulesOf(types, sim::FromSeconds(s.wallet.hold_ttl_max_s)),
+                       [this](const system::Violation&) { sim.Stop(); }),
+        wallet_observers({&checker, &wallet_auditor}),
         messaging_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         point_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         partner_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
@@ -102,6 +106,8 @@ struct World {
         migration_checker(sim, [this](const system::Violation&) { sim.Stop(); }) {
     wallet_config.types = &types;
     wallet_config.ledger.hold_ttl_max = sim::FromSeconds(s.wallet.hold_ttl_max_s);
+    // Every request the wallet applies goes to its reference model too.
+    wallet_config.ledger.audit = true;
     wallet_config.ledger.defect_credit_without_debit =
         o.defects.Has(system::Defect::kCreditWithoutDebit);
     wallet_config.ledger.defect_commit_ignores_expiry =
@@ -182,7 +188,7 @@ struct World {
           });
       wallet =
           std::make_unique<sim::Node>(sim, net, wallet_id, "wallet", [this](sim::NodeContext& ctx) {
-            return std::make_unique<system::Wallet>(ctx, wallet_config, &checker);
+            return std::make_unique<system::Wallet>(ctx, wallet_config, &wallet_observers);
           });
       net.AddNode(client.get());
       net.AddNode(wallet.get());
@@ -308,6 +314,9 @@ struct World {
   sim::Network net;
   system::AccountTypes types;
   system::WalletChecker checker;
+  models::WalletAuditor wallet_auditor;
+  // The wallet's observers: the invariant checker, then the model.
+  system::LedgerObserverFanout wallet_observers;
   system::MessagingChecker messaging_checker;
   bool messaging = false;
   std::string audit_queue;        // "" when off
@@ -517,7 +526,7 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   // The migration checker sees every wallet movement first, then the
   // wallet checker.
   migration_checker.Watch([this]() -> sim::Database& { return wallet->db(); }, cashback_type,
-                          &checker);
+                          &wallet_observers);
 }
 
 std::string World::MigrationNotQuiet(const Scenario* s) {
@@ -1078,6 +1087,18 @@ void Collect(World& w, reports::RunResult& r) {
   for (const system::CheckStatus& c : w.checker.statuses()) {
     r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
   }
+  for (const system::CheckStatus& c : w.wallet_auditor.statuses()) {
+    r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
+  }
+  const models::WalletModelStats& ws = w.wallet_auditor.model().stats();
+  r.models = {
+      {"wallet.requests", ws.requests},
+      {"wallet.refusals", ws.refusals},
+      {"wallet.multi_account_debits", ws.multi_account_debits},
+      {"wallet.multi_item_debits", ws.multi_item_debits},
+      {"wallet.items_expired", ws.items_expired},
+      {"wallet.holds_expired", ws.holds_expired},
+  };
   if (w.payments) {
     for (const auto* board : {&w.point_checker.statuses(), &w.partner_checker.statuses(),
                               &w.payment_checker.statuses()}) {
@@ -1297,6 +1318,7 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
     }
     if (!w.sim.stopped() && !r.violation) {
       w.checker.CheckFinal(w.wallet->db());
+      w.wallet_auditor.CheckFinal(w.wallet->db());
     }
     if (w.migration && !w.sim.stopped() && !r.violation) {
       w.checker.CheckNoHoldLeft(w.wallet->db());
@@ -1334,9 +1356,10 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
     }
     r.checks.push_back(completes);
     for (const auto* v :
-         {&w.checker.first_violation(), &w.messaging_checker.first_violation(),
-          &w.point_checker.first_violation(), &w.partner_checker.first_violation(),
-          &w.payment_checker.first_violation(), &w.migration_checker.first_violation()}) {
+         {&w.checker.first_violation(), &w.wallet_auditor.first_violation(),
+          &w.messaging_checker.first_violation(), &w.point_checker.first_violation(),
+          &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
+          &w.migration_checker.first_violation()}) {
       if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
         r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
       }

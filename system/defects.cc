@@ -33,7 +33,7 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
      DefectNeeds::kWallet, "ids_unique", "scenarios/chaos_wallet.json"},
     {Defect::kCancelWithoutTombstone, "cancel_without_tombstone",
      "an empty rollback (Cancel before its Try) leaves no tombstone, so the late Try holds funds",
-     DefectNeeds::kPayments, "wallet_no_hold_left", "scenarios/chaos_payments.json"},
+     DefectNeeds::kPayments, "wallet_model_agrees", "scenarios/chaos_payments.json"},
     {Defect::kRecoveryBatchSkipsOldWip, "recovery_batch_skips_old_wip",
      "the recovery batch looks back one batch period instead of the recovery horizon",
      DefectNeeds::kPayments, "workload_completes", "scenarios/chaos_payments.json"},
