@@ -765,6 +765,80 @@ void WalletModel::PredictMoveOutAgain(const WalletRequest& r, Prediction& p) {
   }
 }
 
+// --- boundaries ----------------------------------------------------------------
+
+bool WalletModel::NearItemExpiry(UserId user, sim::Time now) const {
+  const User* u = FindUser(user);
+  if (u == nullptr) {
+    return false;
+  }
+  for (int64_t id : u->open_items) {
+    const sim::Time e = items_.at(id).expires_at;
+    if (e != kNever && now >= e - 1 && now <= e + 1) {
+      return true;
+    }
+  }
+  return false;
+}
+
+int64_t WalletModel::Spendable(UserId user, TypeId skip) const {
+  const User* u = FindUser(user);
+  int64_t total = 0;
+  if (u != nullptr) {
+    for (const auto& [type, acc] : u->accounts) {
+      if (type != skip && acc.open && acc.balance > 0) {
+        total += acc.balance;
+      }
+    }
+  }
+  return total;
+}
+
+void WalletModel::CountBoundaries(const WalletRequest& r) {
+  bool time = false;
+  bool amount = false;
+  switch (r.op) {
+    case WalletOp::kDeposit: {
+      time = NearItemExpiry(r.user, r.now);
+      const WalletTypeRule* rule = Rule(r.type);
+      if (rule != nullptr && rule->balance_cap != 0) {
+        const int64_t room = rule->balance_cap - Balance(r.user, r.type);
+        amount = r.amount == room || r.amount == room + 1;
+      }
+      break;
+    }
+    case WalletOp::kTransfer:
+    case WalletOp::kPrepare: {
+      time = NearItemExpiry(r.user, r.now) || NearItemExpiry(r.dst, r.now);
+      const int64_t spendable = Spendable(r.user, r.op == WalletOp::kPrepare ? r.type : 0);
+      amount = r.amount == spendable || r.amount == spendable + 1;
+      break;
+    }
+    case WalletOp::kCommit:
+    case WalletOp::kRollback:
+    case WalletOp::kCommitKey:
+    case WalletOp::kRollbackKey: {
+      uint64_t id = r.hold_id;
+      if (id == 0) {
+        const auto k = hold_of_key_.find(std::string(r.key));
+        id = k == hold_of_key_.end() ? 0 : k->second;
+      }
+      const auto h = holds_.find(id);
+      time = h != holds_.end() && r.now >= h->second.expires_at - 1 &&
+             r.now <= h->second.expires_at + 1;
+      break;
+    }
+    case WalletOp::kPayout:
+    case WalletOp::kMoveOutAgain:
+      time = NearItemExpiry(r.user, r.now);
+      break;
+    default:
+      break;
+  }
+  stats_.on_time_boundary += time ? 1 : 0;
+  stats_.on_amount_boundary += amount ? 1 : 0;
+}
+
 // --- checking ------------------------------------------------------------------
 
 std::string WalletModel::Check(const WalletApplied& fact) {
@@ -772,6 +846,7 @@ std::string WalletModel::Check(const WalletApplied& fact) {
   new_hold_.reset();
   pending_key_.clear();
   const WalletRequest& r = fact.request;
+  CountBoundaries(r);
   Prediction p;
   switch (r.op) {
     case WalletOp::kPopulate:

@@ -100,6 +100,11 @@ struct WalletModelStats {
   int64_t items_expired = 0;         // items moved to SYS_BREAKAGE
   int64_t holds_expired = 0;         // holds released as expired (sweep or late commit)
   int64_t refusals = 0;              // requests answered with a refusal
+  // Requests that landed on a boundary: within one tick of the expiry of a
+  // hold or balance item they touch; an amount equal to the source's whole
+  // spendable balance (or one more), or to a cap's room (or one more).
+  int64_t on_time_boundary = 0;
+  int64_t on_amount_boundary = 0;
 };
 
 class WalletModel {
@@ -213,6 +218,10 @@ class WalletModel {
   void PredictMoveOut(const system::WalletRequest& r, Prediction& p);
   void PredictMoveOutAgain(const system::WalletRequest& r, Prediction& p);
 
+  // Counts the request if it lands on a boundary (before it is applied).
+  void CountBoundaries(const system::WalletRequest& r);
+  bool NearItemExpiry(UserId user, sim::Time now) const;
+  int64_t Spendable(UserId user, TypeId skip) const;
   // A refusal, remembered under the key when `key` is set.
   void Refuse(Prediction& p, WalletStatus s);
   // Whether the key answers from its record (filled into p).

@@ -11,6 +11,7 @@
 
 #include "faults/crash_injector.h"
 #include "faults/fault_points.h"
+#include "models/migration_auditor.h"
 #include "models/wallet_auditor.h"
 #include "scenarios/swarm.h"
 #include "sim/context.h"
@@ -116,6 +117,10 @@ struct World {
         o.defects.Has(system::Defect::kCancelWithoutTombstone);
     wallet_config.ledger.defect_no_clock_rollback_guard =
         o.defects.Has(system::Defect::kNoClockRollbackGuard);
+    wallet_config.ledger.defect_debit_ignores_priority =
+        o.defects.Has(system::Defect::kDebitIgnoresPriority);
+    wallet_config.ledger.defect_items_latest_first =
+        o.defects.Has(system::Defect::kItemsConsumedLatestFirst);
     wallet_config.users = s.population.users;
     for (const auto& [name, amount] : s.population.initial_balances) {
       wallet_config.initial_balances.push_back(system::InitialBalance{*types.Find(name), amount});
@@ -371,6 +376,8 @@ struct World {
   system::MigratorConfig migrator_config;
   system::MigratorCounters migrator_counters;
   system::ShopperConfig shopper_config;
+  std::unique_ptr<models::MigrationAuditor> migration_auditor;
+  std::unique_ptr<system::PointLedgerObserverFanout> home_observers;
   std::unique_ptr<sim::Node> controller;
   std::unique_ptr<sim::Node> migrator;
   std::vector<std::unique_ptr<sim::Node>> placeholders;
@@ -440,6 +447,17 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   home_config.defect_no_attempt_tracking = o.defects.Has(system::Defect::kNoAttemptTracking);
   home_config.defect_stale_min_no_recheck = o.defects.Has(system::Defect::kStaleMinNoRecheck);
   home_config.defect_trust_copy = no_recon;
+  home_config.defect_drop_expiry = o.defects.Has(system::Defect::kMigrationDropsExpiry);
+  home_config.cashback_expires_after = types.Get(cashback_type).expires_after;
+  home_config.ledger.audit = true;
+  // Value moving between the two systems keeps its terms: the terms auditor
+  // sees what both ledgers applied.
+  migration_auditor = std::make_unique<models::MigrationAuditor>(
+      sim, models::MigrationTermsRules{cashback_type, types.Get(cashback_type).expires_after},
+      [this](const system::Violation&) { sim.Stop(); });
+  wallet_observers.Add(migration_auditor.get());
+  home_observers = std::make_unique<system::PointLedgerObserverFanout>(
+      std::vector<system::PointLedgerObserver*>{&point_checker, migration_auditor.get()});
 
   controller_config.users = users;
 
@@ -507,7 +525,7 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   idle("mirror");
   point = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("point"), "point", [this](sim::NodeContext& ctx) {
-        return std::make_unique<system::PointHome>(ctx, home_config, &point_checker);
+        return std::make_unique<system::PointHome>(ctx, home_config, home_observers.get());
       });
   net.AddNode(point.get());
   for (std::string_view name : {"payment", "partner", "checkout", "marketplace"}) {
@@ -1098,6 +1116,8 @@ void Collect(World& w, reports::RunResult& r) {
       {"wallet.multi_item_debits", ws.multi_item_debits},
       {"wallet.items_expired", ws.items_expired},
       {"wallet.holds_expired", ws.holds_expired},
+      {"wallet.on_time_boundary", ws.on_time_boundary},
+      {"wallet.on_amount_boundary", ws.on_amount_boundary},
   };
   if (w.payments) {
     for (const auto* board : {&w.point_checker.statuses(), &w.partner_checker.statuses(),
@@ -1109,7 +1129,8 @@ void Collect(World& w, reports::RunResult& r) {
     CollectPayments(w, r);
   }
   if (w.migration) {
-    for (const auto* board : {&w.point_checker.statuses(), &w.migration_checker.statuses()}) {
+    for (const auto* board : {&w.point_checker.statuses(), &w.migration_checker.statuses(),
+                              &w.migration_auditor->statuses()}) {
       for (const system::CheckStatus& c : *board) {
         r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
       }
@@ -1327,6 +1348,7 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
           system::MigrationDatabases{&w.wallet->db(), &w.point->db(), &w.controller->db(),
                                      &w.migrator->db()},
           s.population.users, w.cashback_type);
+      w.migration_auditor->CheckFinal();
     }
     if (w.messaging && !w.sim.stopped() && !r.violation) {
       w.messaging_checker.CheckFinal(w.wallet->db(), w.broker->db(), w.mirror->db(),
@@ -1355,11 +1377,13 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
       CollectRealised(w, r);
     }
     r.checks.push_back(completes);
+    const std::optional<system::Violation> none;
     for (const auto* v :
          {&w.checker.first_violation(), &w.wallet_auditor.first_violation(),
           &w.messaging_checker.first_violation(), &w.point_checker.first_violation(),
           &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
-          &w.migration_checker.first_violation()}) {
+          &w.migration_checker.first_violation(),
+          w.migration_auditor ? &w.migration_auditor->first_violation() : &none}) {
       if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
         r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
       }

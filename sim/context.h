@@ -82,6 +82,17 @@ class NodeContext {
                                              asio::use_awaitable);
   }
 
+  // Call() whose request, if not lost, arrives at exactly `arrive_at` (at or
+  // after now): a workload aiming at a boundary instant. `timeout` counts
+  // from now.
+  template <class Svc, class F>
+  auto CallAt(NodeId to, std::string_view method, Duration timeout, Time arrive_at, F fn) {
+    using R = typename std::invoke_result_t<F, Svc&>::value_type;
+    Guard();
+    return node_.network().AsyncCall<Svc, R>(id(), to, method, timeout, std::move(fn),
+                                             asio::use_awaitable, arrive_at);
+  }
+
   void Trace(TraceKind kind, std::string_view name, int64_t a = 0, int64_t b = 0) {
     node_.sim().trace().Record(TraceEvent{Now(), kind, id(), kNoNode, name, a, b});
   }

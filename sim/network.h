@@ -126,10 +126,14 @@ class Network {
   const NetworkCounters& counters() const { return counters_; }
 
   // Sends `fn` (Svc& -> awaitable<R>) to run on node `to`, on behalf of the
-  // caller `from`. Completes with (error_code, RpcResult<R>).
+  // caller `from`. Completes with (error_code, RpcResult<R>). With
+  // `arrive_at` at or after now, the request (if not lost) arrives at
+  // exactly that instant instead of after a drawn latency: a workload aiming
+  // at a boundary (an expiry instant) lands on it. The draws happen anyway,
+  // so aiming one call shifts no other random choice.
   template <class Svc, class R, class F, class Token>
   auto AsyncCall(NodeId from, NodeId to, std::string_view method, Duration timeout, F fn,
-                 Token&& token);
+                 Token&& token, Time arrive_at = -1);
 
  private:
   template <class R>
@@ -242,9 +246,9 @@ struct Network::CallStateImpl final : Network::CallState<R> {
 
 template <class Svc, class R, class F, class Token>
 auto Network::AsyncCall(NodeId from, NodeId to, std::string_view method, Duration timeout, F fn,
-                        Token&& token) {
+                        Token&& token, Time arrive_at) {
   return asio::async_initiate<Token, void(boost::system::error_code, RpcResult<R>)>(
-      [this, from, to, method, timeout, fn = std::move(fn)](auto handler) mutable {
+      [this, from, to, method, timeout, arrive_at, fn = std::move(fn)](auto handler) mutable {
         using H = std::decay_t<decltype(handler)>;
         auto st = std::make_shared<CallStateImpl<R, H>>(std::move(handler), sim_.executor());
         st->call_id = next_call_++;
@@ -263,9 +267,12 @@ auto Network::AsyncCall(NodeId from, NodeId to, std::string_view method, Duratio
             base->Complete({}, RpcStatus::kTimeout, R{});
           }
         });
-        const RequestPlan plan = PlanRequest(from, to, method, id);
+        RequestPlan plan = PlanRequest(from, to, method, id);
         if (!plan.deliver) {
           return;
+        }
+        if (arrive_at >= sim_.Now()) {
+          plan.latency = arrive_at - sim_.Now();
         }
         if (plan.duplicate) {
           sim_.ScheduleAfter(plan.duplicate_latency, [this, base, from, to, method, fn]() mutable {

@@ -33,6 +33,15 @@ inline constexpr UserId kSystemUser = 0;
 inline constexpr int64_t kNoCap = 0;
 inline constexpr sim::Time kNever = INT64_MAX;
 
+// A piece of value with its terms: an amount and the instant it expires
+// (kNever: it does not). Moved between systems, value keeps its terms
+// (seed 000: the data in the new system must be identical to the old).
+struct ValueTerm {
+  int64_t amount = 0;
+  sim::Time expires_at = kNever;
+  bool operator==(const ValueTerm&) const = default;
+};
+
 struct AccountType {
   std::string name;
   TypeId id = 0;

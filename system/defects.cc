@@ -49,10 +49,20 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
      DefectNeeds::kMigration, "points_in_one_system", "scenarios/chaos_migration_partial.json"},
     {Defect::kDualWriteWithoutReconciliation, "dual_write_without_reconciliation",
      "the online switch trusts the dual-written copy, and no reconciliation repairs it",
-     DefectNeeds::kMigration, "cutover_balance_equal", "scenarios/chaos_migration_online.json"},
+     DefectNeeds::kMigration, "migration_terms_kept", "scenarios/chaos_migration_online.json"},
     {Defect::kStaleMinNoRecheck, "stale_min_no_recheck",
      "the cross-system debit trusts MIN from a stale wallet total: no re-check, no refund",
      DefectNeeds::kMigration, "payment_money_exact", "scenarios/chaos_migration_online.json"},
+    {Defect::kMigrationDropsExpiry, "migration_drops_expiry",
+     "the point service makes the value it receives from the wallet (moved, copied, forwarded), "
+     "its refunds and its own credits into lots that never expire",
+     DefectNeeds::kMigration, "migration_terms_kept", "scenarios/chaos_migration_partial.json"},
+    {Defect::kDebitIgnoresPriority, "debit_ignores_priority",
+     "a wallet debit drains the user's accounts in credit order (MONEY first, CASHBACK last)",
+     DefectNeeds::kWallet, "wallet_model_agrees", "scenarios/chaos_wallet.json"},
+    {Defect::kItemsConsumedLatestFirst, "items_consumed_latest_first",
+     "a wallet debit consumes an account's latest-expiring balance items first",
+     DefectNeeds::kWallet, "wallet_model_agrees", "scenarios/chaos_wallet.json"},
 }};
 
 }  // namespace

@@ -39,6 +39,9 @@ enum class Defect : uint8_t {
   kNoDrainBeforeSwitch,
   kDualWriteWithoutReconciliation,
   kStaleMinNoRecheck,
+  kMigrationDropsExpiry,
+  kDebitIgnoresPriority,
+  kItemsConsumedLatestFirst,
   kCount,
 };
 

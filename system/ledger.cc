@@ -141,7 +141,13 @@ CREATE INDEX IF NOT EXISTS holds_held_by_src ON holds(src_user) WHERE state = 1;
 CREATE TABLE IF NOT EXISTS migrated_users(
   user_id INTEGER PRIMARY KEY, amount INTEGER NOT NULL, batch_key TEXT NOT NULL,
   at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS migrated_terms(
+  user_id INTEGER NOT NULL, seq INTEGER NOT NULL, amount INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL, PRIMARY KEY(user_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS migration_batches(key TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS migration_forward_terms(
+  key TEXT NOT NULL, seq INTEGER NOT NULL, amount INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL, PRIMARY KEY(key, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS migration_forwards(
   key TEXT PRIMARY KEY, user_id INTEGER NOT NULL, amount INTEGER NOT NULL,
   sent INTEGER NOT NULL) WITHOUT ROWID;
@@ -207,7 +213,7 @@ struct Ledger::Stmts {
             "INSERT INTO accounts(user_id, type, balance) VALUES(?, ?, ?) "
             "ON CONFLICT(user_id, type) DO UPDATE SET balance = balance + excluded.balance"),
         items_open(db,
-                   "SELECT id, remaining FROM balance_items "
+                   "SELECT id, remaining, expires_at FROM balance_items "
                    "WHERE user_id = ? AND type = ? AND remaining > 0 ORDER BY expires_at, id"),
         item_insert(db,
                     "INSERT INTO balance_items(user_id, type, amount, remaining, expires_at, "
@@ -221,6 +227,9 @@ struct Ledger::Stmts {
         items_expired(db,
                       "SELECT id, user_id, type, remaining FROM balance_items "
                       "WHERE remaining > 0 AND expires_at <= ? ORDER BY expires_at, id LIMIT ?"),
+        items_open_latest(db,
+                          "SELECT id, remaining, expires_at FROM balance_items WHERE user_id = ? "
+                          "AND type = ? AND remaining > 0 ORDER BY expires_at DESC, id DESC"),
         items_due_of_user(db,
                           "SELECT id, type, remaining FROM balance_items WHERE user_id = ? AND "
                           "remaining > 0 AND expires_at <= ? ORDER BY expires_at, id"),
@@ -260,9 +269,9 @@ struct Ledger::Stmts {
 
   sim::Statement meta_get, meta_put, user_exists, user_count, user_insert, balances, balance,
       account_add, items_open, item_insert, item_add, item_log, item_log_by_movement, items_expired,
-      items_due_of_user, movement_insert, journal_insert, journal_of_user, hold_insert, hold_get,
-      hold_resolve, hold_by_key, holds_expired, idem_get, idem_op, idem_put, held_by_src,
-      migrated_get, migrated_put;
+      items_open_latest, items_due_of_user, movement_insert, journal_insert, journal_of_user,
+      hold_insert, hold_get, hold_resolve, hold_by_key, holds_expired, idem_get, idem_op, idem_put,
+      held_by_src, migrated_get, migrated_put;
 };
 
 struct Ledger::Pending {
@@ -400,7 +409,10 @@ bool Ledger::PlanDebit(UserId user, int64_t amount, Plan& plan, TypeId skip) {
   size_t& n = plan.n;
   n = 0;
   int64_t left = amount;
-  for (TypeId t : types_.debit_order()) {
+  // DEFECT debit_ignores_priority: the credit order instead.
+  const std::vector<TypeId>& order =
+      options_.defect_debit_ignores_priority ? types_.credit_order() : types_.debit_order();
+  for (TypeId t : order) {
     if (left == 0) {
       break;
     }
@@ -441,7 +453,21 @@ void Ledger::ApplyDebit(UserId user, const Plan& plan, uint64_t movement,
   }
 }
 
-void Ledger::DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t movement) {
+namespace {
+// Adds `amount` expiring at `expires_at` to terms kept soonest first, one per instant.
+void AddTerm(std::vector<ValueTerm>& terms, int64_t amount, sim::Time expires_at) {
+  auto it = std::find_if(terms.begin(), terms.end(),
+                         [expires_at](const ValueTerm& t) { return t.expires_at >= expires_at; });
+  if (it != terms.end() && it->expires_at == expires_at) {
+    it->amount += amount;
+  } else {
+    terms.insert(it, ValueTerm{amount, expires_at});
+  }
+}
+}  // namespace
+
+void Ledger::DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t movement,
+                          std::vector<ValueTerm>* consumed) {
   AddToAccount(user, type, -amount);
   if (user == kSystemUser) {
     return;
@@ -450,17 +476,23 @@ void Ledger::DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t mov
   // covers only items with something left.
   std::array<std::pair<int64_t, int64_t>, 64> take;
   int64_t left = amount;
+  // DEFECT items_consumed_latest_first: the latest-expiring items first.
+  sim::Statement& open =
+      options_.defect_items_latest_first ? st_->items_open_latest : st_->items_open;
   while (left > 0) {
     size_t n = 0;
-    st_->items_open.Bind(1, user).Bind(2, int64_t{type});
+    open.Bind(1, user).Bind(2, int64_t{type});
     int64_t planned = 0;
-    while (n < take.size() && planned < left && st_->items_open.Step()) {
-      const int64_t id = st_->items_open.Int(0);
-      const int64_t t = std::min(st_->items_open.Int(1), left - planned);
+    while (n < take.size() && planned < left && open.Step()) {
+      const int64_t id = open.Int(0);
+      const int64_t t = std::min(open.Int(1), left - planned);
       take[n++] = {id, t};
       planned += t;
+      if (consumed != nullptr) {
+        AddTerm(*consumed, t, open.Int(2));
+      }
     }
-    st_->items_open.Reset();
+    open.Reset();
     if (n == 0) {
       // No items left: the rest drives the balance below zero, which only
       // a type that allows it may do (Debit planned it so).
@@ -662,7 +694,8 @@ void Ledger::ExpireDueItems(UserId user, sim::Time now) {
   };
   std::vector<Due> due;
   auto& q = st_->items_due_of_user;
-  q.Bind(1, user).Bind(2, now);
+  // DEFECT item_spendable_at_expiry: only items whose expiry has passed.
+  q.Bind(1, user).Bind(2, options_.defect_item_spendable_at_expiry ? now - 1 : now);
   while (q.Step()) {
     due.push_back(Due{q.Int(0), static_cast<TypeId>(q.Int(1)), q.Int(2)});
   }
@@ -1327,7 +1360,7 @@ int64_t Ledger::DoExpireBalanceItems(sim::Time now, int64_t limit) {
   };
   std::vector<Due> due;
   auto& q = st_->items_expired;
-  q.Bind(1, now).Bind(2, limit);
+  q.Bind(1, options_.defect_item_spendable_at_expiry ? now - 1 : now).Bind(2, limit);
   while (q.Step()) {
     due.push_back(Due{q.Int(0), q.Int(1), static_cast<TypeId>(q.Int(2)), q.Int(3)});
   }
@@ -1400,6 +1433,7 @@ MoveOutReply Ledger::DoMoveOut(std::string_view key, std::span<const UserId> use
     // A retry: the batch moved before, answer what it moved.
     for (UserId u : users) {
       reply.amounts.push_back(MigratedAmount(u).value_or(0));
+      reply.terms.push_back(MigratedTerms(u));
     }
     CommitTxn(txn);
     return reply;
@@ -1438,12 +1472,14 @@ MoveOutReply Ledger::DoMoveOut(std::string_view key, std::span<const UserId> use
     const UserId u = users[i];
     if (MigratedAmount(u)) {
       reply.amounts.push_back(*MigratedAmount(u));
+      reply.terms.push_back(MigratedTerms(u));
       continue;
     }
+    std::vector<ValueTerm> terms;
     if (amounts[i] > 0) {
       const uint64_t movement = NextId(now);
       std::vector<JournalEntry> entries;
-      DebitAccount(u, type, amounts[i], movement);
+      DebitAccount(u, type, amounts[i], movement, &terms);
       entries.push_back(JournalEntry{u, type, -amounts[i]});
       AddToAccount(kSystemUser, AccountTypes::kMigrated, amounts[i]);
       entries.push_back(JournalEntry{kSystemUser, AccountTypes::kMigrated, amounts[i]});
@@ -1452,7 +1488,16 @@ MoveOutReply Ledger::DoMoveOut(std::string_view key, std::span<const UserId> use
       WriteMovement(movement, MovementKind::kMigrateOut, user_key, 0, now, entries);
     }
     st_->migrated_put.Bind(1, u).Bind(2, amounts[i]).Bind(3, key).Bind(4, now).Exec();
+    sim::Statement put_term(db_, "INSERT INTO migrated_terms VALUES(?, ?, ?, ?)");
+    for (size_t k = 0; k < terms.size(); ++k) {
+      put_term.Bind(1, u)
+          .Bind(2, static_cast<int64_t>(k))
+          .Bind(3, terms[k].amount)
+          .Bind(4, terms[k].expires_at)
+          .Exec();
+    }
     reply.amounts.push_back(amounts[i]);
+    reply.terms.push_back(std::move(terms));
   }
   CommitTxn(txn);
   return reply;
@@ -1476,13 +1521,22 @@ WalletReply Ledger::DoMoveOutAgain(std::string_view key, UserId user, TypeId typ
   if (amount > 0) {
     movement = NextId(now);
     std::vector<JournalEntry> entries;
-    DebitAccount(user, type, amount, movement);
+    std::vector<ValueTerm> terms;
+    DebitAccount(user, type, amount, movement, &terms);
     entries.push_back(JournalEntry{user, type, -amount});
     AddToAccount(kSystemUser, AccountTypes::kMigrated, amount);
     entries.push_back(JournalEntry{kSystemUser, AccountTypes::kMigrated, amount});
     WriteMovement(movement, MovementKind::kMigrateOut, key, 0, now, entries);
     sim::Statement put(db_, "INSERT INTO migration_forwards VALUES(?, ?, ?, 0)");
     put.Bind(1, key).Bind(2, user).Bind(3, amount).Exec();
+    sim::Statement put_term(db_, "INSERT INTO migration_forward_terms VALUES(?, ?, ?, ?)");
+    for (size_t k = 0; k < terms.size(); ++k) {
+      put_term.Bind(1, key)
+          .Bind(2, static_cast<int64_t>(k))
+          .Bind(3, terms[k].amount)
+          .Bind(4, terms[k].expires_at)
+          .Exec();
+    }
   }
   CommitTxn(txn);
   return Reply(WalletStatus::kOk, movement, amount);
@@ -1495,7 +1549,44 @@ std::vector<MigrationForward> Ledger::PendingForwards(int64_t limit) {
   q.Bind(1, limit);
   std::vector<MigrationForward> out;
   while (q.Step()) {
-    out.push_back(MigrationForward{std::string(q.Text(0)), q.Int(1), q.Int(2)});
+    out.push_back(MigrationForward{std::string(q.Text(0)), q.Int(1), q.Int(2), {}});
+  }
+  for (MigrationForward& f : out) {
+    f.terms = ForwardTerms(f.key);
+  }
+  return out;
+}
+
+std::vector<ValueTerm> Ledger::MigratedTerms(UserId user) {
+  sim::Statement q(db_,
+                   "SELECT amount, expires_at FROM migrated_terms WHERE user_id = ? ORDER BY seq");
+  q.Bind(1, user);
+  std::vector<ValueTerm> out;
+  while (q.Step()) {
+    out.push_back(ValueTerm{q.Int(0), q.Int(1)});
+  }
+  return out;
+}
+
+std::vector<ValueTerm> Ledger::ForwardTerms(std::string_view key) {
+  sim::Statement q(
+      db_, "SELECT amount, expires_at FROM migration_forward_terms WHERE key = ? ORDER BY seq");
+  q.Bind(1, key);
+  std::vector<ValueTerm> out;
+  while (q.Step()) {
+    out.push_back(ValueTerm{q.Int(0), q.Int(1)});
+  }
+  return out;
+}
+
+std::vector<ValueTerm> Ledger::OpenTerms(UserId user, TypeId type, sim::Time now) {
+  sim::Statement q(db_,
+                   "SELECT remaining, expires_at FROM balance_items WHERE user_id = ? AND "
+                   "type = ? AND remaining > 0 AND expires_at > ? ORDER BY expires_at, id");
+  q.Bind(1, user).Bind(2, int64_t{type}).Bind(3, now);
+  std::vector<ValueTerm> out;
+  while (q.Step()) {
+    AddTerm(out, q.Int(0), q.Int(1));
   }
   return out;
 }

@@ -215,6 +215,7 @@ class LedgerObserverFanout : public LedgerObserver {
  public:
   explicit LedgerObserverFanout(std::vector<LedgerObserver*> observers)
       : observers_(std::move(observers)) {}
+  void Add(LedgerObserver* o) { observers_.push_back(o); }
   void OnMovement(const MovementRecord& m) override {
     for (LedgerObserver* o : observers_) {
       o->OnMovement(m);
@@ -256,6 +257,15 @@ struct LedgerOptions {
   // DEFECT no_clock_rollback_guard: the ID generator trusts a clock that
   // steps back (IdGenerator's trust_clock_steps).
   bool defect_no_clock_rollback_guard = false;
+  // DEFECT debit_ignores_priority: a debit drains the user's accounts in
+  // credit order (MONEY first, CASHBACK last), the loop's order reversed.
+  bool defect_debit_ignores_priority = false;
+  // DEFECT items_consumed_latest_first: a debit consumes an account's
+  // latest-expiring balance items first, so soon-to-expire value is wasted.
+  bool defect_items_latest_first = false;
+  // DEFECT item_spendable_at_expiry: an item counts as expired only after
+  // its expiry instant (< instead of <=), so it is spendable at the instant.
+  bool defect_item_spendable_at_expiry = false;
   // The node's clock error in ms, added to the time IDs are made from (the
   // node's clock steps are a fault: faults.schedule's clock_step). Points
   // into the node, which outlives the ledger; nullptr = none.
@@ -271,6 +281,9 @@ struct LedgerOptions {
 struct MoveOutReply {
   WalletStatus status = WalletStatus::kOk;
   std::vector<int64_t> amounts;
+  // Per user (in the order asked), what moved with its terms: one term per
+  // expiry instant, soonest first, summing to the user's amount.
+  std::vector<std::vector<ValueTerm>> terms;
   UserId refused_user = 0;
   std::string_view reason;
 };
@@ -282,6 +295,7 @@ struct MigrationForward {
   std::string key;
   UserId user = 0;
   int64_t amount = 0;
+  std::vector<ValueTerm> terms;  // what moved, with its expiries
 };
 
 class Ledger {
@@ -344,6 +358,10 @@ class Ledger {
   int64_t TotalBalance(UserId user);
   // The same without one type (the cross-system debit's TOTAL_WALLET_BALANCE).
   int64_t TotalBalanceExcept(UserId user, TypeId type);
+  // A user's spendable value in one account with its terms: the remainders
+  // of its items not expired at `now`, one term per expiry instant, soonest
+  // first.
+  std::vector<ValueTerm> OpenTerms(UserId user, TypeId type, sim::Time now);
   // Whether an operation was recorded under this key (or it is tombstoned).
   bool HasKey(std::string_view key);
   // Holds still held whose source is a user in [lo, hi] and that took from
@@ -443,8 +461,13 @@ class Ledger {
   // if the user cannot cover it.
   bool PlanDebit(UserId user, int64_t amount, Plan& plan, TypeId skip = 0);
   void ApplyDebit(UserId user, const Plan& plan, uint64_t movement, std::vector<JournalEntry>& out);
-  // Takes `amount` from one account, consuming balance items.
-  void DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t movement);
+  // Takes `amount` from one account, consuming balance items; with
+  // `consumed`, adds what it took to it as terms (one per expiry instant).
+  void DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t movement,
+                    std::vector<ValueTerm>* consumed = nullptr);
+  // The terms moved out for a migrated user, and of a forward, as stored.
+  std::vector<ValueTerm> MigratedTerms(UserId user);
+  std::vector<ValueTerm> ForwardTerms(std::string_view key);
   // Plans filling the user's accounts in credit order up to their caps.
   // False if the caps leave no room for all of it.
   bool PlanCredit(UserId user, int64_t amount, Plan& plan);

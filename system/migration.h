@@ -90,6 +90,7 @@ struct MigCredit {
   int64_t user = 0;
   int64_t amount = 0;
   bool forwarded = false;
+  std::vector<ValueTerm> terms = {};  // ForwardIn: the value with its expiries
 };
 
 // The second phase, by the payment's key.

@@ -53,7 +53,10 @@ void MigrationChecker::Watch(std::function<sim::Database&()> wallet_db, TypeId c
 }
 
 void MigrationChecker::OnMovement(const MovementRecord& m) {
-  if (wallet_db_ && m.kind != MovementKind::kMigrateOut) {
+  // Moving value out is the migration itself, and expiry spends nothing:
+  // value that came back to a moved user (a released hold) and expired
+  // before it was forwarded was spendable nowhere.
+  if (wallet_db_ && m.kind != MovementKind::kMigrateOut && m.kind != MovementKind::kBreakage) {
     for (const JournalEntry& e : m.entries) {
       if (e.type != cashback_ || e.delta >= 0 || e.user == kSystemUser) {
         continue;
@@ -194,7 +197,8 @@ void MigrationChecker::CheckFinal(const MigrationDatabases& dbs, int64_t users, 
         p,
         "SELECT y.key, y.state, y.points, y.amount, "
         "COALESCE((SELECT h.amount FROM point_holds h WHERE h.key = y.key AND h.state = 2), 0), "
-        "COALESCE((SELECT l.amount FROM point_lots l WHERE l.grant_key = 'refund/' || y.key), 0) "
+        "COALESCE((SELECT f.amount FROM point_refunds f WHERE f.key = 'refund/' || y.key), "
+        "(SELECT l.amount FROM point_lots l WHERE l.grant_key = 'refund/' || y.key), 0) "
         "FROM pays y ORDER BY y.key");
     sim::Statement hold(w, "SELECT state, amount FROM holds WHERE idem_key = ?");
     std::string bad;

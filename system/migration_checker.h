@@ -5,7 +5,8 @@
 //                            activated equals what the wallet moved out at
 //                            the cutover (and no side migrated a user the
 //                            other did not)
-//   points_in_one_system     live: no wallet movement spends the CASHBACK of
+//   points_in_one_system     live: no wallet movement spends (expiry is not
+//                            spending) the CASHBACK of
 //                            a user the wallet has moved out; at the end: a
 //                            migrated user's CASHBACK in the wallet is zero.
 //                            The points are spendable in one system only

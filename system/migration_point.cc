@@ -23,6 +23,9 @@ CREATE TABLE IF NOT EXISTS attempts(
 CREATE TABLE IF NOT EXISTS activated(
   user_id INTEGER PRIMARY KEY, amount INTEGER NOT NULL, grant_key TEXT NOT NULL,
   at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS activated_terms(
+  user_id INTEGER NOT NULL, seq INTEGER NOT NULL, amount INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL, PRIMARY KEY(user_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS copies(
   user_id INTEGER PRIMARY KEY, balance INTEGER NOT NULL, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS home_counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL)
@@ -245,10 +248,25 @@ void PointHome::Refund(const Pay& p) {
   if (p.points <= 0) {
     return;
   }
+  // The points go back with the expiries of the lots they came from.
   const GrantReply g =
-      Live().GrantConfirmed("refund/" + p.key, p.user, p.points, kNever, ctx_.Now());
+      config_.defect_drop_expiry
+          ? Live().GrantConfirmed("refund/" + p.key, p.user, p.points, kNever, ctx_.Now())
+          : Live().RefundDebit("refund/" + p.key, p.key, ctx_.Now());
   PAYLAB_CHECK(g.status == GrantStatus::kOk);
+  PAYLAB_CHECK(g.amount == p.points);
   Count("refunds");
+}
+
+std::vector<ValueTerm> PointHome::Kept(std::vector<ValueTerm> terms) const {
+  if (!config_.defect_drop_expiry) {
+    return terms;
+  }
+  int64_t total = 0;
+  for (const ValueTerm& t : terms) {
+    total += t.amount;
+  }
+  return total > 0 ? std::vector<ValueTerm>{ValueTerm{total, kNever}} : std::vector<ValueTerm>{};
 }
 
 MigReply PointHome::ReplyOf(const Pay& p) {
@@ -554,7 +572,11 @@ asio::awaitable<MigReply> PointHome::Earn(MigCredit c) {
   Live();
   const bool tracked = !config_.defect_no_attempt_tracking && AttemptProxied(c.key);
   if (!tracked && Activated(c.user)) {
-    const GrantReply g = Live().GrantConfirmed(c.key, c.user, c.amount, kNever, ctx_.Now());
+    // A CASHBACK credit, made here: it expires as it would in the wallet.
+    const sim::Time expires = config_.cashback_expires_after > 0 && !config_.defect_drop_expiry
+                                  ? ctx_.Now() + config_.cashback_expires_after
+                                  : kNever;
+    const GrantReply g = Live().GrantConfirmed(c.key, c.user, c.amount, expires, ctx_.Now());
     MigReply r;
     r.status = g.status == GrantStatus::kOk ? MigStatus::kOk : MigStatus::kInvalid;
     r.id = g.lot_id;
@@ -612,11 +634,21 @@ asio::awaitable<bool> PointHome::Activate(ActivateRequest r) {
     got.Bind(1, u);
     std::string key;
     int64_t amount = 0;
+    std::vector<ValueTerm> terms;
     if (got.Step()) {
+      // Activated before (a retry): the same lots again, idempotently.
       amount = got.Int(0);
       key = std::string(got.Text(1));
+      sim::Statement t(db,
+                       "SELECT amount, expires_at FROM activated_terms WHERE user_id = ? ORDER "
+                       "BY seq");
+      t.Bind(1, u);
+      while (t.Step()) {
+        terms.push_back(ValueTerm{t.Int(0), t.Int(1)});
+      }
     } else {
       amount = r.amounts.at(i);
+      terms = Kept(r.terms.at(i));
       sim::Statement copy(db, "SELECT balance FROM copies WHERE user_id = ?");
       copy.Bind(1, u);
       if (copy.Step() && copy.Int(0) != amount) {
@@ -624,47 +656,83 @@ asio::awaitable<bool> PointHome::Activate(ActivateRequest r) {
         Count("switch_inconsistencies");
         if (config_.defect_trust_copy) {
           amount = copy.Int(0);
+          terms = amount > 0 ? std::vector<ValueTerm>{ValueTerm{amount, kNever}}
+                             : std::vector<ValueTerm>{};
         }
       }
       key = fmt::format("migrate/{}/{}", u, r.attempt);
       sim::Statement put(db, "INSERT INTO activated VALUES(?, ?, ?, ?)");
       put.Bind(1, u).Bind(2, amount).Bind(3, key).Bind(4, ctx_.Now()).Exec();
+      sim::Statement put_term(db, "INSERT INTO activated_terms VALUES(?, ?, ?, ?)");
+      for (size_t k = 0; k < terms.size(); ++k) {
+        put_term.Bind(1, u)
+            .Bind(2, static_cast<int64_t>(k))
+            .Bind(3, terms[k].amount)
+            .Bind(4, terms[k].expires_at)
+            .Exec();
+      }
     }
     if (amount > 0) {
-      const GrantReply g = Live().GrantConfirmed(key, u, amount, kNever, ctx_.Now());
+      const GrantReply g = Live().ReceiveValue(key, u, terms, ctx_.Now());
       PAYLAB_CHECK(g.status == GrantStatus::kOk);
+      PAYLAB_CHECK(g.amount == amount);
     }
   }
   co_return true;
 }
 
-asio::awaitable<std::vector<int64_t>> PointHome::Copy(CopiesRequest r) {
-  std::vector<int64_t> out;
+asio::awaitable<std::vector<std::vector<ValueTerm>>> PointHome::Copy(CopiesRequest r) {
+  std::vector<std::vector<ValueTerm>> out;
   out.reserve(r.users.size());
   for (size_t i = 0; i < r.users.size(); ++i) {
     const int64_t u = r.users[i];
-    const int64_t amount = r.amounts.at(i);
-    if (amount <= 0) {
-      out.push_back(0);
-      continue;
+    // Answers what it was asked to copy once every lot is made (the
+    // verification compares that with the wallet).
+    std::vector<ValueTerm> copied = r.terms.at(i);
+    const std::vector<ValueTerm> lots = Kept(r.terms.at(i));
+    for (size_t k = 0; k < lots.size(); ++k) {
+      const GrantReply g =
+          Live().GrantProvisional(fmt::format("migrate/{}/{}/{}", u, r.attempt, k), u,
+                                  lots[k].amount, lots[k].expires_at, ctx_.Now());
+      if (g.status != GrantStatus::kOk) {
+        copied = {ValueTerm{-1, 0}};
+      }
     }
-    const GrantReply g = Live().GrantProvisional(fmt::format("migrate/{}/{}", u, r.attempt), u,
-                                                 amount, kNever, ctx_.Now());
-    out.push_back(g.status == GrantStatus::kOk ? g.amount : -1);
+    out.push_back(std::move(copied));
   }
   co_return out;
+}
+
+std::vector<std::string> PointHome::CopyKeys(int64_t user, int64_t attempt) {
+  std::vector<std::string> keys;
+  for (int64_t k = 0;; ++k) {
+    std::string key = fmt::format("migrate/{}/{}/{}", user, attempt, k);
+    sim::Statement lot(ctx_.db(), "SELECT 1 FROM point_lots WHERE grant_key = ?");
+    lot.Bind(1, key);
+    if (!lot.Step()) {
+      return keys;
+    }
+    keys.push_back(std::move(key));
+  }
 }
 
 asio::awaitable<bool> PointHome::ConfirmCopies(CopiesRequest r) {
   sim::Database& db = ctx_.db();
   for (int64_t u : r.users) {
-    const std::string key = fmt::format("migrate/{}/{}", u, r.attempt);
-    sim::Statement lot(db, "SELECT amount FROM point_lots WHERE grant_key = ?");
-    lot.Bind(1, key);
-    const int64_t amount = lot.Step() ? lot.Int(0) : 0;
+    int64_t amount = 0;
+    const std::vector<std::string> keys = CopyKeys(u, r.attempt);
+    for (const std::string& key : keys) {
+      sim::Statement lot(db, "SELECT amount FROM point_lots WHERE grant_key = ?");
+      lot.Bind(1, key);
+      amount += lot.Step() ? lot.Int(0) : 0;
+    }
     sim::Statement put(db, "INSERT OR IGNORE INTO activated VALUES(?, ?, ?, ?)");
-    put.Bind(1, u).Bind(2, amount).Bind(3, key).Bind(4, ctx_.Now()).Exec();
-    if (amount > 0) {
+    put.Bind(1, u)
+        .Bind(2, amount)
+        .Bind(3, fmt::format("migrate/{}/{}", u, r.attempt))
+        .Bind(4, ctx_.Now())
+        .Exec();
+    for (const std::string& key : keys) {
       const GrantReply g = Live().ConfirmGrant(key, ctx_.Now());
       PAYLAB_CHECK(g.status == GrantStatus::kOk);
     }
@@ -675,16 +743,19 @@ asio::awaitable<bool> PointHome::ConfirmCopies(CopiesRequest r) {
 asio::awaitable<bool> PointHome::RevokeCopies(CopiesRequest r) {
   for (int64_t u : r.users) {
     if (!Activated(u)) {
-      Live().RevokeGrant(fmt::format("migrate/{}/{}", u, r.attempt), ctx_.Now());
+      for (const std::string& key : CopyKeys(u, r.attempt)) {
+        Live().RevokeGrant(key, ctx_.Now());
+      }
     }
   }
   co_return true;
 }
 
 asio::awaitable<MigReply> PointHome::ForwardIn(MigCredit c) {
-  const GrantReply g = Live().GrantConfirmed(c.key, c.user, c.amount, kNever, ctx_.Now());
+  const GrantReply g = Live().ReceiveValue(c.key, c.user, Kept(c.terms), ctx_.Now());
   MigReply r;
-  r.status = g.status == GrantStatus::kOk ? MigStatus::kOk : MigStatus::kInvalid;
+  r.status =
+      g.status == GrantStatus::kOk && g.amount == c.amount ? MigStatus::kOk : MigStatus::kInvalid;
   r.amount = g.amount;
   if (r.status == MigStatus::kOk) {
     Count("forwards_in");

@@ -22,11 +22,16 @@
 // Lookup by payment ID relies on ID exclusivity: an odd ID is this
 // service's, an even one is forwarded to the wallet.
 //
-// Migration API: Activate (the user's moved balance becomes a confirmed lot
-// "migrate/<user>/<attempt>" and the user is served here from then on),
-// Copy / ConfirmCopies / RevokeCopies (partial maintenance: provisional
-// lots, confirmed at the switch, revoked when a cohort rolls back),
-// ForwardIn (value the wallet's compatibility sweep forwards).
+// Migration API: Activate (the user's moved balance becomes confirmed lots
+// "migrate/<user>/<attempt>/<n>", one per expiry instant, keeping each
+// expiry, and the user is served here from then on), Copy / ConfirmCopies /
+// RevokeCopies (partial maintenance: provisional lots with the copied
+// terms, confirmed at the switch, revoked when a cohort rolls back),
+// ForwardIn (value the wallet's compatibility sweep forwards, with its
+// terms). Value keeps its terms wherever it goes (seed 000: the data must
+// be identical): a refund gives points back with the expiries of the lots
+// they came from (PointLedger::RefundDebit), and a credit made here expires
+// as a CASHBACK credit would in the wallet.
 //
 // Copies (online strategy): a shadow of each user's wallet CASHBACK, seeded
 // with the opening balances (the bulk copy made before the migration) and
@@ -67,8 +72,14 @@ struct PointHomeConfig {
   // Reconciliation (0: off).
   sim::Duration reconcile_interval = 0;
   int64_t reconcile_batch = 500;
+  // CASHBACK's expiry in the wallet: a credit made here (Earn) expires this
+  // long after it, as it would have there (0: never).
+  sim::Duration cashback_expires_after = 0;
   // Defects (system/defects.h).
   bool defect_no_attempt_tracking = false;
+  // DEFECT migration_drops_expiry: value arriving from the wallet (moved,
+  // copied, forwarded) and credits made here become lots that never expire.
+  bool defect_drop_expiry = false;
   bool defect_stale_min_no_recheck = false;
   bool defect_trust_copy = false;
 };
@@ -76,13 +87,14 @@ struct PointHomeConfig {
 struct ActivateRequest {
   std::string key;
   std::vector<int64_t> users;
-  std::vector<int64_t> amounts;  // what the wallet moved out, per user
+  std::vector<int64_t> amounts;               // what the wallet moved out, per user
+  std::vector<std::vector<ValueTerm>> terms;  // and with which expiries
   int64_t attempt = 0;
 };
 
 struct CopiesRequest {
   std::vector<int64_t> users;
-  std::vector<int64_t> amounts;  // Copy only
+  std::vector<std::vector<ValueTerm>> terms;  // Copy only: each user's value with its terms
   int64_t attempt = 0;
 };
 
@@ -115,7 +127,9 @@ class PointHome : public sim::Service, public PointLedgerObserver {
   asio::awaitable<MigReply> Lookup(uint64_t id);
 
   asio::awaitable<bool> Activate(ActivateRequest r);
-  asio::awaitable<std::vector<int64_t>> Copy(CopiesRequest r);
+  // Provisional lots, one per term ("migrate/<user>/<attempt>/<n>"); answers
+  // per user the terms as copied (a term of amount -1 where a grant failed).
+  asio::awaitable<std::vector<std::vector<ValueTerm>>> Copy(CopiesRequest r);
   asio::awaitable<bool> ConfirmCopies(CopiesRequest r);
   asio::awaitable<bool> RevokeCopies(CopiesRequest r);
   asio::awaitable<MigReply> ForwardIn(MigCredit c);
@@ -141,6 +155,10 @@ class PointHome : public sim::Service, public PointLedgerObserver {
   std::optional<Pay> LoadPay(std::string_view key);
   void SavePay(const Pay& pay);
   void Refund(const Pay& pay);
+  // The terms value keeps here (all of them; the defect drops the expiry).
+  std::vector<ValueTerm> Kept(std::vector<ValueTerm> terms) const;
+  // The grant keys of a user's copies made in one attempt, in order.
+  std::vector<std::string> CopyKeys(int64_t user, int64_t attempt);
   bool Activated(int64_t user);
   bool AttemptProxied(std::string_view key);
   // Records (and counts) a request proxied to the wallet; forgets one the

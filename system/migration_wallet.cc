@@ -220,6 +220,17 @@ asio::awaitable<std::vector<int64_t>> CashbackWallet::CashbackBalances(std::vect
   co_return out;
 }
 
+asio::awaitable<std::vector<std::vector<ValueTerm>>> CashbackWallet::CashbackTerms(
+    std::vector<int64_t> users) {
+  Ledger& l = Live();
+  std::vector<std::vector<ValueTerm>> out;
+  out.reserve(users.size());
+  for (int64_t u : users) {
+    out.push_back(l.OpenTerms(u, config_.cashback, ctx_.Now()));
+  }
+  co_return out;
+}
+
 asio::awaitable<int64_t> CashbackWallet::HeldHolds(std::pair<int64_t, int64_t> range) {
   co_return Live().HeldHolds(range.first, range.second, config_.cashback);
 }
@@ -278,7 +289,7 @@ asio::awaitable<void> CashbackWallet::SweepLoop() {
       Live().MoveOutAgain(fmt::format("fwd/{}/{}", u, ctx_.Now()), u, config_.cashback, ctx_.Now());
     }
     for (const MigrationForward& f : Live().PendingForwards(100)) {
-      MigCredit c{f.key, f.user, f.amount, true};
+      MigCredit c{f.key, f.user, f.amount, true, f.terms};
       auto r_fn = [c](PointHome& s) { return s.ForwardIn(c); };
       auto r = co_await ctx_.Call<PointHome>(config_.point, "point.ForwardIn", config_.rpc_timeout,
                                              r_fn);

@@ -19,7 +19,8 @@
 // answered kMoved; it is never forwarded back.
 //
 // Migration API, for the migrator and the point service: MoveOut (one
-// all-or-nothing batch, Ledger::MoveOut), CashbackBalances, HeldHolds, Total
+// all-or-nothing batch, Ledger::MoveOut; what moved keeps its terms),
+// CashbackBalances, CashbackTerms, HeldHolds, Total
 // (TOTAL_WALLET_BALANCE: everything but CASHBACK), Lookup (a payment by its
 // even ID).
 //
@@ -96,6 +97,8 @@ class CashbackWallet : public sim::Service, public LedgerObserver {
   // Migration API.
   asio::awaitable<MoveOutReply> MoveOut(MoveOutRequest r);
   asio::awaitable<std::vector<int64_t>> CashbackBalances(std::vector<int64_t> users);
+  // Each user's spendable CASHBACK with its terms (Ledger::OpenTerms).
+  asio::awaitable<std::vector<std::vector<ValueTerm>>> CashbackTerms(std::vector<int64_t> users);
   asio::awaitable<int64_t> HeldHolds(std::pair<int64_t, int64_t> range);
   // -1 for an unknown user.
   asio::awaitable<int64_t> Total(int64_t user);

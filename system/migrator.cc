@@ -126,7 +126,7 @@ asio::awaitable<std::vector<int64_t>> Migrator::MoveAndActivate(const std::strin
   if (config_.copy_per_user > 0) {
     co_await ctx_.Sleep(config_.copy_per_user * static_cast<int64_t>(users.size()));
   }
-  const ActivateRequest act{key, users, moved.amounts, attempt};
+  const ActivateRequest act{key, users, moved.amounts, moved.terms, attempt};
   auto activate = [act](PointHome& p) { return p.Activate(act); };
   co_await CallUntil<PointHome>(ctx_, config_.point, "point.Activate", config_.rpc_timeout,
                                 activate);
@@ -251,25 +251,34 @@ asio::awaitable<bool> Migrator::Cohort(int64_t lo, int64_t hi, int64_t attempt) 
     }
     co_await ctx_.Sleep(config_.drain_settle);
   }
-  // 4. Copy and verify.
-  auto read = [users](CashbackWallet& w) { return w.CashbackBalances(users); };
-  const std::vector<int64_t> balances = co_await CallUntil<CashbackWallet>(
-      ctx_, config_.wallet, "wallet.CashbackBalances", config_.rpc_timeout, read);
-  const CopiesRequest copy_req{users, balances, attempt};
+  // 4. Copy and verify: the copies hold each user's value with its terms,
+  // and the wallet still holds exactly that.
+  auto read = [users](CashbackWallet& w) { return w.CashbackTerms(users); };
+  const std::vector<std::vector<ValueTerm>> terms = co_await CallUntil<CashbackWallet>(
+      ctx_, config_.wallet, "wallet.CashbackTerms", config_.rpc_timeout, read);
+  const CopiesRequest copy_req{users, terms, attempt};
   auto copy = [copy_req](PointHome& p) { return p.Copy(copy_req); };
-  const std::vector<int64_t> copied =
+  const std::vector<std::vector<ValueTerm>> copied =
       co_await CallUntil<PointHome>(ctx_, config_.point, "point.Copy", config_.rpc_timeout, copy);
   if (config_.copy_per_user > 0) {
     co_await ctx_.Sleep(config_.copy_per_user * static_cast<int64_t>(users.size()));
   }
-  const std::vector<int64_t> again = co_await CallUntil<CashbackWallet>(
-      ctx_, config_.wallet, "wallet.CashbackBalances", config_.rpc_timeout, read);
+  const std::vector<std::vector<ValueTerm>> again = co_await CallUntil<CashbackWallet>(
+      ctx_, config_.wallet, "wallet.CashbackTerms", config_.rpc_timeout, read);
   if (copied != again) {
     co_await RollBackCohort(lo, hi, attempt);
     co_return false;
   }
   // 5. Switch: the wallet moves exactly what was verified, or nothing.
-  const MoveOutRequest req{fmt::format("cohort/{}/{}", lo, attempt), users, copied,
+  std::vector<int64_t> verified;
+  for (const std::vector<ValueTerm>& user_terms : copied) {
+    int64_t total = 0;
+    for (const ValueTerm& t : user_terms) {
+      total += t.amount;
+    }
+    verified.push_back(total);
+  }
+  const MoveOutRequest req{fmt::format("cohort/{}/{}", lo, attempt), users, verified,
                            !config_.defect_no_drain};
   auto move = [req](CashbackWallet& w) { return w.MoveOut(req); };
   const MoveOutReply moved = co_await CallUntil<CashbackWallet>(

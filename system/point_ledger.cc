@@ -70,6 +70,10 @@ std::string_view PointOpName(PointOp op) {
       return "expire_holds";
     case PointOp::kExpireLots:
       return "expire_lots";
+    case PointOp::kRefundDebit:
+      return "refund_debit";
+    case PointOp::kReceiveValue:
+      return "receive_value";
   }
   return "?";
 }
@@ -124,6 +128,9 @@ CREATE TABLE IF NOT EXISTS point_holds(
   amount INTEGER NOT NULL, state INTEGER NOT NULL, expires_at INTEGER NOT NULL,
   try_movement INTEGER NOT NULL, resolve_movement INTEGER NOT NULL, created_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS point_holds_open ON point_holds(expires_at, id) WHERE state = 1;
+CREATE TABLE IF NOT EXISTS point_refunds(
+  key TEXT PRIMARY KEY, debit_key TEXT NOT NULL, lot_id INTEGER NOT NULL,
+  amount INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS point_tcc_keys(
   key TEXT PRIMARY KEY, kind INTEGER NOT NULL, user_id INTEGER NOT NULL,
   amount_min INTEGER NOT NULL, amount_max INTEGER NOT NULL, ttl INTEGER NOT NULL,
@@ -457,7 +464,8 @@ void PointLedger::InsertLot(uint64_t id, std::string_view key, UserId user, int6
                     .user = user,
                     .amount = amount,
                     .expires_at = expires_at,
-                    .state = state});
+                    .state = state,
+                    .key = std::string(key)});
 }
 
 void PointLedger::IssueLot(uint64_t lot_id, std::string_view key, UserId user, int64_t amount,
@@ -1060,20 +1068,123 @@ int64_t PointLedger::DoExpireLots(sim::Time now, int64_t limit) {
     return 0;
   }
   sim::Transaction txn = Begin();
-  std::vector<PointEntry> entries;
   for (const Due& d : due) {
-    const uint64_t movement = NextId(now);
-    entries.clear();
-    entries.push_back(PointEntry{d.user, PointAccount::kPoint, -d.remaining});
-    AddToAccount(d.user, PointAccount::kPoint, -d.remaining);
-    entries.push_back(PointEntry{kSystemUser, PointAccount::kBreakage, d.remaining});
-    AddToAccount(kSystemUser, PointAccount::kBreakage, d.remaining);
-    st_->lot_add.Bind(1, -d.remaining).Bind(2, static_cast<int64_t>(d.lot)).Exec();
-    LogLot(d.lot, 0, movement, -d.remaining, now);
-    WriteMovement(movement, PointMovementKind::kBreakage, d.key, 0, d.lot, now, entries);
+    BreakLot(d.lot, d.user, d.remaining, d.key, now);
   }
   CommitTxn(txn);
   return static_cast<int64_t>(due.size());
+}
+
+void PointLedger::BreakLot(uint64_t lot, UserId user, int64_t remaining, std::string_view key,
+                           sim::Time now) {
+  PAYLAB_CHECK(remaining > 0);
+  const uint64_t movement = NextId(now);
+  std::vector<PointEntry> entries;
+  entries.push_back(PointEntry{user, PointAccount::kPoint, -remaining});
+  AddToAccount(user, PointAccount::kPoint, -remaining);
+  entries.push_back(PointEntry{kSystemUser, PointAccount::kBreakage, remaining});
+  AddToAccount(kSystemUser, PointAccount::kBreakage, remaining);
+  st_->lot_add.Bind(1, -remaining).Bind(2, static_cast<int64_t>(lot)).Exec();
+  LogLot(lot, 0, movement, -remaining, now);
+  WriteMovement(movement, PointMovementKind::kBreakage, key, 0, lot, now, entries);
+}
+
+GrantReply PointLedger::DoRefundDebit(std::string_view refund_key, std::string_view debit_key,
+                                      sim::Time now) {
+  if (refund_key.empty() || debit_key.empty()) {
+    return GrantInvalid("a refund key and a debit key are required");
+  }
+  sim::Transaction txn = Begin();
+  GrantReply reply;
+  sim::Statement seen(db_, "SELECT debit_key, lot_id, amount FROM point_refunds WHERE key = ?");
+  seen.Bind(1, refund_key);
+  const std::optional<TccKey> k = FindTccKey(debit_key);
+  const std::optional<Hold> h = k && k->kind == TccKeyKind::kTried && k->status == TccStatus::kOk
+                                    ? FindHold(k->hold_id)
+                                    : std::nullopt;
+  if (seen.Step()) {
+    reply = seen.Text(0) == debit_key
+                ? Grant(GrantStatus::kOk, static_cast<uint64_t>(seen.Int(1)), seen.Int(2))
+                : GrantInvalid("the refund key was used for another debit");
+  } else if (!h || h->state != PointHoldState::kConfirmed) {
+    reply = GrantInvalid("only a confirmed debit can be refunded");
+  } else {
+    std::vector<ValueTerm> parts;
+    auto& q = st_->lot_log_of_try;
+    q.Bind(1, static_cast<int64_t>(h->try_movement)).Bind(2, static_cast<int64_t>(h->id));
+    std::vector<std::pair<uint64_t, int64_t>> taken;
+    while (q.Step()) {
+      taken.emplace_back(static_cast<uint64_t>(q.Int(0)), -q.Int(1));
+    }
+    q.Reset();
+    sim::Statement from(db_, "SELECT expires_at FROM point_lots WHERE id = ?");
+    for (const auto& [lot, amount] : taken) {
+      from.Bind(1, static_cast<int64_t>(lot));
+      PAYLAB_CHECK(from.Step());
+      parts.push_back(ValueTerm{amount, from.Int(0)});
+      from.Reset();
+    }
+    reply = IssueTerms(refund_key, h->user, parts, now);
+    sim::Statement put(db_, "INSERT INTO point_refunds VALUES(?, ?, ?, ?)");
+    put.Bind(1, refund_key)
+        .Bind(2, debit_key)
+        .Bind(3, static_cast<int64_t>(reply.lot_id))
+        .Bind(4, reply.amount)
+        .Exec();
+  }
+  CommitTxn(txn);
+  return reply;
+}
+
+GrantReply PointLedger::IssueTerms(std::string_view key, UserId user,
+                                   std::span<const ValueTerm> terms, sim::Time now) {
+  GrantReply reply = Grant(GrantStatus::kOk);
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const std::string lot_key = fmt::format("{}/{}", key, i);
+    const uint64_t lot = NextId(now);
+    InsertLot(lot, lot_key, user, terms[i].amount, terms[i].expires_at, LotState::kProvisional,
+              now);
+    IssueLot(lot, lot_key, user, terms[i].amount, now);
+    if (terms[i].expires_at <= now) {
+      BreakLot(lot, user, terms[i].amount, lot_key, now);  // it arrived expired
+    }
+    reply.lot_id = i == 0 ? lot : reply.lot_id;
+    reply.amount += terms[i].amount;
+  }
+  return reply;
+}
+
+GrantReply PointLedger::DoReceiveValue(std::string_view key, UserId user,
+                                       std::span<const ValueTerm> terms, sim::Time now) {
+  if (key.empty() || terms.empty()) {
+    return GrantInvalid("a key and at least one term are required");
+  }
+  for (const ValueTerm& t : terms) {
+    if (t.amount <= 0) {
+      return GrantInvalid("every term must have an amount > 0");
+    }
+  }
+  sim::Transaction txn = Begin();
+  GrantReply reply;
+  if (!UserExists(user)) {
+    reply = GrantInvalid("no such user");
+  } else if (const std::optional<Lot> first = FindLot(fmt::format("{}/0", key))) {
+    // Received before: the same terms answer as then.
+    bool same = first->user == user;
+    int64_t total = 0;
+    for (size_t i = 0; same && i < terms.size(); ++i) {
+      const std::optional<Lot> lot = FindLot(fmt::format("{}/{}", key, i));
+      same = lot && lot->amount == terms[i].amount && lot->expires_at == terms[i].expires_at;
+      total += terms[i].amount;
+    }
+    same = same && !FindLot(fmt::format("{}/{}", key, terms.size()));
+    reply = same ? Grant(GrantStatus::kOk, first->id, total)
+                 : GrantInvalid("the key was received with other terms");
+  } else {
+    reply = IssueTerms(key, user, terms, now);
+  }
+  CommitTxn(txn);
+  return reply;
 }
 
 // --- the public operations: each call reported to the audit ----------------
@@ -1215,6 +1326,34 @@ int64_t PointLedger::ExpireLots(sim::Time now, int64_t limit) {
   EndAudit(PointRequest{.op = PointOp::kExpireLots, .limit = limit, .now = now}, GrantReply{},
            TccReply{}, n);
   return n;
+}
+
+GrantReply PointLedger::RefundDebit(std::string_view refund_key, std::string_view debit_key,
+                                    sim::Time now) {
+  if (!options_.audit) {
+    return DoRefundDebit(refund_key, debit_key, now);
+  }
+  BeginAudit();
+  const GrantReply r = DoRefundDebit(refund_key, debit_key, now);
+  EndAudit(
+      PointRequest{
+          .op = PointOp::kRefundDebit, .key = refund_key, .debit_key = debit_key, .now = now},
+      r, TccReply{}, 0);
+  return r;
+}
+
+GrantReply PointLedger::ReceiveValue(std::string_view key, UserId user,
+                                     std::span<const ValueTerm> terms, sim::Time now) {
+  if (!options_.audit) {
+    return DoReceiveValue(key, user, terms, now);
+  }
+  BeginAudit();
+  const GrantReply r = DoReceiveValue(key, user, terms, now);
+  EndAudit(
+      PointRequest{
+          .op = PointOp::kReceiveValue, .key = key, .terms = terms, .user = user, .now = now},
+      r, TccReply{}, 0);
+  return r;
 }
 
 }  // namespace paylab::system

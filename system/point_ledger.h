@@ -150,22 +150,26 @@ enum class PointOp : uint8_t {
   kCancelDebit,
   kExpireHolds,
   kExpireLots,
+  kRefundDebit,
+  kReceiveValue,
 };
 std::string_view PointOpName(PointOp op);
 
 // The arguments of one call; fields an operation does not take stay zero.
 struct PointRequest {
   PointOp op = PointOp::kTryDebit;
-  std::string_view key = {};            // grants, confirm and cancel of a debit
-  UserId user = 0;                      // grants
-  int64_t amount = 0;                   // grants; populate: points per user
-  sim::Time expires_at = 0;             // grants
-  const PaymentEvent* event = nullptr;  // ApplyPaymentEvent
-  int64_t reward_bp = 0;                // ApplyPaymentEvent
-  sim::Duration grant_ttl = 0;          // ApplyPaymentEvent
-  const TccTry* tcc = nullptr;          // TryDebit
-  int64_t limit = 0;                    // sweeps; populate: the user count
-  sim::Duration expires_after = 0;      // populate
+  std::string_view key = {};              // grants, confirm and cancel of a debit; a refund's key
+  std::string_view debit_key = {};        // RefundDebit: the debit given back
+  std::span<const ValueTerm> terms = {};  // ReceiveValue
+  UserId user = 0;                        // grants
+  int64_t amount = 0;                     // grants; populate: points per user
+  sim::Time expires_at = 0;               // grants
+  const PaymentEvent* event = nullptr;    // ApplyPaymentEvent
+  int64_t reward_bp = 0;                  // ApplyPaymentEvent
+  sim::Duration grant_ttl = 0;            // ApplyPaymentEvent
+  const TccTry* tcc = nullptr;            // TryDebit
+  int64_t limit = 0;                      // sweeps; populate: the user count
+  sim::Duration expires_after = 0;        // populate
   sim::Time now = 0;
 };
 
@@ -183,6 +187,7 @@ struct LotChange {
   int64_t amount = 0;
   sim::Time expires_at = 0;
   LotState state = LotState::kProvisional;
+  std::string key = {};   // kCreated: the grant key
   uint64_t hold = 0;      // kLogged: the hold, 0 for an expiry
   uint64_t movement = 0;  // kIssued, kLogged
 };
@@ -327,6 +332,23 @@ class PointLedger {
   // again (its amount is the one the expiry released).
   TccReply CancelDebit(std::string_view key, sim::Time now);
 
+  // Gives back, once, what the confirmed debit `debit_key` took, keeping its
+  // terms: each part to a new confirmed lot (grant key "<refund_key>/<n>",
+  // issued from ISSUE as any grant) expiring when the lot it came from
+  // expires; a part whose lot has expired by `now` goes on to BREAKAGE at
+  // once. Idempotent by refund_key (the same debit: the first answer;
+  // another: kInvalid). kInvalid for an empty key or a debit not confirmed.
+  // Answers the first new lot and the amount given back.
+  GrantReply RefundDebit(std::string_view refund_key, std::string_view debit_key, sim::Time now);
+  // Value arriving from another system with its terms (a migration, seed
+  // 000): one confirmed lot per term (grant key "<key>/<n>", issued from
+  // ISSUE), expiring when the term says; a term already expired by `now` is
+  // issued and goes to BREAKAGE at once. Idempotent by key: the same user and
+  // terms answer as before; others: kInvalid. Terms with amount <= 0 or an
+  // unknown user: kInvalid. Answers the first lot and the total.
+  GrantReply ReceiveValue(std::string_view key, UserId user, std::span<const ValueTerm> terms,
+                          sim::Time now);
+
   // Releases (as expired) up to `limit` held holds whose expiry has passed;
   // returns how many.
   int64_t ExpireHolds(sim::Time now, int64_t limit);
@@ -403,6 +425,14 @@ class PointLedger {
   TccReply DoCancelDebit(std::string_view key, sim::Time now);
   int64_t DoExpireHolds(sim::Time now, int64_t limit);
   int64_t DoExpireLots(sim::Time now, int64_t limit);
+  GrantReply DoRefundDebit(std::string_view refund_key, std::string_view debit_key, sim::Time now);
+  GrantReply DoReceiveValue(std::string_view key, UserId user, std::span<const ValueTerm> terms,
+                            sim::Time now);
+  // One confirmed lot per term, "<key>/<n>"; an expired term broken at once.
+  GrantReply IssueTerms(std::string_view key, UserId user, std::span<const ValueTerm> terms,
+                        sim::Time now);
+  // Moves a confirmed lot's remainder to BREAKAGE, in the open transaction.
+  void BreakLot(uint64_t lot, UserId user, int64_t remaining, std::string_view key, sim::Time now);
   // Audit: starts collecting the facts of one call, and reports them.
   void BeginAudit();
   void EndAudit(const PointRequest& request, const GrantReply& grant, const TccReply& tcc,

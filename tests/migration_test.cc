@@ -11,6 +11,7 @@
 #include "reports/report.h"
 #include "scenarios/runner.h"
 #include "scenarios/scenario.h"
+#include "system/defects.h"
 
 namespace paylab {
 namespace {
@@ -122,6 +123,48 @@ TEST(Migration, StrategiesRankAsTheWriteUpsArgue) {
   EXPECT_GT(unavailable[0], unavailable[1]);
   EXPECT_GT(unavailable[1], unavailable[2]);
   EXPECT_GT(unavailable[2], unavailable[3]);
+}
+
+int64_t Evaluations(const reports::RunResult& r, std::string_view check) {
+  for (const auto& c : r.checks) {
+    if (c.name == check) {
+      return c.evaluations;
+    }
+  }
+  ADD_FAILURE() << "no check " << check;
+  return -1;
+}
+
+// Seed 000: the moved data must be identical, expiry included. The issue's
+// own example: partial maintenance with CASHBACK given a 90-day expiry. The
+// point service must issue every migrated user's value with the expiries of
+// the wallet's balance items; a point service that drops them (the
+// migration_drops_expiry defect, the old behaviour) fails
+// migration_terms_kept at the first cohort's switch, both sides printed.
+TEST(MigrationTerms, ALostExpiryIsCaughtAtTheSwitch) {
+  for (const std::string strategy : {"partial_maintenance", "online"}) {
+    scenarios::Scenario s = Load("scenarios/chaos_migration_partial.json");
+    for (auto& t : s.account_types) {
+      if (t.name == "CASHBACK") {
+        t.expires_after_days = 90;
+      }
+    }
+    scenarios::RunOptions o;
+    o.seed = 1;
+    o.strategy = strategy;
+    const reports::RunResult kept = scenarios::RunScenario(s, o);
+    ExpectPassed(kept, strategy);
+    EXPECT_GT(Evaluations(kept, "migration_terms_kept"), 100) << strategy;
+
+    o.defects = system::DefectSet::Of(system::Defect::kMigrationDropsExpiry);
+    const reports::RunResult lost = scenarios::RunScenario(s, o);
+    ASSERT_TRUE(lost.violation.has_value()) << strategy;
+    EXPECT_EQ(lost.violation->check, "migration_terms_kept") << strategy;
+    EXPECT_NE(lost.violation->detail.find("expiring never"), std::string::npos)
+        << lost.violation->detail;
+    EXPECT_NE(lost.violation->detail.find("expiring at 7776000.000000 s"), std::string::npos)
+        << lost.violation->detail;
+  }
 }
 
 TEST(MigrationScenario, BadMigrationFieldsAreNamed) {
