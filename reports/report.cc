@@ -232,6 +232,55 @@ nlohmann::ordered_json ReportJson(const RunResult& r) {
   return j;
 }
 
+namespace {
+
+std::string_view RunOutcomeName(RunOutcome o) {
+  switch (o) {
+    case RunOutcome::kPass:
+      return "pass";
+    case RunOutcome::kCheckFailed:
+      return "check_failed";
+    case RunOutcome::kInternalError:
+      return "internal_error";
+  }
+  return "internal_error";
+}
+
+// Why the run ended as it did: the failed check, or the internal error.
+nlohmann::ordered_json Cause(const RunResult& r) {
+  if (r.outcome == RunOutcome::kInternalError) {
+    return {{"kind", "internal_error"}, {"detail", r.internal_error}, {"at_s", r.virtual_time_s}};
+  }
+  if (r.violation) {
+    return {{"kind", "check"},
+            {"check", r.violation->check},
+            {"detail", r.violation->detail},
+            {"at_s", r.violation->at_s}};
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+nlohmann::ordered_json RunJson(const RunResult& r) {
+  nlohmann::ordered_json j;
+  j["run_version"] = 1;
+  j["scenario"] = {{"name", r.scenario_name}, {"file", r.scenario_file}};
+  j["seed"] = r.seed;
+  j["defects"] = r.defects;
+  j["swarm"] = r.swarm;
+  j["strategy"] = r.strategy_override.empty() ? nlohmann::ordered_json(nullptr)
+                                              : nlohmann::ordered_json(r.strategy_override);
+  j["replay"] = ReplayCommand(r);
+  j["outcome"] = RunOutcomeName(r.outcome);
+  j["stopped_early"] = r.stopped_early;
+  j["stopped_at_s"] = r.virtual_time_s;
+  j["cause"] = Cause(r);
+  j["trace_hash"] = fmt::format("{:016x}", r.trace_hash);
+  j["databases"] = r.databases;
+  return j;
+}
+
 std::string WriteFileAtomic(const std::filesystem::path& path, const std::string& content) {
   std::filesystem::path tmp = path;
   tmp += ".tmp";

@@ -2,8 +2,9 @@
 // summary and report.json.
 //
 // report.json has stable keys in a fixed order (documented in
-// reports/README.md); files are written atomically (a temporary file in the
-// same directory, then a rename), so a reader never sees half a report.
+// reports/README.md), and so has run.json, the record the runner leaves
+// beside the databases; files are written atomically (a temporary file in
+// the same directory, then a rename), so a reader never sees half a report.
 #pragma once
 
 #include <cstdio>
@@ -24,6 +25,10 @@ std::string ReplayCommand(const RunResult& r);
 void PrintSummary(std::FILE* out, const RunResult& r, const std::string& report_path);
 
 nlohmann::ordered_json ReportJson(const RunResult& r);
+
+// run.json: how the run ended and which databases it left. Deterministic:
+// the same binary, scenario and seed give the same bytes (no wall time).
+nlohmann::ordered_json RunJson(const RunResult& r);
 
 // Writes `content` to `path` atomically. Returns "" or a one-line error.
 std::string WriteFileAtomic(const std::filesystem::path& path, const std::string& content);

@@ -1,5 +1,6 @@
-// Tests of the report writers: report.json has its documented keys in a
-// fixed order, a failed run carries its check and replay command, the
+// Tests of the report writers: report.json and run.json have their
+// documented keys in a fixed order, a failed run carries its check and
+// replay command, run.json says how a run ended and holds no wall time, the
 // replay command quotes what a shell would split, and files are replaced
 // atomically.
 #include "reports/report.h"
@@ -65,6 +66,44 @@ TEST(ReportTest, FailedRunCarriesTheCheckAndTheReplayCommand) {
   EXPECT_NE(text.find("replay      paylab run scenarios/quickstart.json --seed 7"),
             std::string::npos)
       << text;
+}
+
+TEST(ReportTest, RunJsonSaysHowTheRunEndedAndWhatItLeft) {
+  RunResult r = Sample();
+  r.virtual_time_s = 1320;
+  r.wall_time_s = 1.25;
+  r.databases = {"client.db", "wallet.db"};
+  auto j = RunJson(r);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j.items()) {
+    keys.push_back(k);
+  }
+  const std::vector<std::string> want = {
+      "run_version", "scenario",      "seed",         "defects", "swarm",      "strategy", "replay",
+      "outcome",     "stopped_early", "stopped_at_s", "cause",   "trace_hash", "databases"};
+  EXPECT_EQ(keys, want);
+  EXPECT_EQ(j["outcome"], "pass");
+  EXPECT_TRUE(j["cause"].is_null());
+  EXPECT_EQ(j["databases"], nlohmann::ordered_json::array({"client.db", "wallet.db"}));
+  RunResult later = r;
+  later.wall_time_s = 9;
+  EXPECT_EQ(RunJson(later), j) << "run.json holds no wall time";
+  r.outcome = RunOutcome::kCheckFailed;
+  r.stopped_early = true;
+  r.virtual_time_s = 1.5;
+  r.violation = ViolationInfo{"journal_zero", "the journal sums to 5", 1.5};
+  j = RunJson(r);
+  EXPECT_EQ(j["outcome"], "check_failed");
+  EXPECT_EQ(j["stopped_early"], true);
+  EXPECT_EQ(j["cause"]["kind"], "check");
+  EXPECT_EQ(j["cause"]["check"], "journal_zero");
+  EXPECT_EQ(j["cause"]["at_s"], 1.5);
+  r.outcome = RunOutcome::kInternalError;
+  r.internal_error = "check failed: x at y.cc:1";
+  j = RunJson(r);
+  EXPECT_EQ(j["outcome"], "internal_error");
+  EXPECT_EQ(j["cause"]["kind"], "internal_error");
+  EXPECT_EQ(j["cause"]["detail"], "check failed: x at y.cc:1");
 }
 
 TEST(ReportTest, ReplayCommandQuotesForTheShellAndNamesDefects) {

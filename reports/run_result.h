@@ -57,6 +57,10 @@ struct RunResult {
   RunOutcome outcome = RunOutcome::kPass;
   std::optional<ViolationInfo> violation;
   std::string internal_error;
+  // The run ended before its final checks over settled databases: a check
+  // stopped it at its violation, the workload did not finish, or an
+  // internal error cut it. It stopped at virtual_time_s.
+  bool stopped_early = false;
 
   uint64_t trace_hash = 0;
   uint64_t trace_events = 0;
@@ -94,8 +98,10 @@ struct RunResult {
   std::vector<CheckResult> checks;
   // The faults that happened (only when recorded).
   std::vector<RealisedFault> realised;
-  // Files the run wrote besides the report (databases, trace).
+  // Files the run wrote besides the report (databases, trace, run.json).
   std::vector<std::string> artifacts;
+  // The node databases written into the output directory, by file name.
+  std::vector<std::string> databases;
 };
 
 }  // namespace paylab::reports

@@ -13,6 +13,7 @@
 #include "faults/fault_points.h"
 #include "models/migration_auditor.h"
 #include "models/wallet_auditor.h"
+#include "reports/report.h"
 #include "scenarios/swarm.h"
 #include "sim/context.h"
 #include "sim/network.h"
@@ -1203,21 +1204,10 @@ std::string DefectUnreachable(const Scenario& s, system::Defect defect) {
   return "";
 }
 
-reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) {
-  const auto wall_start = std::chrono::steady_clock::now();
-  reports::RunResult r;
-  Scenario s = o.swarm ? Swarm(configured, o.seed) : configured;
-  if (!o.strategy.empty()) {
-    if (!ParseStrategy(o.strategy) || !s.migration.enabled) {
-      r.outcome = reports::RunOutcome::kInternalError;
-      r.internal_error =
-          fmt::format("strategy {} asked of a run whose scenario {}", o.strategy,
-                      s.migration.enabled ? "knows no such strategy" : "has the migration off");
-      return r;
-    }
-    s.migration.strategy = o.strategy;
-    r.strategy_override = o.strategy;
-  }
+namespace {
+
+// Who ran what, filled in before the run starts.
+void Describe(const Scenario& s, const RunOptions& o, reports::RunResult& r) {
   r.swarm = o.swarm;
   if (o.swarm) {
     r.swarm_faults = ToJson(s)["faults"].dump();
@@ -1231,183 +1221,285 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
     }
   }
   r.operations_planned = s.workload.operations;
+}
+
+// Starts every node the world has, the harness's jobs and the faults.
+void Start(World& w, const Scenario& s, const RunOptions& o, sim::Time safety_end) {
+  SchedulePartitions(w, s, safety_end);
+  ScheduleClockSteps(w, s, safety_end);
+  ScheduleQueueActions(w, s, safety_end);
+  if (o.fail_internally_at_s >= 0) {
+    // TEST ONLY: the error a failed PAYLAB_CHECK raises, from inside the
+    // simulation, so a test can see what an internal error leaves behind.
+    w.sim.ScheduleAt(sim::FromSeconds(o.fail_internally_at_s), [at = o.fail_internally_at_s] {
+      throw sim::CheckFailure(fmt::format(
+          "internal error injected at t={:.3f} s (TEST ONLY: RunOptions::fail_internally_at_s)",
+          at));
+    });
+  }
+  if (w.messaging) {
+    w.broker->Start();
+    w.mirror->Start();
+  }
+  w.wallet->Start();
+  if (w.payments) {
+    for (sim::Node* n :
+         {w.point.get(), w.partner.get(), w.payment.get(), w.checkout.get(), w.marketplace.get()}) {
+      n->Start();
+    }
+  }
+  if (w.migration) {
+    for (sim::Node* n : {w.broker.get(), w.point.get(), w.controller.get(), w.migrator.get()}) {
+      n->Start();
+    }
+    const sim::Duration every = sim::FromSeconds(s.migration.sample_interval_s);
+    w.sim.ScheduleAt(0, MigrationSampler{&w, every});
+  }
+  w.client->Start();
+  w.crashes->Start();
+}
+
+// How long the liveness phase may last before the workload must be done.
+sim::Duration LivenessBound(const World& w, const Scenario& s) {
+  double workload_s = static_cast<double>(s.workload.operations) / s.workload.rate_per_s;
+  double recovery_s = 0;
+  if (w.payments) {
+    const PaymentsOptions& p = s.payments;
+    workload_s =
+        std::max({workload_s, p.charges / p.charge_rate_per_s, p.escrows / p.escrow_rate_per_s});
+    // Every layer gets its time: the queue's longest backoff, then the
+    // batch, twice over.
+    recovery_s = 2 * (p.queue_backoff_s_max + p.batch_interval_s) + p.capture_delay_s_max;
+  }
+  if (w.migration) {
+    const MigrationOptions& m = s.migration;
+    const double users = static_cast<double>(s.population.users);
+    recovery_s = m.start_s + 2 * users * m.copy_ms_per_user / 1000 + 2 * users / m.job_rate_per_s +
+                 static_cast<double>(m.cohorts * m.cohort_attempts_max) *
+                     (m.cohort_gap_s + m.drain_timeout_s + m.banner_lead_s) +
+                 m.maintenance_retry_s * 20;
+  }
+  return sim::FromSeconds(2 * workload_s + recovery_s + 600);
+}
+
+// The liveness phase: heal everything, let the workload finish (or fail
+// workload_completes), then settle and let messaging drain.
+void RunLiveness(World& w, const Scenario& s, sim::Time safety_end, reports::RunResult& r,
+                 reports::CheckResult& completes) {
+  w.net.SetFaults(sim::NetworkFaults{});
+  w.net.SetRpcSchedule({});
+  w.net.HealAll();
+  if (w.fault_points) {
+    w.fault_points->Heal();
+  }
+  w.crashes->Heal();
+  const sim::Time bound = safety_end + LivenessBound(w, s);
+  while (!w.sim.stopped() && w.sim.Now() < bound && !w.Quiet()) {
+    w.sim.Run(std::min(bound, w.sim.Now() + sim::kSecond));
+  }
+  ++completes.evaluations;
+  if (!w.sim.stopped() && !w.Quiet()) {
+    ++completes.violations;
+    r.violation =
+        reports::ViolationInfo{"workload_completes",
+                               fmt::format("not quiet by t={:.3f} s, with every fault healed: {}",
+                                           sim::ToSeconds(w.sim.Now()), w.NotQuietReason(&s)),
+                               sim::ToSeconds(w.sim.Now())};
+  }
+  if (!w.sim.stopped() && !r.violation) {
+    w.sim.Run(w.sim.Now() + sim::FromSeconds(s.settle_s));
+    // Then let messaging drain what the background jobs made meanwhile,
+    // bounded; what is still in flight then is the final checks' to judge.
+    const sim::Time drain_bound = w.sim.Now() + sim::FromSeconds(60);
+    while (!w.sim.stopped() && w.sim.Now() < drain_bound && !w.Backlog().empty()) {
+      w.sim.Run(std::min(drain_bound, w.sim.Now() + 100 * sim::kMillisecond));
+    }
+  }
+}
+
+// The checks over the databases once the run is quiet.
+void RunFinalChecks(World& w, const Scenario& s) {
+  w.checker.CheckFinal(w.wallet->db());
+  w.wallet_auditor.CheckFinal(w.wallet->db());
+  if (w.migration && !w.sim.stopped()) {
+    w.checker.CheckNoHoldLeft(w.wallet->db());
+    w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+    w.migration_checker.CheckFinal(
+        system::MigrationDatabases{&w.wallet->db(), &w.point->db(), &w.controller->db(),
+                                   &w.migrator->db()},
+        s.population.users, w.cashback_type);
+    w.migration_auditor->CheckFinal();
+  }
+  if (w.messaging && !w.sim.stopped()) {
+    w.messaging_checker.CheckFinal(w.wallet->db(), w.broker->db(), w.mirror->db(),
+                                   system::kMovementTopic, w.audit_queue, w.dead_letter_queue);
+  }
+  if (w.payments && !w.sim.stopped()) {
+    w.checker.CheckNoHoldLeft(w.wallet->db());
+    w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+    w.partner_checker.CheckFinal(w.partner->db());
+    w.payment_checker.CheckFinal(system::PaymentDatabases{
+        &w.payment->db(),
+        &w.wallet->db(),
+        &w.point->db(),
+        &w.partner->db(),
+        &w.broker->db(),
+        w.assignment_queue,
+        w.assignment_dlq,
+        {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
+  }
+}
+
+// The result: the figures, every check, and the first violation of all.
+void Conclude(World& w, const Scenario& s, const RunOptions& o,
+              const reports::CheckResult& completes, reports::RunResult& r) {
+  Collect(w, r);
+  if (w.migration) {
+    w.SampleMigration();
+    w.CollectMigration(s, r);
+  }
+  if (o.record_faults) {
+    CollectRealised(w, r);
+  }
+  r.checks.push_back(completes);
+  const std::optional<system::Violation> none;
+  for (const auto* v :
+       {&w.checker.first_violation(), &w.wallet_auditor.first_violation(),
+        &w.messaging_checker.first_violation(), &w.point_checker.first_violation(),
+        &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
+        &w.migration_checker.first_violation(),
+        w.migration_auditor ? &w.migration_auditor->first_violation() : &none}) {
+    if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
+      r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
+    }
+  }
+  if (r.violation) {
+    r.outcome = reports::RunOutcome::kCheckFailed;
+  }
+}
+
+// Runs the world through both phases and the final checks. Throws on an
+// internal error (a failed assertion, a constraint a bug violated).
+void RunWorld(World& w, const Scenario& s, const RunOptions& o, reports::RunResult& r) {
+  const sim::Time safety_end = sim::FromSeconds(s.duration_s);
+  Start(w, s, o, safety_end);
+  w.sim.Run(safety_end);
+  w.safety_counters = w.net.counters();
   reports::CheckResult completes{"workload_completes", 0, 0};
-  try {
-    World w(s, o);
-    // An internal error (a failed assertion, a constraint a bug violated)
-    // unwinds through here: keep where the run was, for the report.
-    struct RecordOnUnwind {
-      World& w;
-      reports::RunResult& r;
-      int exceptions = std::uncaught_exceptions();
-      ~RecordOnUnwind() {
-        if (std::uncaught_exceptions() > exceptions) {
-          r.trace_hash = w.sim.trace().hash();
-          r.trace_events = w.sim.trace().count();
-          r.kernel_events = w.sim.events_fired();
-          r.virtual_time_s = sim::ToSeconds(w.sim.Now());
-        }
+  if (!w.sim.stopped()) {
+    RunLiveness(w, s, safety_end, r, completes);
+  }
+  // A check stopped the simulation at its violation, or the workload did
+  // not finish: the databases are as they stood then, not settled.
+  r.stopped_early = w.sim.stopped() || r.violation.has_value();
+  if (!r.stopped_early) {
+    RunFinalChecks(w, s);
+  }
+  Conclude(w, s, o, completes, r);
+}
+
+// Where a run that ended in an internal error stood, for the reports.
+void RecordInterruption(World& w, reports::RunResult& r) {
+  r.trace_hash = w.sim.trace().hash();
+  r.trace_events = w.sim.trace().count();
+  r.kernel_events = w.sim.events_fired();
+  r.virtual_time_s = sim::ToSeconds(w.sim.Now());
+}
+
+// Writes every node's database into `out_dir` as it stands (committed
+// transactions only, as a crash would leave it), whatever way the run
+// ended. A file that cannot be written makes the run an internal error
+// naming it; this never throws.
+void BackUpDatabases(World& w, const std::string& out_dir, reports::RunResult& r) {
+  std::vector<std::string> errors;
+  for (sim::Node* node : w.nodes()) {
+    const std::string name = node->name() + ".db";
+    const std::string path = (std::filesystem::path(out_dir) / name).string();
+    std::string err;
+    try {
+      if (node->db().InTransaction()) {
+        node->db().Rollback();  // an internal error left it open mid-way
       }
-    } record_on_unwind{w, r};
-    if (!o.trace_path.empty()) {
-      if (!w.sim.trace().OpenSink(o.trace_path)) {
+      err = node->db().Backup(path);
+    } catch (const std::exception& e) {
+      err = fmt::format("cannot back up {}: {}", path, e.what());
+    }
+    if (!err.empty()) {
+      errors.push_back(std::move(err));
+      continue;
+    }
+    r.artifacts.push_back(path);
+    r.databases.push_back(name);
+  }
+  for (const std::string& err : errors) {
+    r.internal_error += r.internal_error.empty() ? err : "; and " + err;
+    r.outcome = reports::RunOutcome::kInternalError;
+  }
+}
+
+// Writes run.json (reports/README.md) into `out_dir`; a file that cannot be
+// written makes the run an internal error naming it.
+void WriteRunRecord(const std::string& out_dir, reports::RunResult& r) {
+  const std::filesystem::path path = std::filesystem::path(out_dir) / "run.json";
+  const std::string err = reports::WriteFileAtomic(path, reports::RunJson(r).dump(2) + "\n");
+  if (!err.empty()) {
+    r.internal_error += r.internal_error.empty() ? err : "; and " + err;
+    r.outcome = reports::RunOutcome::kInternalError;
+    return;
+  }
+  r.artifacts.push_back(path.string());
+}
+
+}  // namespace
+
+reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  reports::RunResult r;
+  Scenario s = o.swarm ? Swarm(configured, o.seed) : configured;
+  Describe(s, o, r);
+  std::unique_ptr<World> world;
+  if (!o.strategy.empty() && (!ParseStrategy(o.strategy) || !s.migration.enabled)) {
+    r.outcome = reports::RunOutcome::kInternalError;
+    r.internal_error =
+        fmt::format("strategy {} asked of a run whose scenario {}", o.strategy,
+                    s.migration.enabled ? "knows no such strategy" : "has the migration off");
+    r.stopped_early = true;
+  } else {
+    if (!o.strategy.empty()) {
+      s.migration.strategy = o.strategy;
+      r.strategy_override = o.strategy;
+    }
+    try {
+      // The world outlives this block: an internal error still leaves its
+      // databases to back up.
+      world = std::make_unique<World>(s, o);
+      if (!o.trace_path.empty() && !world->sim.trace().OpenSink(o.trace_path)) {
         r.outcome = reports::RunOutcome::kInternalError;
         r.internal_error = fmt::format("cannot write the trace file {}", o.trace_path);
-        return r;
-      }
-      r.artifacts.push_back(o.trace_path);
-    }
-    const sim::Time safety_end = sim::FromSeconds(s.duration_s);
-    SchedulePartitions(w, s, safety_end);
-    ScheduleClockSteps(w, s, safety_end);
-    ScheduleQueueActions(w, s, safety_end);
-    if (w.messaging) {
-      w.broker->Start();
-      w.mirror->Start();
-    }
-    w.wallet->Start();
-    if (w.payments) {
-      for (sim::Node* n : {w.point.get(), w.partner.get(), w.payment.get(), w.checkout.get(),
-                           w.marketplace.get()}) {
-        n->Start();
-      }
-    }
-    if (w.migration) {
-      for (sim::Node* n : {w.broker.get(), w.point.get(), w.controller.get(), w.migrator.get()}) {
-        n->Start();
-      }
-      const sim::Duration every = sim::FromSeconds(s.migration.sample_interval_s);
-      w.sim.ScheduleAt(0, MigrationSampler{&w, every});
-    }
-    w.client->Start();
-    w.crashes->Start();
-
-    // Safety phase.
-    w.sim.Run(safety_end);
-    w.safety_counters = w.net.counters();
-
-    // Liveness phase: heal everything, let the workload finish, then settle.
-    if (!w.sim.stopped()) {
-      w.net.SetFaults(sim::NetworkFaults{});
-      w.net.SetRpcSchedule({});
-      w.net.HealAll();
-      if (w.fault_points) {
-        w.fault_points->Heal();
-      }
-      w.crashes->Heal();
-      double workload_s = static_cast<double>(s.workload.operations) / s.workload.rate_per_s;
-      double recovery_s = 0;
-      if (w.payments) {
-        const PaymentsOptions& p = s.payments;
-        workload_s = std::max(
-            {workload_s, p.charges / p.charge_rate_per_s, p.escrows / p.escrow_rate_per_s});
-        // Every layer gets its time: the queue's longest backoff, then the
-        // batch, twice over.
-        recovery_s = 2 * (p.queue_backoff_s_max + p.batch_interval_s) + p.capture_delay_s_max;
-      }
-      if (w.migration) {
-        const MigrationOptions& m = s.migration;
-        const double users = static_cast<double>(s.population.users);
-        recovery_s = m.start_s + 2 * users * m.copy_ms_per_user / 1000 +
-                     2 * users / m.job_rate_per_s +
-                     static_cast<double>(m.cohorts * m.cohort_attempts_max) *
-                         (m.cohort_gap_s + m.drain_timeout_s + m.banner_lead_s) +
-                     m.maintenance_retry_s * 20;
-      }
-      const sim::Time bound = safety_end + sim::FromSeconds(2 * workload_s + recovery_s + 600);
-      while (!w.sim.stopped() && w.sim.Now() < bound && !w.Quiet()) {
-        w.sim.Run(std::min(bound, w.sim.Now() + sim::kSecond));
-      }
-      ++completes.evaluations;
-      if (!w.sim.stopped() && !w.Quiet()) {
-        ++completes.violations;
-        r.violation = reports::ViolationInfo{
-            "workload_completes",
-            fmt::format("not quiet by t={:.3f} s, with every fault healed: {}",
-                        sim::ToSeconds(w.sim.Now()), w.NotQuietReason(&s)),
-            sim::ToSeconds(w.sim.Now())};
-      }
-      if (!w.sim.stopped() && !r.violation) {
-        w.sim.Run(w.sim.Now() + sim::FromSeconds(s.settle_s));
-        // Then let messaging drain what the background jobs made meanwhile,
-        // bounded; what is still in flight then is the final checks' to judge.
-        const sim::Time drain_bound = w.sim.Now() + sim::FromSeconds(60);
-        while (!w.sim.stopped() && w.sim.Now() < drain_bound && !w.Backlog().empty()) {
-          w.sim.Run(std::min(drain_bound, w.sim.Now() + 100 * sim::kMillisecond));
+        r.stopped_early = true;
+        world.reset();  // it never ran: no databases to show
+      } else {
+        if (!o.trace_path.empty()) {
+          r.artifacts.push_back(o.trace_path);
         }
+        RunWorld(*world, s, o, r);
+      }
+    } catch (const std::exception& e) {
+      // A failed PAYLAB_CHECK or another bug: report it with the seed.
+      r.outcome = reports::RunOutcome::kInternalError;
+      r.internal_error = e.what();
+      r.stopped_early = true;
+      if (world) {
+        RecordInterruption(*world, r);
       }
     }
-    if (!w.sim.stopped() && !r.violation) {
-      w.checker.CheckFinal(w.wallet->db());
-      w.wallet_auditor.CheckFinal(w.wallet->db());
-    }
-    if (w.migration && !w.sim.stopped() && !r.violation) {
-      w.checker.CheckNoHoldLeft(w.wallet->db());
-      w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
-      w.migration_checker.CheckFinal(
-          system::MigrationDatabases{&w.wallet->db(), &w.point->db(), &w.controller->db(),
-                                     &w.migrator->db()},
-          s.population.users, w.cashback_type);
-      w.migration_auditor->CheckFinal();
-    }
-    if (w.messaging && !w.sim.stopped() && !r.violation) {
-      w.messaging_checker.CheckFinal(w.wallet->db(), w.broker->db(), w.mirror->db(),
-                                     system::kMovementTopic, w.audit_queue, w.dead_letter_queue);
-    }
-    if (w.payments && !w.sim.stopped() && !r.violation) {
-      w.checker.CheckNoHoldLeft(w.wallet->db());
-      w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
-      w.partner_checker.CheckFinal(w.partner->db());
-      w.payment_checker.CheckFinal(system::PaymentDatabases{
-          &w.payment->db(),
-          &w.wallet->db(),
-          &w.point->db(),
-          &w.partner->db(),
-          &w.broker->db(),
-          w.assignment_queue,
-          w.assignment_dlq,
-          {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
-    }
-    Collect(w, r);
-    if (w.migration) {
-      w.SampleMigration();
-      w.CollectMigration(s, r);
-    }
-    if (o.record_faults) {
-      CollectRealised(w, r);
-    }
-    r.checks.push_back(completes);
-    const std::optional<system::Violation> none;
-    for (const auto* v :
-         {&w.checker.first_violation(), &w.wallet_auditor.first_violation(),
-          &w.messaging_checker.first_violation(), &w.point_checker.first_violation(),
-          &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
-          &w.migration_checker.first_violation(),
-          w.migration_auditor ? &w.migration_auditor->first_violation() : &none}) {
-      if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
-        r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
-      }
-    }
-    if (r.violation) {
-      r.outcome = reports::RunOutcome::kCheckFailed;
-    }
-    if (!o.out_dir.empty()) {
-      for (sim::Node* node : w.nodes()) {
-        const std::string path =
-            (std::filesystem::path(o.out_dir) / (node->name() + ".db")).string();
-        const std::string err = node->db().Backup(path);
-        if (!err.empty()) {
-          r.outcome = reports::RunOutcome::kInternalError;
-          r.internal_error = err;
-        } else {
-          r.artifacts.push_back(path);
-        }
-      }
-    }
-  } catch (const std::exception& e) {
-    // A failed PAYLAB_CHECK or another bug: report it with the seed.
-    r.outcome = reports::RunOutcome::kInternalError;
-    r.internal_error = e.what();
+  }
+  if (world && !o.out_dir.empty()) {
+    BackUpDatabases(*world, o.out_dir, r);
+  }
+  world.reset();
+  if (!o.out_dir.empty()) {
+    WriteRunRecord(o.out_dir, r);
   }
   r.wall_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

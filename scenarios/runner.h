@@ -10,6 +10,12 @@
 // Then the checkers look at the databases. The first violated check stops
 // the run at once (its time and event are reported).
 //
+// With an output directory, every run that built its world leaves each
+// node's database there as it stood when the run ended (settled, cut at a
+// failed check, or cut by an internal error), and every run leaves run.json
+// saying how it ended (reports/README.md), so the databases are never
+// mistaken for a settled run's.
+//
 // Determinism: everything that decides behaviour comes from the scenario
 // and the seed. The wall clock is read here, and only to report how long
 // the run took.
@@ -40,6 +46,10 @@ struct RunOptions {
   // `paylab run --strategy`); "" = the scenario's. An unknown name, or a
   // scenario with the migration off, is reported as an internal error.
   std::string strategy;
+  // TEST ONLY (no paylab flag reaches it): at this virtual time (s; < 0 =
+  // never) the simulation throws sim::CheckFailure, the error a failed
+  // PAYLAB_CHECK raises, so tests can see what an internal error leaves.
+  double fail_internally_at_s = -1;
 };
 
 // Why `defect` cannot be reached in `scenario` (it lives in a part the
@@ -47,8 +57,8 @@ struct RunOptions {
 std::string DefectUnreachable(const Scenario& scenario, system::Defect defect);
 
 // Never throws for a valid scenario: internal errors are reported in the
-// result (outcome kInternalError) with the seed, as is a trace or database
-// file that cannot be written.
+// result (outcome kInternalError) with the seed, as is a trace, database or
+// run.json file that cannot be written.
 reports::RunResult RunScenario(const Scenario& scenario, const RunOptions& options);
 
 }  // namespace paylab::scenarios

@@ -61,6 +61,14 @@ Statement& Statement::Bind(int i, std::string_view v) {
   return *this;
 }
 
+Statement& Statement::BindDouble(int i, double v) {
+  int rc = sqlite3_bind_double(stmt_, i, v);
+  if (rc != SQLITE_OK) {
+    Fail(rc);
+  }
+  return *this;
+}
+
 Statement& Statement::BindNull(int i) {
   int rc = sqlite3_bind_null(stmt_, i);
   if (rc != SQLITE_OK) {
@@ -101,6 +109,8 @@ std::string_view Statement::Text(int col) const {
   }
   return std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col)));
 }
+
+double Statement::Double(int col) const { return sqlite3_column_double(stmt_, col); }
 
 bool Statement::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 

@@ -38,6 +38,9 @@ class Statement {
 
   Statement& Bind(int i, int64_t v);
   Statement& Bind(int i, std::string_view v);
+  // Named apart from Bind: an int argument would find Bind(int64_t) and
+  // Bind(double) equally good.
+  Statement& BindDouble(int i, double v);
   Statement& BindNull(int i);
   // Advances to the next row; false when done. Resets nothing.
   bool Step();
@@ -47,6 +50,7 @@ class Statement {
 
   int64_t Int(int col) const;
   std::string_view Text(int col) const;
+  double Double(int col) const;
   bool IsNull(int col) const;
 
  private:

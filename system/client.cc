@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "system/config_table.h"
+
 namespace paylab::system {
 
 std::string_view OpKindName(OpKind k) {
@@ -57,8 +59,32 @@ Client::Client(sim::NodeContext& ctx, const WorkloadConfig& config, sim::NodeId 
       rng_(ctx.Stream("workload")) {}
 
 asio::awaitable<void> Client::Boot() {
+  StoreWorkload();
+  answers_ = std::make_unique<AnswerLog>(ctx_);
   ctx_.Spawn(Arrivals());
   co_return;
+}
+
+void Client::StoreWorkload() {
+  const WorkloadConfig& c = config_;
+  StoreConfig(ctx_.db(), {
+                             {"operations", c.operations},
+                             {"rate_per_s", c.rate_per_s},
+                             {"mix.deposit", c.mix[0]},
+                             {"mix.transfer", c.mix[1]},
+                             {"mix.two_phase", c.mix[2]},
+                             {"mix.misuse", c.mix[3]},
+                             {"amount_min", c.amount_min},
+                             {"amount_max", c.amount_max},
+                             {"deposit_type", int64_t{c.deposit_type}},
+                             {"rollback_ratio", c.rollback_ratio},
+                             {"abandon_ratio", c.abandon_ratio},
+                             {"hold_ttl_ns", c.hold_ttl},
+                             {"timeout_ns", c.timeout},
+                             {"retry_count_max", int64_t{c.retry_count_max}},
+                             {"retry_backoff_ns", c.retry_backoff},
+                             {"users", c.users},
+                         });
 }
 
 asio::awaitable<void> Client::Arrivals() {
@@ -98,13 +124,27 @@ Outcome Client::FromStatus(const WalletReply& r) const {
   }
 }
 
+std::string Client::AttemptKey(std::string_view key, int attempt) const {
+  if (attempt > 0 && config_.defect_retry_without_key) {
+    return fmt::format("{}~r{}", key, attempt);
+  }
+  return std::string(key);
+}
+
 template <class MakeCall>
 asio::awaitable<std::optional<WalletReply>> Client::SendAttempts(std::string_view method,
-                                                                 const MakeCall& make_call) {
+                                                                 const MakeCall& make_call,
+                                                                 AnswerRecord& what, bool keyed) {
   for (int attempt = 0;; ++attempt) {
     const auto call = make_call(attempt);
+    ++what.attempts;
     auto r = co_await ctx_.Call<Wallet>(wallet_, method, config_.timeout, call);
     if (r.ok()) {
+      const std::string sent_key = keyed ? AttemptKey(what.key, attempt) : what.key;
+      answers_->Record(what, Answer{.sent_key = sent_key,
+                                    .status = WalletStatusName(r.value.status),
+                                    .id = r.value.id,
+                                    .amount = r.value.amount});
       co_return r.value;
     }
     if (attempt >= config_.retry_count_max) {
@@ -115,8 +155,10 @@ asio::awaitable<std::optional<WalletReply>> Client::SendAttempts(std::string_vie
 }
 
 template <class F>
-asio::awaitable<std::optional<WalletReply>> Client::Send(std::string_view method, const F& fn) {
-  co_return co_await SendAttempts(method, [&fn](int) -> const F& { return fn; });
+asio::awaitable<std::optional<WalletReply>> Client::Send(std::string_view method, const F& fn,
+                                                         AnswerRecord& what) {
+  co_return co_await SendAttempts(
+      method, [&fn](int) -> const F& { return fn; }, what, /*keyed=*/false);
 }
 
 asio::awaitable<void> Client::PauseBeforeRetry(int attempt) {
@@ -128,15 +170,19 @@ asio::awaitable<void> Client::PauseBeforeRetry(int attempt) {
 
 template <class Req>
 asio::awaitable<std::optional<WalletReply>> Client::SendKeyed(
-    std::string_view method, const Req& request, asio::awaitable<WalletReply> (Wallet::*op)(Req)) {
-  co_return co_await SendAttempts(method, [this, &request, op](int attempt) {
-    Req req = request;
-    if (attempt > 0 && config_.defect_retry_without_key) {
-      req.key = fmt::format("{}~r{}", request.key, attempt);
-      observer_->OnRetryKey(request.key, req.key);
-    }
-    return [req, op](Wallet& w) { return (w.*op)(req); };
-  });
+    std::string_view method, const Req& request, asio::awaitable<WalletReply> (Wallet::*op)(Req),
+    AnswerRecord& what) {
+  co_return co_await SendAttempts(
+      method,
+      [this, &request, op](int attempt) {
+        Req req = request;
+        if (attempt > 0 && config_.defect_retry_without_key) {
+          req.key = AttemptKey(request.key, attempt);
+          observer_->OnRetryKey(request.key, req.key);
+        }
+        return [req, op](Wallet& w) { return (w.*op)(req); };
+      },
+      what, /*keyed=*/true);
 }
 
 asio::awaitable<void> Client::Run(OpKind kind, int64_t seq) {
@@ -163,7 +209,12 @@ asio::awaitable<void> Client::Run(OpKind kind, int64_t seq) {
 asio::awaitable<Outcome> Client::RunDeposit(std::string key) {
   DepositRequest req{key, DrawUser(), config_.deposit_type,
                      rng_.UniformInt(config_.amount_min, config_.amount_max)};
-  auto r = co_await SendKeyed("wallet.deposit", req, &Wallet::Deposit);
+  AnswerRecord what{.key = key,
+                    .op = "deposit",
+                    .user = req.user,
+                    .amount = req.amount,
+                    .params = fmt::format(R"({{"type":{}}})", req.type)};
+  auto r = co_await SendKeyed("wallet.deposit", req, &Wallet::Deposit, what);
   if (!r) {
     co_return Outcome::kGaveUp;
   }
@@ -181,7 +232,8 @@ asio::awaitable<Outcome> Client::RunTransfer(std::string key) {
   if (src == dst) {
     co_return Outcome::kDeclined;  // a population of one user has no one to pay
   }
-  auto r = co_await SendKeyed("wallet.transfer", req, &Wallet::Transfer);
+  AnswerRecord what{.key = key, .op = "transfer", .user = src, .peer = dst, .amount = req.amount};
+  auto r = co_await SendKeyed("wallet.transfer", req, &Wallet::Transfer, what);
   if (!r) {
     co_return Outcome::kGaveUp;
   }
@@ -208,7 +260,13 @@ asio::awaitable<Outcome> Client::RunTwoPhase(std::string key) {
   }
   PrepareRequest req{key, src, dst, rng_.UniformInt(config_.amount_min, config_.amount_max),
                      config_.hold_ttl};
-  auto prepared = co_await SendKeyed("wallet.prepare", req, &Wallet::Prepare);
+  AnswerRecord what{.key = key,
+                    .op = "prepare",
+                    .user = src,
+                    .peer = dst,
+                    .amount = req.amount,
+                    .params = fmt::format(R"({{"ttl_ns":{}}})", req.ttl)};
+  auto prepared = co_await SendKeyed("wallet.prepare", req, &Wallet::Prepare, what);
   if (!prepared) {
     co_return Outcome::kGaveUp;
   }
@@ -225,13 +283,16 @@ asio::awaitable<Outcome> Client::RunTwoPhase(std::string key) {
   }
   const bool rollback = x < config_.abandon_ratio + config_.rollback_ratio;
   const std::string phase_key = fmt::format("{}/{}", rollback ? "rollback" : "commit", hold);
+  AnswerRecord phase{.key = phase_key,
+                     .op = rollback ? "rollback" : "commit",
+                     .params = fmt::format(R"({{"hold":{}}})", hold)};
   std::optional<WalletReply> r;
   if (rollback) {
     const auto call4 = [hold](Wallet& w) { return w.Rollback(hold); };
-    r = co_await Send("wallet.rollback", call4);
+    r = co_await Send("wallet.rollback", call4, phase);
   } else {
     const auto call5 = [hold](Wallet& w) { return w.Commit(hold); };
-    r = co_await Send("wallet.commit", call5);
+    r = co_await Send("wallet.commit", call5, phase);
   }
   if (!r) {
     co_return Outcome::kGaveUp;  // the hold will expire
@@ -253,7 +314,9 @@ asio::awaitable<Outcome> Client::RunMisuse(std::string key) {
   TransferRequest req = f.request;
   req.amount += 1;  // same key, different parameters
   const auto call6 = [req](Wallet& w) { return w.Transfer(req); };
-  auto r = co_await Send("wallet.transfer", call6);
+  AnswerRecord what{
+      .key = req.key, .op = "misuse", .user = req.src, .peer = req.dst, .amount = req.amount};
+  auto r = co_await Send("wallet.transfer", call6, what);
   if (!r) {
     co_return Outcome::kGaveUp;
   }

@@ -10,17 +10,23 @@
 // operation's key with different parameters, which the wallet must refuse.
 //
 // Every answer the client receives is reported to a ClientObserver (the
-// idempotency checker). Outcome counts are volatile: the client node is
-// never crashed by the scenarios of this issue.
+// idempotency checker) and recorded in the client's own database (the
+// `answers` table of system/answer_log.h, beside its workload in `config`),
+// so the idempotency checks can be re-derived from client.db with SQL.
+// Recording draws nothing from the random streams and traces nothing.
+// Outcome counts are volatile: the client node is never crashed by the
+// scenarios of this issue.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "sim/context.h"
+#include "system/answer_log.h"
 #include "system/ledger.h"
 #include "system/wallet.h"
 
@@ -104,21 +110,30 @@ class Client : public sim::Service {
   asio::awaitable<Outcome> RunTransfer(std::string key);
   asio::awaitable<Outcome> RunTwoPhase(std::string key);
   asio::awaitable<Outcome> RunMisuse(std::string key);
-  // Sends until an answer arrives or the retries run out. `fn` is taken by
-  // reference: callers pass a named local that outlives the co_await (a
-  // by-value lambda parameter of a coroutine trips a GCC 12 bug).
+  // Sends until an answer arrives or the retries run out; every answer is
+  // recorded as one to `what`. `fn` and `what` are taken by reference:
+  // callers pass named locals that outlive the co_await (a by-value lambda
+  // parameter of a coroutine trips a GCC 12 bug).
   template <class F>
-  asio::awaitable<std::optional<WalletReply>> Send(std::string_view method, const F& fn);
+  asio::awaitable<std::optional<WalletReply>> Send(std::string_view method, const F& fn,
+                                                   AnswerRecord& what);
   // The retry loop itself: attempt n sends make_call(n), a callable on the
-  // wallet (taken by reference: it must outlive the co_await).
+  // wallet (taken by reference: it must outlive the co_await). `keyed`: the
+  // request carries what.key as its idempotency key (see AttemptKey).
   template <class MakeCall>
   asio::awaitable<std::optional<WalletReply>> SendAttempts(std::string_view method,
-                                                           const MakeCall& make_call);
+                                                           const MakeCall& make_call,
+                                                           AnswerRecord& what, bool keyed);
   // Send() for a request that carries an idempotency key: every attempt
   // sends `request` as it is (with the retry defect, a retry renames the key).
   template <class Req>
   asio::awaitable<std::optional<WalletReply>> SendKeyed(
-      std::string_view method, const Req& request, asio::awaitable<WalletReply> (Wallet::*op)(Req));
+      std::string_view method, const Req& request, asio::awaitable<WalletReply> (Wallet::*op)(Req),
+      AnswerRecord& what);
+  // The key attempt `attempt` (0 = the first) of a keyed request carries:
+  // `key`, unless the retry_without_idempotency_key defect renames retries.
+  std::string AttemptKey(std::string_view key, int attempt) const;
+  void StoreWorkload();
   // Counts a retry and waits before attempt `attempt` + 1.
   asio::awaitable<void> PauseBeforeRetry(int attempt);
   OpKind DrawKind();
@@ -130,6 +145,7 @@ class Client : public sim::Service {
   sim::NodeId wallet_;
   ClientObserver* observer_;
   sim::Rng rng_;
+  std::unique_ptr<AnswerLog> answers_;  // made at boot
   std::array<std::array<int64_t, kOutcomes>, kOpKinds> counts_{};
   int64_t issued_ = 0;
   int64_t finished_ = 0;

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "system/config_table.h"
 #include "system/migration_wallet.h"
 #include "system/point_service.h"
 
@@ -150,10 +151,29 @@ PointHome::PointHome(sim::NodeContext& ctx, const PointHomeConfig& config,
 
 PointHome::~PointHome() = default;
 
+namespace {
+
+// What the migration's checks and an audit of the point side rely on.
+void StoreSettings(sim::Database& db, const PointHomeConfig& c) {
+  StoreConfig(db, {
+                      {"users", c.users},
+                      {"copy_seed", c.copy_seed},
+                      {"hold_ttl_max_ns", c.ledger.hold_ttl_max},
+                      {"expiry_scan_interval_ns", c.expiry_scan_interval},
+                      {"expiry_grace_ns", c.expiry_grace},
+                      {"reconcile_interval_ns", c.reconcile_interval},
+                      {"reconcile_batch", c.reconcile_batch},
+                      {"id_worker", int64_t{c.ledger.id_worker}},
+                  });
+}
+
+}  // namespace
+
 asio::awaitable<void> PointHome::Boot() {
   sim::Database& db = ctx_.db();
   PointLedgerOptions options = config_.ledger;
   ledger_ = std::make_unique<PointLedger>(db, options, this);
+  StoreSettings(db, config_);
   ledger_->Populate(config_.users, 0, 0, ctx_.Now());
   db.ExecScript(kHomeSchema);
   if (config_.copy_seed >= 0 && db.QueryInt("SELECT COUNT(*) FROM copies") == 0) {

@@ -5,6 +5,7 @@
 
 #include <charconv>
 
+#include "system/config_table.h"
 #include "system/migration_point.h"
 #include "system/wallet.h"
 
@@ -69,10 +70,32 @@ CashbackWallet::CashbackWallet(sim::NodeContext& ctx, const CashbackWalletConfig
                                LedgerObserver* observer)
     : ctx_(ctx), config_(config), observer_(observer) {}
 
+namespace {
+
+// What the migration's checks rely on besides the wallet's tables: the
+// users to migrate and which account type moves (migration_completes,
+// cutover_balance_equal, points_in_one_system).
+void StoreSettings(sim::Database& db, const CashbackWalletConfig& c) {
+  StoreConfig(db, {
+                      {"users", c.users},
+                      {"cashback_type", int64_t{c.cashback}},
+                      {"money_type", int64_t{c.money}},
+                      {"expiry_scan_interval_ns", c.expiry_scan_interval},
+                      {"hold_ttl_max_ns", c.ledger.hold_ttl_max},
+                      {"id_worker", int64_t{c.ledger.id_worker}},
+                      {"dual_write", int64_t{c.dual_write}},
+                      {"dual_write_topic", c.topic},
+                      {"sweep_interval_ns", c.sweep_interval},
+                  });
+}
+
+}  // namespace
+
 asio::awaitable<void> CashbackWallet::Boot() {
   LedgerOptions options = config_.ledger;
   options.clock_offset_ms = &ctx_.clock_offset_ms();
   ledger_ = std::make_unique<Ledger>(ctx_.db(), *config_.types, options, this);
+  StoreSettings(ctx_.db(), config_);
   // The opening balances are not dual-written: the point service's copies
   // start from them (the bulk copy made before the migration).
   populating_ = true;

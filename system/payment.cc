@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sim/check.h"
+#include "system/config_table.h"
 #include "system/id_lease.h"
 #include "system/partner.h"
 #include "system/point_service.h"
@@ -55,7 +56,11 @@ CREATE TABLE IF NOT EXISTS pay_accounts(
   PRIMARY KEY(owner, account)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pay_journal(
   seq INTEGER PRIMARY KEY, movement INTEGER NOT NULL, owner INTEGER NOT NULL,
-  account INTEGER NOT NULL, delta INTEGER NOT NULL, at INTEGER NOT NULL);
+  account INTEGER NOT NULL, delta INTEGER NOT NULL, at INTEGER NOT NULL, payment_id INTEGER);
+CREATE INDEX IF NOT EXISTS pay_journal_sales ON pay_journal(owner, seq)
+  WHERE account = 4 AND delta > 0;
+CREATE TABLE IF NOT EXISTS pay_clearing_items(
+  credit_seq INTEGER PRIMARY KEY, clearing INTEGER NOT NULL, payment_id INTEGER NOT NULL);
 )sql";
 
 constexpr std::string_view kColumns =
@@ -92,13 +97,20 @@ struct PaymentService::Stmts {
                     "ON CONFLICT(owner, account) DO UPDATE SET balance = balance + "
                     "excluded.balance"),
         journal_add(db,
-                    "INSERT INTO pay_journal(movement, owner, account, delta, at) "
-                    "VALUES(?, ?, ?, ?, ?)"),
+                    "INSERT INTO pay_journal(movement, owner, account, delta, at, payment_id) "
+                    "VALUES(?, ?, ?, ?, ?, ?)"),
         unsettled(db,
                   "SELECT owner, balance FROM pay_accounts WHERE account = 4 AND balance > 0 "
-                  "ORDER BY owner LIMIT 100") {}
+                  "ORDER BY owner LIMIT 100"),
+        uncleared(db,
+                  "SELECT seq, payment_id, delta FROM pay_journal j WHERE account = 4 AND "
+                  "delta > 0 AND owner = ? AND NOT EXISTS (SELECT 1 FROM pay_clearing_items c "
+                  "WHERE c.credit_seq = j.seq) ORDER BY seq"),
+        clearing_item(db,
+                      "INSERT INTO pay_clearing_items(credit_seq, clearing, payment_id) "
+                      "VALUES(?, ?, ?)") {}
   sim::Statement meta_get, meta_put, by_id, by_key, insert, update, wip, account_add, journal_add,
-      unsettled;
+      unsettled, uncleared, clearing_item;
 };
 
 PaymentService::PaymentService(sim::NodeContext& ctx, const PaymentConfig& config,
@@ -113,6 +125,7 @@ asio::awaitable<void> PaymentService::Boot() {
   sim::Database& db = Db();
   db.ExecScript(kSchema);
   st_ = std::make_unique<Stmts>(db);
+  StoreSettings();
   outbox_ = std::make_unique<Outbox>(db);
   sim::Transaction txn(db);
   ids_ = OpenLeasedIdGenerator(IdSystem::kWallet, config_.id_worker, st_->meta_get, st_->meta_put);
@@ -129,6 +142,25 @@ asio::awaitable<void> PaymentService::Boot() {
     ctx_.Spawn(RelayOutbox(ctx_, relay_source_, config_.relay));
   }
   co_return;
+}
+
+void PaymentService::StoreSettings() {
+  const PaymentConfig& c = config_;
+  StoreConfig(Db(), {
+                        {"fee_bp", c.fee_bp},
+                        {"clearing_interval_ns", c.clearing_interval},
+                        {"hold_ttl_ns", c.hold_ttl},
+                        {"rpc_timeout_ns", c.rpc_timeout},
+                        {"partner_timeout_ns", c.partner_timeout},
+                        {"worker_attempts_max", int64_t{c.worker_attempts_max}},
+                        {"worker_backoff_min_ns", c.worker_backoff_min},
+                        {"worker_backoff_max_ns", c.worker_backoff_max},
+                        {"queue_backoff_min_ns", c.queue_backoff_min},
+                        {"queue_backoff_max_ns", c.queue_backoff_max},
+                        {"batch_interval_ns", c.batch_interval},
+                        {"recovery_horizon_ns", c.recovery_horizon},
+                        {"id_worker", int64_t{c.id_worker}},
+                    });
 }
 
 uint64_t PaymentService::NextId() {
@@ -212,8 +244,8 @@ void PaymentService::Save(const PaymentRow& r) {
       .Exec();
 }
 
-void PaymentService::AddJournal(uint64_t movement, int64_t owner, PayAccount account,
-                                int64_t delta) {
+void PaymentService::AddJournal(uint64_t movement, int64_t owner, PayAccount account, int64_t delta,
+                                uint64_t payment) {
   if (delta == 0) {
     return;
   }
@@ -222,8 +254,13 @@ void PaymentService::AddJournal(uint64_t movement, int64_t owner, PayAccount acc
       .Bind(2, owner)
       .Bind(3, static_cast<int64_t>(account))
       .Bind(4, delta)
-      .Bind(5, ctx_.Now())
-      .Exec();
+      .Bind(5, ctx_.Now());
+  if (payment == 0) {
+    st_->journal_add.BindNull(6);
+  } else {
+    st_->journal_add.Bind(6, static_cast<int64_t>(payment));
+  }
+  st_->journal_add.Exec();
 }
 
 PaymentReply PaymentService::ReplyOf(const PaymentRow& row) const {
@@ -587,14 +624,14 @@ void PaymentService::Finalize(PaymentRow& row) {
       row.resource_status = ResourceStatus::kWait;
       // The participants' clearing accounts received the funds; this
       // ledger's mirrors take the opposite side, and the payee is credited.
-      AddJournal(movement, 0, PayAccount::kWalletClearing, -row.wallet_amount);
-      AddJournal(movement, 0, PayAccount::kPointClearing, -row.point_amount);
-      AddJournal(movement, 0, PayAccount::kPartnerClearing, -row.partner_amount);
+      AddJournal(movement, 0, PayAccount::kWalletClearing, -row.wallet_amount, row.id);
+      AddJournal(movement, 0, PayAccount::kPointClearing, -row.point_amount, row.id);
+      AddJournal(movement, 0, PayAccount::kPartnerClearing, -row.partner_amount, row.id);
       if (row.flow == PaymentFlow::kEscrow) {
         // The seller was paid out of the wallet's clearing account.
-        AddJournal(movement, 0, PayAccount::kWalletClearing, row.amount);
+        AddJournal(movement, 0, PayAccount::kWalletClearing, row.amount, row.id);
       } else {
-        AddJournal(movement, row.payee, PayAccount::kUnsettled, row.amount);
+        AddJournal(movement, row.payee, PayAccount::kUnsettled, row.amount, row.id);
       }
       break;
     case PaymentRequestKind::kVoid:
@@ -736,15 +773,43 @@ asio::awaitable<void> PaymentService::ClearingLoop() {
     }
     sim::Transaction txn(db);
     for (const auto& [merchant, amount] : due) {
-      const int64_t fee = amount * config_.fee_bp / 10000;
-      const uint64_t movement = NextId();
-      AddJournal(movement, merchant, PayAccount::kUnsettled, -amount);
-      AddJournal(movement, merchant, PayAccount::kSettled, amount - fee);
-      AddJournal(movement, 0, PayAccount::kFees, fee);
+      Clear(merchant, amount);
       ++counters_.cleared;
     }
     txn.Commit();
   }
+}
+
+void PaymentService::Clear(int64_t merchant, int64_t amount) {
+  const int64_t fee = amount * config_.fee_bp / 10000;
+  const uint64_t movement = NextId();
+  // The credits this clearing settles: every sales credit of the merchant
+  // that no clearing has covered yet. Read whole before writing the items.
+  struct Credit {
+    int64_t seq;
+    int64_t payment;
+    int64_t amount;
+  };
+  std::vector<Credit> credits;
+  st_->uncleared.Bind(1, merchant);
+  while (st_->uncleared.Step()) {
+    credits.push_back(Credit{st_->uncleared.Int(0), st_->uncleared.Int(1), st_->uncleared.Int(2)});
+  }
+  st_->uncleared.Reset();
+  int64_t covered = 0;
+  for (const Credit& c : credits) {
+    covered += c.amount;
+    st_->clearing_item.Bind(1, c.seq)
+        .Bind(2, static_cast<int64_t>(movement))
+        .Bind(3, c.payment)
+        .Exec();
+  }
+  // Unsettled sales change only by credits and clearings, so the credits
+  // not yet covered are the balance settled.
+  PAYLAB_CHECK(covered == amount);
+  AddJournal(movement, merchant, PayAccount::kUnsettled, -amount, 0);
+  AddJournal(movement, merchant, PayAccount::kSettled, amount - fee, 0);
+  AddJournal(movement, 0, PayAccount::kFees, fee, 0);
 }
 
 }  // namespace paylab::system

@@ -40,6 +40,38 @@
 // each participant's clearing account with the opposite sign, merchants'
 // unsettled and settled sales, and fees. Every movement sums to zero; a
 // clearing job moves unsettled sales to settled, less the fee.
+//
+// The database (payment.db), as an auditor reads it:
+//   payments(id, order_key, flow, payer, payee, amount, partner_amount,
+//     point_amount, wallet_amount, status, resource_status, request, phase,
+//     rollback_phase, reason, created_at, updated_at)
+//     flow: 1 charge, 2 escrow, 3 p2p (PaymentFlow); status: 0 created,
+//     1 authorized, 2 captured, 3 voided, 4 failed (PaymentStatus);
+//     resource_status: 0 WIP, 1 WAIT, 2 FAILED; request: 0 create,
+//     1 capture, 2 void.
+//   pay_accounts(owner, account, balance): account 1 wallet clearing,
+//     2 point clearing, 3 partner clearing (owner 0, mirrors), 4 unsettled
+//     sales, 5 settled sales (owner: the merchant), 6 fees (owner 0)
+//     (PayAccount).
+//   pay_journal(seq, movement, owner, account, delta, at, payment_id): one
+//     row per account a movement changes (a zero change has no row).
+//     payment_id is the payment the movement belongs to: every row of a
+//     capture's movement carries it; the rows of a clearing movement carry
+//     NULL, since one clearing settles many payments.
+//   pay_clearing_items(credit_seq, clearing, payment_id): what each clearing
+//     movement covered. One row per sales credit it settled: credit_seq is
+//     the pay_journal row that credited the merchant's unsettled sales (a
+//     captured charge), clearing the clearing movement, payment_id that
+//     credit's payment. A clearing of merchant m settles exactly m's credits
+//     not yet covered, and takes the fee on their sum:
+//       fee = SUM(covered credits) * fee_bp / 10000, rounded down
+//     (one fee per clearing, not per payment: a payment's share of the fee
+//     is not rounded on its own). Its rows: unsettled -SUM, settled
+//     SUM - fee, fees +fee.
+//   config(key, value): what this service ran with (system/config_table.h):
+//     fee_bp, hold_ttl_ns, clearing_interval_ns, the recovery layers'
+//     bounds, the timeouts.
+//   meta, outbox: the ID generator's lease and the notifications' outbox.
 #pragma once
 
 #include <boost/asio.hpp>
@@ -206,7 +238,13 @@ class PaymentService : public sim::Service {
   std::optional<PaymentRow> Load(uint64_t id);
   std::optional<PaymentRow> LoadByKey(std::string_view order_key);
   void Save(const PaymentRow& row);
-  void AddJournal(uint64_t movement, int64_t owner, PayAccount account, int64_t delta);
+  // `payment`: the payment the movement belongs to (0: none, a clearing).
+  void AddJournal(uint64_t movement, int64_t owner, PayAccount account, int64_t delta,
+                  uint64_t payment);
+  // Settles `merchant`'s unsettled sales `amount` (REQUIRES: in a
+  // transaction), recording the sales credits it covers.
+  void Clear(int64_t merchant, int64_t amount);
+  void StoreSettings();
   uint64_t NextId();
   PaymentReply ReplyOf(const PaymentRow& row) const;
   sim::Database& Db();

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "system/broker.h"
+#include "system/config_table.h"
 #include "system/payment_event.h"
 
 namespace paylab::system {
@@ -12,8 +13,31 @@ PointService::PointService(sim::NodeContext& ctx, const PointServiceConfig& conf
                            PointLedgerObserver* observer)
     : ctx_(ctx), config_(config), observer_(observer), faults_(ctx.Stream("assigner.faults")) {}
 
+namespace {
+
+// What the point checks and an audit of the grants rely on: a payment's
+// reward is amount * reward_bp / 10000 rounded down, its grant expires
+// grant_ttl after the event, the opening lots lot_expiry after boot.
+void StoreSettings(sim::Database& db, const PointServiceConfig& c) {
+  StoreConfig(db, {
+                      {"reward_bp", c.reward_bp},
+                      {"grant_ttl_ns", c.grant_ttl},
+                      {"lot_expiry_ns", c.lot_expiry},
+                      {"users", c.users},
+                      {"initial_points", c.initial_points},
+                      {"hold_ttl_max_ns", c.ledger.hold_ttl_max},
+                      {"expiry_scan_interval_ns", c.expiry_scan_interval},
+                      {"expiry_batch_max", c.expiry_batch_max},
+                      {"id_worker", int64_t{c.ledger.id_worker}},
+                      {"assignment_queue", c.queue},
+                  });
+}
+
+}  // namespace
+
 asio::awaitable<void> PointService::Boot() {
   ledger_ = std::make_unique<PointLedger>(ctx_.db(), config_.ledger, this);
+  StoreSettings(ctx_.db(), config_);
   ledger_->Populate(config_.users, config_.initial_points, config_.lot_expiry, ctx_.Now());
   ctx_.Trace(sim::TraceKind::kNote, "point.boot", ledger_->user_count());
   ctx_.Spawn(ExpiryLoop());

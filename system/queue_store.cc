@@ -73,8 +73,22 @@ QueueStore::QueueStore(sim::Database& db, std::vector<QueueConfig> queues)
       "state INTEGER NOT NULL, enqueued_at INTEGER NOT NULL, PRIMARY KEY(queue, id)) "
       "WITHOUT ROWID;"
       "CREATE INDEX IF NOT EXISTS queue_messages_live ON queue_messages(queue, id) "
-      "WHERE state = 0;");
+      "WHERE state = 0;"
+      "CREATE TABLE IF NOT EXISTS queues(name TEXT PRIMARY KEY, topic TEXT NOT NULL, "
+      "visibility_timeout_ns INTEGER NOT NULL, max_receives INTEGER NOT NULL, "
+      "dead_letter TEXT NOT NULL) WITHOUT ROWID;");
   st_ = std::make_unique<Stmts>(db_);
+  sim::Transaction txn(db_);
+  sim::Statement put(db_, "INSERT OR REPLACE INTO queues VALUES(?, ?, ?, ?, ?)");
+  for (const QueueConfig& q : queues_) {
+    put.Bind(1, q.name)
+        .Bind(2, q.topic)
+        .Bind(3, q.visibility_timeout)
+        .Bind(4, q.max_receives)
+        .Bind(5, q.dead_letter)
+        .Exec();
+  }
+  txn.Commit();
 }
 
 QueueStore::~QueueStore() = default;

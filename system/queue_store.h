@@ -20,6 +20,9 @@
 //    visible: messages it moves to the dead-letter queue count against it.
 //  - All state is durable; every call is one transaction. Bad calls
 //    (unknown queue, max < 1) get a status and a reason.
+//  - The queues' configuration is stored too, for auditors: queues(name,
+//    topic, visibility_timeout_ns, max_receives, dead_letter), written at
+//    construction ("" for no topic, no dead-letter queue).
 #pragma once
 
 #include <cstdint>

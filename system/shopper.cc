@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "system/config_table.h"
 #include "system/migration_point.h"
 #include "system/migration_wallet.h"
 
@@ -46,8 +47,37 @@ Shopper::Shopper(sim::NodeContext& ctx, const ShopperConfig& config, ShopperObse
     : ctx_(ctx), config_(config), observer_(observer), rng_(ctx.Stream("shopper")) {}
 
 asio::awaitable<void> Shopper::Boot() {
+  StoreWorkload();
+  answers_ = std::make_unique<AnswerLog>(ctx_);
   ctx_.Spawn(Arrivals());
   co_return;
+}
+
+void Shopper::StoreWorkload() {
+  const ShopperConfig& c = config_;
+  StoreConfig(ctx_.db(), {
+                             {"operations", c.operations},
+                             {"rate_per_s", c.rate_per_s},
+                             {"users", c.users},
+                             {"mix.pay", c.mix[0]},
+                             {"mix.earn", c.mix[1]},
+                             {"mix.topup", c.mix[2]},
+                             {"mix.lookup", c.mix[3]},
+                             {"use_points_ratio", c.use_points_ratio},
+                             {"new_api_ratio", c.new_api_ratio},
+                             {"pair_ratio", c.pair_ratio},
+                             {"amount_min", c.amount_min},
+                             {"amount_max", c.amount_max},
+                             {"earn_min", c.earn_min},
+                             {"earn_max", c.earn_max},
+                             {"rollback_ratio", c.rollback_ratio},
+                             {"hold_ttl_ns", c.hold_ttl},
+                             {"timeout_ns", c.timeout},
+                             {"retry_count_max", int64_t{c.retry_count_max}},
+                             {"retry_backoff_ns", c.retry_backoff},
+                             {"maintenance_retry_ns", c.maintenance_retry},
+                             {"maintenance_retries_max", int64_t{c.maintenance_retries_max}},
+                         });
 }
 
 void Shopper::Finish(ShopOp op, ShopOutcome o) {
@@ -92,19 +122,39 @@ asio::awaitable<void> Shopper::Arrivals() {
         ctx_.Spawn(RunTopUp(key, user));
         break;
       case ShopOp::kLookup:
-        ctx_.Spawn(RunLookup());
+        ctx_.Spawn(RunLookup(key));
         break;
     }
   }
   arrivals_done_ = true;
 }
 
+namespace {
+
+// What an answer says besides its status, ID and amount, as JSON.
+std::string AnswerMore(const MigReply& r) {
+  if (r.key.empty()) {
+    return fmt::format(R"({{"points":{}}})", r.points);
+  }
+  return fmt::format(R"({{"points":{},"key":{}}})", r.points, JsonQuote(r.key));
+}
+
+}  // namespace
+
 template <class Svc, class F>
 asio::awaitable<std::optional<MigReply>> Shopper::Attempts(sim::NodeId to, std::string_view method,
-                                                           const F& fn, int attempts_max) {
+                                                           const F& fn, int attempts_max,
+                                                           AnswerRecord& what) {
   sim::Duration pause = config_.retry_backoff;
   for (int attempt = 0;; ++attempt) {
+    ++what.attempts;
     auto r = co_await ctx_.Call<Svc>(to, method, config_.timeout, fn);
+    if (r.ok()) {
+      answers_->Record(what, Answer{.status = MigStatusName(r.value.status),
+                                    .id = r.value.id,
+                                    .amount = r.value.amount,
+                                    .more = AnswerMore(r.value)});
+    }
     if (r.ok() && r.value.status != MigStatus::kUnavailable) {
       co_return r.value;
     }
@@ -117,29 +167,30 @@ asio::awaitable<std::optional<MigReply>> Shopper::Attempts(sim::NodeId to, std::
   }
 }
 
-asio::awaitable<std::optional<MigReply>> Shopper::SendPrepare(const MigPay& p, bool new_api) {
+asio::awaitable<std::optional<MigReply>> Shopper::SendPrepare(const MigPay& p, bool new_api,
+                                                              AnswerRecord& what) {
   if (new_api) {
     auto fn = [p](PointHome& s) { return s.Prepare(p); };
     co_return co_await Attempts<PointHome>(config_.point, "point.Prepare", fn,
-                                           config_.retry_count_max);
+                                           config_.retry_count_max, what);
   }
   auto fn = [p](CashbackWallet& s) { return s.Prepare(p); };
   co_return co_await Attempts<CashbackWallet>(config_.wallet, "wallet.Prepare", fn,
-                                              config_.retry_count_max);
+                                              config_.retry_count_max, what);
 }
 
 asio::awaitable<std::optional<MigReply>> Shopper::SendResolve(const MigResolve& r, bool new_api,
-                                                              bool commit) {
+                                                              bool commit, AnswerRecord& what) {
   // A second phase must arrive: it is retried for longer.
   const int attempts = config_.retry_count_max * 4;
   if (new_api) {
     auto fn = [r, commit](PointHome& s) { return commit ? s.Commit(r) : s.Rollback(r); };
     co_return co_await Attempts<PointHome>(
-        config_.point, commit ? "point.Commit" : "point.Rollback", fn, attempts);
+        config_.point, commit ? "point.Commit" : "point.Rollback", fn, attempts, what);
   }
   auto fn = [r, commit](CashbackWallet& s) { return commit ? s.Commit(r) : s.Rollback(r); };
   co_return co_await Attempts<CashbackWallet>(
-      config_.wallet, commit ? "wallet.Commit" : "wallet.Rollback", fn, attempts);
+      config_.wallet, commit ? "wallet.Commit" : "wallet.Rollback", fn, attempts, what);
 }
 
 asio::awaitable<void> Shopper::RunPay(std::string key, int64_t user, bool new_api,
@@ -152,7 +203,15 @@ asio::awaitable<void> Shopper::RunPay(std::string key, int64_t user, bool new_ap
                  merchant,   rng_.UniformInt(config_.amount_min, config_.amount_max),
                  use_points, config_.hold_ttl,
                  false};
-  const std::optional<MigReply> prepared = co_await SendPrepare(p, new_api);
+  const std::string_view api = new_api ? R"("new")" : R"("old")";
+  AnswerRecord what{
+      .key = key,
+      .op = "pay",
+      .user = user,
+      .peer = merchant,
+      .amount = p.amount,
+      .params = fmt::format(R"({{"api":{},"use_points":{},"ttl_ns":{}}})", api, use_points, p.ttl)};
+  const std::optional<MigReply> prepared = co_await SendPrepare(p, new_api, what);
   if (!prepared) {
     Finish(ShopOp::kPay, ShopOutcome::kGaveUp);
     co_return;
@@ -180,7 +239,10 @@ asio::awaitable<void> Shopper::RunPay(std::string key, int64_t user, bool new_ap
   co_await ctx_.Sleep(rng_.UniformInt(0, config_.commit_delay_max));
   const bool commit = !rng_.Bernoulli(config_.rollback_ratio);
   const MigResolve resolve{key, false};
-  const std::optional<MigReply> done = co_await SendResolve(resolve, new_api, commit);
+  AnswerRecord phase{.key = key,
+                     .op = commit ? "pay_commit" : "pay_rollback",
+                     .params = fmt::format(R"({{"api":{}}})", api)};
+  const std::optional<MigReply> done = co_await SendResolve(resolve, new_api, commit, phase);
   if (!done) {
     Finish(ShopOp::kPay, ShopOutcome::kGaveUp);
   } else if (done->status == MigStatus::kOk) {
@@ -196,9 +258,12 @@ asio::awaitable<void> Shopper::RunEarn(std::string key, int64_t user) {
   const MigCredit c{key, user, rng_.UniformInt(config_.earn_min, config_.earn_max), false};
   // Cashback is credited through the old API (the wallet routes it).
   auto fn = [c](CashbackWallet& s) { return s.Earn(c); };
+  // One record for every round: a credit retried after a maintenance
+  // window is the same request, its attempts counted on.
+  AnswerRecord what{.key = key, .op = "earn", .user = user, .amount = c.amount};
   for (int round = 0;; ++round) {
     const std::optional<MigReply> r = co_await Attempts<CashbackWallet>(
-        config_.wallet, "wallet.Earn", fn, config_.retry_count_max);
+        config_.wallet, "wallet.Earn", fn, config_.retry_count_max, what);
     if (!r) {
       Finish(ShopOp::kEarn, ShopOutcome::kGaveUp);
       co_return;
@@ -220,8 +285,9 @@ asio::awaitable<void> Shopper::RunEarn(std::string key, int64_t user) {
 asio::awaitable<void> Shopper::RunTopUp(std::string key, int64_t user) {
   const MigCredit c{key, user, rng_.UniformInt(config_.amount_min, config_.amount_max), false};
   auto fn = [c](CashbackWallet& s) { return s.TopUp(c); };
+  AnswerRecord what{.key = key, .op = "topup", .user = user, .amount = c.amount};
   const std::optional<MigReply> r = co_await Attempts<CashbackWallet>(
-      config_.wallet, "wallet.TopUp", fn, config_.retry_count_max);
+      config_.wallet, "wallet.TopUp", fn, config_.retry_count_max, what);
   if (!r) {
     Finish(ShopOp::kTopUp, ShopOutcome::kGaveUp);
   } else if (r->status == MigStatus::kMaintenance) {
@@ -232,7 +298,7 @@ asio::awaitable<void> Shopper::RunTopUp(std::string key, int64_t user) {
   }
 }
 
-asio::awaitable<void> Shopper::RunLookup() {
+asio::awaitable<void> Shopper::RunLookup(std::string key) {
   if (recent_.empty()) {
     Finish(ShopOp::kLookup, ShopOutcome::kOk);
     co_return;
@@ -240,16 +306,20 @@ asio::awaitable<void> Shopper::RunLookup() {
   const auto& picked =
       recent_[static_cast<size_t>(rng_.UniformInt(0, static_cast<int64_t>(recent_.size()) - 1))];
   const uint64_t id = picked.first;
-  const std::string key = picked.second;
+  const std::string payment_key = picked.second;
   auto fn = [id](PointHome& s) { return s.Lookup(id); };
-  const std::optional<MigReply> r =
-      co_await Attempts<PointHome>(config_.point, "point.Lookup", fn, config_.retry_count_max);
+  AnswerRecord what{
+      .key = std::move(key),
+      .op = "lookup",
+      .params = fmt::format(R"({{"id":{},"payment_key":{}}})", id, JsonQuote(payment_key))};
+  const std::optional<MigReply> r = co_await Attempts<PointHome>(config_.point, "point.Lookup", fn,
+                                                                 config_.retry_count_max, what);
   if (!r) {
     Finish(ShopOp::kLookup, ShopOutcome::kGaveUp);
     co_return;
   }
   if (observer_ != nullptr) {
-    observer_->OnLookup(id, key, *r);
+    observer_->OnLookup(id, payment_key, *r);
   }
   Finish(ShopOp::kLookup, r->status == MigStatus::kOk ? ShopOutcome::kOk : ShopOutcome::kFailed);
 }

@@ -15,14 +15,24 @@
 //  lookup  a recent payment looked up by its ID through the new API (ID
 //          exclusivity decides which system answers).
 // Requests are retried with the same key on a timeout or kUnavailable.
+//
+// Every answer the shopper receives (kUnavailable ones included) is recorded
+// in its own database, client.db (the `answers` table of
+// system/answer_log.h, beside its configuration in `config`). A request is
+// named by its key and op: a payment's second phase carries the payment's
+// key (op pay_commit or pay_rollback); a lookup carries its own operation's
+// key, the payment's ID and key in its params. Recording draws nothing from
+// the random stream and traces nothing.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "sim/context.h"
+#include "system/answer_log.h"
 #include "system/migration.h"
 
 namespace paylab::system {
@@ -95,19 +105,26 @@ class Shopper : public sim::Service {
   asio::awaitable<void> RunPay(std::string key, int64_t user, bool new_api, bool use_points);
   asio::awaitable<void> RunEarn(std::string key, int64_t user);
   asio::awaitable<void> RunTopUp(std::string key, int64_t user);
-  asio::awaitable<void> RunLookup();
+  asio::awaitable<void> RunLookup(std::string key);
+  // Sends until an answer other than kUnavailable arrives or the attempts
+  // run out, recording every answer as one to `what` (by reference: it
+  // outlives the co_await, and counts attempts across calls).
   template <class Svc, class F>
   asio::awaitable<std::optional<MigReply>> Attempts(sim::NodeId to, std::string_view method,
-                                                    const F& fn, int attempts_max);
-  asio::awaitable<std::optional<MigReply>> SendPrepare(const MigPay& p, bool new_api);
+                                                    const F& fn, int attempts_max,
+                                                    AnswerRecord& what);
+  asio::awaitable<std::optional<MigReply>> SendPrepare(const MigPay& p, bool new_api,
+                                                       AnswerRecord& what);
   asio::awaitable<std::optional<MigReply>> SendResolve(const MigResolve& r, bool new_api,
-                                                       bool commit);
+                                                       bool commit, AnswerRecord& what);
+  void StoreWorkload();
   void Finish(ShopOp op, ShopOutcome o);
 
   sim::NodeContext& ctx_;
   const ShopperConfig& config_;
   ShopperObserver* observer_;
   sim::Rng rng_;
+  std::unique_ptr<AnswerLog> answers_;  // made at boot
   std::array<std::array<int64_t, kShopOutcomes>, kShopOps> counts_{};
   int64_t issued_ = 0;
   int64_t finished_ = 0;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "system/broker.h"
+#include "system/config_table.h"
 
 namespace paylab::system {
 
@@ -51,6 +52,8 @@ Upstream::Upstream(sim::NodeContext& ctx, const UpstreamConfig& config, Upstream
 
 asio::awaitable<void> Upstream::Boot() {
   ctx_.db().ExecScript(kSchema);
+  StoreSettings();
+  answers_ = std::make_unique<AnswerLog>(ctx_);
   ctx_.Spawn(Arrivals());
   if (!config_.notify_queue.empty() && !config_.defect_never_void_orphans) {
     consumer_ =
@@ -60,6 +63,40 @@ asio::awaitable<void> Upstream::Boot() {
     ctx_.Spawn(ConsumeQueue(ctx_, consumer_, handler_));
   }
   co_return;
+}
+
+void Upstream::StoreSettings() {
+  const UpstreamConfig& c = config_;
+  StoreConfig(ctx_.db(), {
+                             {"name", c.name},
+                             {"notify_queue", c.notify_queue},
+                             {"orders", c.orders},
+                             {"rate_per_s", c.rate_per_s},
+                             {"mix.charge", c.mix[0]},
+                             {"mix.escrow", c.mix[1]},
+                             {"mix.p2p", c.mix[2]},
+                             {"users", c.users},
+                             {"payees", c.payees},
+                             {"amount_min", c.amount_min},
+                             {"amount_max", c.amount_max},
+                             {"partner_ratio", c.partner_ratio},
+                             {"partner_amount_max", c.partner_amount_max},
+                             {"void_ratio", c.void_ratio},
+                             {"timeout_ns", c.timeout},
+                             {"retry_count_max", int64_t{c.retry_count_max}},
+                             {"retry_backoff_ns", c.retry_backoff},
+                             {"second_phase_patience_ns", c.second_phase_patience},
+                         });
+}
+
+void Upstream::RecordAnswer(const AnswerRecord& what, const PaymentReply& reply) {
+  const bool ok = reply.status == PaymentReplyStatus::kOk;
+  std::string more = ok ? fmt::format(R"({{"payment_status":"{}","in_progress":{}}})",
+                                      PaymentStatusName(reply.payment_status), reply.in_progress)
+                        : fmt::format(R"({{"reason":{}}})", JsonQuote(reply.reason));
+  answers_->Record(
+      what,
+      Answer{.status = ok ? "ok" : "refused", .id = reply.payment_id, .more = std::move(more)});
 }
 
 PaymentFlow Upstream::DrawFlow() {
@@ -136,6 +173,13 @@ asio::awaitable<void> Upstream::RunOrder(int64_t seq) {
         .Exec();
   }
   const auto create = [req](PaymentService& p) { return p.Create(req); };
+  AnswerRecord what{.key = req.order_key,
+                    .op = "create",
+                    .user = req.payer,
+                    .peer = req.payee,
+                    .amount = req.amount,
+                    .params = fmt::format(R"({{"flow":"{}","partner_amount":{}}})",
+                                          PaymentFlowName(req.flow), req.partner_amount)};
   OrderState state = OrderState::kFailed;
   uint64_t payment_id = 0;
   for (int attempt = 0; attempt <= config_.retry_count_max; ++attempt) {
@@ -143,8 +187,12 @@ asio::awaitable<void> Upstream::RunOrder(int64_t seq) {
       ++counters_.create_retries;
       co_await ctx_.Sleep(config_.retry_backoff << (attempt - 1));
     }
+    ++what.attempts;
     auto r = co_await ctx_.Call<PaymentService>(config_.payment, "payment.create", config_.timeout,
                                                 create);
+    if (r.ok()) {
+      RecordAnswer(what, r.value);
+    }
     if (!r.ok() || (r.value.status == PaymentReplyStatus::kOk && r.value.in_progress)) {
       continue;
     }
@@ -171,7 +219,8 @@ asio::awaitable<void> Upstream::RunOrder(int64_t seq) {
   SetState(req.order_key, state, payment_id);
   if (state == OrderState::kAuthorized) {
     co_await ctx_.Sleep(delay);
-    const PaymentStatus final_status = co_await SecondPhase(req.order_key, !void_it);
+    const PaymentStatus final_status =
+        co_await SecondPhase(req.order_key, !void_it, void_it ? "void" : "capture");
     state = final_status == PaymentStatus::kCaptured ? OrderState::kCaptured
             : final_status == PaymentStatus::kVoided ? OrderState::kVoided
                                                      : OrderState::kAuthorized;
@@ -181,10 +230,12 @@ asio::awaitable<void> Upstream::RunOrder(int64_t seq) {
   ++counters_.finished;
 }
 
-asio::awaitable<PaymentStatus> Upstream::SecondPhase(std::string key, bool capture) {
+asio::awaitable<PaymentStatus> Upstream::SecondPhase(std::string key, bool capture,
+                                                     std::string_view op) {
   const auto fn = [key, capture](PaymentService& p) {
     return capture ? p.Capture(key) : p.Void(key);
   };
+  AnswerRecord what{.key = key, .op = op};
   const sim::Time give_up = ctx_.Now() + config_.second_phase_patience;
   sim::Duration backoff = config_.retry_backoff;
   for (int attempt = 0; ctx_.Now() < give_up; ++attempt) {
@@ -193,8 +244,12 @@ asio::awaitable<PaymentStatus> Upstream::SecondPhase(std::string key, bool captu
       co_await ctx_.Sleep(backoff);
       backoff = std::min<sim::Duration>(backoff * 2, 60 * sim::kSecond);
     }
+    ++what.attempts;
     auto r = co_await ctx_.Call<PaymentService>(
         config_.payment, capture ? "payment.capture" : "payment.void", config_.timeout, fn);
+    if (r.ok()) {
+      RecordAnswer(what, r.value);
+    }
     if (!r.ok() || r.value.status != PaymentReplyStatus::kOk || r.value.in_progress) {
       continue;
     }
@@ -213,7 +268,7 @@ asio::awaitable<void> Upstream::VoidOrphan(std::string key) {
     int64_t& n;
     ~Done() { --n; }
   } done{voids_running_};
-  const PaymentStatus s = co_await SecondPhase(key, /*capture=*/false);
+  const PaymentStatus s = co_await SecondPhase(key, /*capture=*/false, "void_orphan");
   if (s == PaymentStatus::kVoided) {
     ++counters_.orphans_voided;
     sim::Statement st(ctx_.db(), "UPDATE orders SET orphan_voided = 1 WHERE key = ?");

@@ -17,6 +17,14 @@
 // upstream adopt the late success. A notification for an order still
 // pending is left on the queue to come back later, when the order's fate is
 // known. The upstream node is not crashed by the scenarios.
+//
+// Its database keeps the orders (`orders`: each order's final state and
+// payment), every answer the payment service gave it (`answers`, see
+// system/answer_log.h: per order key, ops create, capture, void and
+// void_orphan; status ok or refused, answer_id the payment ID, `answer`
+// the payment's status and whether a request was still in progress) and its
+// configuration (`config`, see system/config_table.h; `name` is the prefix
+// of its order keys).
 #pragma once
 
 #include <array>
@@ -27,6 +35,7 @@
 #include <string_view>
 
 #include "sim/context.h"
+#include "system/answer_log.h"
 #include "system/payment.h"
 #include "system/payment_event.h"
 #include "system/queue_consumer.h"
@@ -107,7 +116,11 @@ class Upstream : public sim::Service {
   asio::awaitable<void> RunOrder(int64_t seq);
   // Asks until the payment is final (captured, voided or failed) or the
   // patience runs out. Returns the final status, or created if it ran out.
-  asio::awaitable<PaymentStatus> SecondPhase(std::string key, bool capture);
+  // `op` names the request in the answer log (a literal).
+  asio::awaitable<PaymentStatus> SecondPhase(std::string key, bool capture, std::string_view op);
+  // Records one answer of the payment service to `what`.
+  void RecordAnswer(const AnswerRecord& what, const PaymentReply& reply);
+  void StoreSettings();
   asio::awaitable<void> VoidOrphan(std::string key);
   // The notification queue's handler: decodes, then OnNotification.
   bool OnMessage(const QueueMessage& m);
@@ -121,6 +134,7 @@ class Upstream : public sim::Service {
   const UpstreamConfig& config_;
   UpstreamCounters& counters_;
   sim::Rng rng_;
+  std::unique_ptr<AnswerLog> answers_;  // made at boot
   int64_t voids_running_ = 0;
   QueueConsumerConfig consumer_;
   QueueHandler handler_;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "system/broker.h"
+#include "system/config_table.h"
 #include "system/movement_event.h"
 #include "system/relay.h"
 
@@ -43,10 +44,28 @@ constexpr std::string_view kAfterCommit = "wallet.after_commit";
 Wallet::Wallet(sim::NodeContext& ctx, const WalletConfig& config, LedgerObserver* observer)
     : ctx_(ctx), config_(config), observer_(observer) {}
 
+namespace {
+
+// What the wallet's checks rely on besides its tables (account_types holds
+// the types): holds_resolved allows a hold one expiry scan past its expiry.
+void StoreSettings(sim::Database& db, const WalletConfig& c) {
+  StoreConfig(db, {
+                      {"users", c.users},
+                      {"expiry_scan_interval_ns", c.expiry_scan_interval},
+                      {"expiry_batch_max", c.expiry_batch_max},
+                      {"hold_ttl_max_ns", c.ledger.hold_ttl_max},
+                      {"id_worker", int64_t{c.ledger.id_worker}},
+                      {"publish_events", int64_t{c.ledger.publish_events}},
+                  });
+}
+
+}  // namespace
+
 asio::awaitable<void> Wallet::Boot() {
   LedgerOptions options = config_.ledger;
   options.clock_offset_ms = &ctx_.clock_offset_ms();
   ledger_ = std::make_unique<Ledger>(ctx_.db(), *config_.types, options, this);
+  StoreSettings(ctx_.db(), config_);
   ledger_->Populate(config_.users, config_.initial_balances, ctx_.Now());
   ctx_.Trace(sim::TraceKind::kNote, "wallet.boot", ledger_->user_count());
   ctx_.Spawn(ExpiryLoop());
