@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <span>
 
 #include "faults/crash_injector.h"
 #include "faults/fault_points.h"
@@ -26,11 +27,14 @@
 #include "system/migration_wallet.h"
 #include "system/migrator.h"
 #include "system/mirror.h"
+#include "system/movement_event.h"
 #include "system/partner.h"
 #include "system/payment.h"
 #include "system/payment_checker.h"
+#include "system/payment_event.h"
 #include "system/point_checker.h"
 #include "system/point_service.h"
+#include "system/queue_checker.h"
 #include "system/shopper.h"
 #include "system/upstream.h"
 #include "system/wallet.h"
@@ -99,7 +103,8 @@ struct World {
         point_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         partner_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         payment_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
-        migration_checker(sim, [this](const system::Violation&) { sim.Stop(); }) {
+        migration_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
+        queue_checker(sim, [this](const system::Violation&) { sim.Stop(); }) {
     wallet_config.types = &types;
     wallet_config.ledger.hold_ttl_max = sim::FromSeconds(s.wallet.hold_ttl_max_s);
     wallet_config.ledger.defect_credit_without_debit =
@@ -284,10 +289,16 @@ struct World {
   std::string NotQuietReason(const Scenario* s);
   // What messaging still has in flight once the workload is quiet: outbox
   // rows not yet published, topic messages the mirror's group has not
-  // committed, queue messages not yet consumed. "" when drained. Background
-  // jobs (hold expiry) keep making movements after the workload ends, so the
-  // run waits for this before the final checks look at the databases.
+  // committed, messages left in any queue the broker feeds from a topic.
+  // "" when drained. Background jobs (hold expiry) keep making movements
+  // after the workload ends, so the run waits for this before the final
+  // checks look at the databases.
   std::string Backlog();
+  // Every topic of the broker as the queue checker needs to know it.
+  std::vector<system::WatchedTopic> WatchedTopics() const;
+  // Every check this run reports, in the order of the report, with its
+  // counts so far (workload_completes is the runner's own and comes last).
+  std::vector<reports::CheckResult> CheckResults() const;
   void AddPaymentNodes();
 
   std::vector<sim::Node*> nodes() {
@@ -366,6 +377,8 @@ struct World {
   std::unique_ptr<sim::Node> migrator;
   std::vector<std::unique_ptr<sim::Node>> placeholders;
   std::vector<reports::RunResult::MigrationSample> series;
+  // Every queue and topic of the broker, whichever world built it.
+  system::QueueChecker queue_checker;
 };
 
 // A node the migration world does not use: never started, never called.
@@ -797,7 +810,7 @@ std::string World::NotQuietReason(const Scenario* s) {
 }
 
 std::string World::Backlog() {
-  if (!messaging) {
+  if (broker == nullptr) {
     return "";
   }
   for (sim::Node* n : {wallet.get(), payment.get()}) {
@@ -812,29 +825,84 @@ std::string World::Backlog() {
     }
   }
   sim::Database& b = broker->db();
-  const int64_t behind = b.QueryInt(fmt::format(
-      "SELECT COUNT(*) FROM (SELECT partition, MAX(offset) + 1 AS end FROM messages WHERE topic = "
-      "'{}' GROUP BY partition) m LEFT JOIN group_offsets g ON g.topic = '{}' AND g.partition = "
-      "m.partition AND g.grp = '{}' WHERE COALESCE(g.committed, 0) < m.end",
-      system::kMovementTopic, system::kMovementTopic, mirror_config.group));
-  if (behind > 0) {
-    return fmt::format("the mirror is behind on {} partition(s)", behind);
+  if (messaging) {
+    const int64_t behind = b.QueryInt(fmt::format(
+        "SELECT COUNT(*) FROM (SELECT partition, MAX(offset) + 1 AS end FROM messages WHERE topic "
+        "= '{}' GROUP BY partition) m LEFT JOIN group_offsets g ON g.topic = '{}' AND g.partition "
+        "= m.partition AND g.grp = '{}' WHERE COALESCE(g.committed, 0) < m.end",
+        system::kMovementTopic, system::kMovementTopic, mirror_config.group));
+    if (behind > 0) {
+      return fmt::format("the mirror is behind on {} partition(s)", behind);
+    }
   }
-  std::vector<std::string> queues;
-  if (!audit_queue.empty()) {
-    queues.push_back(audit_queue);
-  }
-  if (payments) {
-    queues.push_back(assignment_queue);
-  }
-  for (const std::string& q : queues) {
-    const int64_t depth = b.QueryInt(
-        fmt::format("SELECT COUNT(*) FROM queue_messages WHERE queue = '{}' AND state = 0", q));
-    if (depth > 0) {
-      return fmt::format("{} messages in {}", depth, q);
+  // Every queue a topic feeds: the ones the final check judges. Dead-letter
+  // queues keep what they hold.
+  for (const system::QueueConfig& q : broker_config.queues) {
+    if (q.topic.empty()) {
+      continue;
+    }
+    const std::string left = system::QueueBacklog(b, q.name);
+    if (!left.empty()) {
+      return fmt::format("{} in {}", left, q.name);
     }
   }
   return "";
+}
+
+std::vector<system::WatchedTopic> World::WatchedTopics() const {
+  std::vector<system::WatchedTopic> out;
+  for (const system::TopicConfig& t : broker_config.topics) {
+    system::WatchedTopic w{t.name, nullptr, ""};
+    if (t.name == system::kMovementTopic) {
+      w.decodes = [](std::string_view p) {
+        std::string error;
+        return system::DecodeMovementEvent(p, &error).has_value();
+      };
+      w.group = mirror_config.group;
+    } else if (t.name == system::kPaymentTopic) {
+      w.decodes = [](std::string_view p) {
+        std::string error;
+        return system::DecodePaymentEvent(p, &error).has_value();
+      };
+    } else if (migration && t.name == mwallet_config.topic) {
+      w.decodes = [](std::string_view p) {
+        int64_t user = 0;
+        int64_t balance = 0;
+        uint64_t movement = 0;
+        return system::DecodeCashbackChange(p, &user, &balance, &movement);
+      };
+    } else {
+      PAYLAB_CHECK(false && "a topic the queue checker does not know");
+    }
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+std::vector<reports::CheckResult> World::CheckResults() const {
+  std::vector<reports::CheckResult> out;
+  const auto add = [&out](std::span<const system::CheckStatus> board) {
+    for (const system::CheckStatus& c : board) {
+      out.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
+    }
+  };
+  add(checker.statuses());
+  if (payments) {
+    add(point_checker.statuses());
+    add(partner_checker.statuses());
+    add(payment_checker.statuses());
+  }
+  if (migration) {
+    add(point_checker.statuses());
+    add(migration_checker.statuses());
+  }
+  if (messaging) {
+    add(messaging_checker.statuses());
+  }
+  if (broker != nullptr) {
+    add(queue_checker.statuses());
+  }
+  return out;
 }
 
 void World::AddPaymentNodes() {
@@ -1075,24 +1143,11 @@ void Collect(World& w, reports::RunResult& r) {
     r.faults.emplace_back(fmt::format("crash.{}", node->name()),
                           static_cast<int64_t>(node->crashes()));
   }
-  for (const system::CheckStatus& c : w.checker.statuses()) {
-    r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
-  }
+  r.checks = w.CheckResults();
   if (w.payments) {
-    for (const auto* board : {&w.point_checker.statuses(), &w.partner_checker.statuses(),
-                              &w.payment_checker.statuses()}) {
-      for (const system::CheckStatus& c : *board) {
-        r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
-      }
-    }
     CollectPayments(w, r);
   }
   if (w.migration) {
-    for (const auto* board : {&w.point_checker.statuses(), &w.migration_checker.statuses()}) {
-      for (const system::CheckStatus& c : *board) {
-        r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
-      }
-    }
     if (auto* shopper = dynamic_cast<system::Shopper*>(w.client->service())) {
       r.operations_issued = shopper->issued();
       r.operations_finished = shopper->finished();
@@ -1110,9 +1165,6 @@ void Collect(World& w, reports::RunResult& r) {
     }
   }
   if (w.messaging) {
-    for (const system::CheckStatus& c : w.messaging_checker.statuses()) {
-      r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
-    }
     const int64_t published = w.broker->db().QueryInt("SELECT COUNT(*) FROM messages");
     const int64_t distinct =
         w.broker->db().QueryInt("SELECT COUNT(DISTINCT payload) FROM messages");
@@ -1136,6 +1188,41 @@ void Collect(World& w, reports::RunResult& r) {
       r.messaging.push_back({"redriven", w.redriven});
       r.messaging.push_back({"queue_depth", b == nullptr ? 0 : b->queues().Depth(w.audit_queue)});
     }
+  }
+}
+
+// The final checks, once the run is quiet. Each stops at a violation: what
+// follows a failed check would judge a run already known to be wrong.
+void CheckFinal(World& w, const Scenario& s) {
+  w.checker.CheckFinal(w.wallet->db());
+  if (w.migration && !w.sim.stopped()) {
+    w.checker.CheckNoHoldLeft(w.wallet->db());
+    w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+    w.migration_checker.CheckFinal(
+        system::MigrationDatabases{&w.wallet->db(), &w.point->db(), &w.controller->db(),
+                                   &w.migrator->db()},
+        s.population.users, w.cashback_type);
+  }
+  if (w.messaging && !w.sim.stopped()) {
+    w.messaging_checker.CheckFinal(w.wallet->db(), w.broker->db(), w.mirror->db(),
+                                   system::kMovementTopic, w.audit_queue);
+  }
+  if (w.payments && !w.sim.stopped()) {
+    w.checker.CheckNoHoldLeft(w.wallet->db());
+    w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+    w.partner_checker.CheckFinal(w.partner->db());
+    w.payment_checker.CheckFinal(system::PaymentDatabases{
+        &w.payment->db(),
+        &w.wallet->db(),
+        &w.point->db(),
+        &w.partner->db(),
+        {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
+  }
+  // Last: a queue left full is often the symptom of what an earlier check
+  // names more precisely (a hold never released, an order never voided).
+  if (w.broker != nullptr && !w.sim.stopped()) {
+    w.queue_checker.CheckFinal(w.broker->db(), w.broker_config.topics, w.broker_config.queues,
+                               w.WatchedTopics());
   }
 }
 
@@ -1296,33 +1383,7 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
       }
     }
     if (!w.sim.stopped() && !r.violation) {
-      w.checker.CheckFinal(w.wallet->db());
-    }
-    if (w.migration && !w.sim.stopped() && !r.violation) {
-      w.checker.CheckNoHoldLeft(w.wallet->db());
-      w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
-      w.migration_checker.CheckFinal(
-          system::MigrationDatabases{&w.wallet->db(), &w.point->db(), &w.controller->db(),
-                                     &w.migrator->db()},
-          s.population.users, w.cashback_type);
-    }
-    if (w.messaging && !w.sim.stopped() && !r.violation) {
-      w.messaging_checker.CheckFinal(w.wallet->db(), w.broker->db(), w.mirror->db(),
-                                     system::kMovementTopic, w.audit_queue, w.dead_letter_queue);
-    }
-    if (w.payments && !w.sim.stopped() && !r.violation) {
-      w.checker.CheckNoHoldLeft(w.wallet->db());
-      w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
-      w.partner_checker.CheckFinal(w.partner->db());
-      w.payment_checker.CheckFinal(system::PaymentDatabases{
-          &w.payment->db(),
-          &w.wallet->db(),
-          &w.point->db(),
-          &w.partner->db(),
-          &w.broker->db(),
-          w.assignment_queue,
-          w.assignment_dlq,
-          {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
+      CheckFinal(w, s);
     }
     Collect(w, r);
     if (w.migration) {
@@ -1336,7 +1397,8 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
     for (const auto* v :
          {&w.checker.first_violation(), &w.messaging_checker.first_violation(),
           &w.point_checker.first_violation(), &w.partner_checker.first_violation(),
-          &w.payment_checker.first_violation(), &w.migration_checker.first_violation()}) {
+          &w.payment_checker.first_violation(), &w.migration_checker.first_violation(),
+          &w.queue_checker.first_violation()}) {
       if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
         r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
       }
