@@ -3,10 +3,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 
@@ -97,8 +99,12 @@ struct World {
         types(ToTypes(s)),
         checker(
             sim, types, [this](const system::Violation&) { sim.Stop(); },
-            system::WalletCheckerOptions{.expiry_grace =
-                                             sim::FromSeconds(s.wallet.expiry_scan_interval_s)}),
+            // The payment orchestrator and the migration's services must
+            // resolve every hold they try: wallet_no_hold_left is listed from
+            // the start, so a run that stops early shows it not evaluated.
+            system::WalletCheckerOptions{
+                .no_hold_left = s.payments.enabled || s.migration.enabled,
+                .expiry_grace = sim::FromSeconds(s.wallet.expiry_scan_interval_s)}),
         messaging_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         point_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         partner_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
@@ -1192,11 +1198,12 @@ void Collect(World& w, reports::RunResult& r) {
 }
 
 // The final checks, once the run is quiet. Each stops at a violation: what
-// follows a failed check would judge a run already known to be wrong.
+// follows a failed check would judge a run already known to be wrong. (The
+// wallet checker's CheckFinal includes wallet_no_hold_left with payments or
+// the migration on.)
 void CheckFinal(World& w, const Scenario& s) {
   w.checker.CheckFinal(w.wallet->db());
   if (w.migration && !w.sim.stopped()) {
-    w.checker.CheckNoHoldLeft(w.wallet->db());
     w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
     w.migration_checker.CheckFinal(
         system::MigrationDatabases{&w.wallet->db(), &w.point->db(), &w.controller->db(),
@@ -1208,7 +1215,6 @@ void CheckFinal(World& w, const Scenario& s) {
                                    system::kMovementTopic, w.audit_queue);
   }
   if (w.payments && !w.sim.stopped()) {
-    w.checker.CheckNoHoldLeft(w.wallet->db());
     w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
     w.partner_checker.CheckFinal(w.partner->db());
     w.payment_checker.CheckFinal(system::PaymentDatabases{
@@ -1226,7 +1232,73 @@ void CheckFinal(World& w, const Scenario& s) {
   }
 }
 
+// The first required check `checks` does not have, as an error naming the
+// scenario field.
+std::optional<ScenarioError> MissingRequiredCheck(const Scenario& s,
+                                                  const std::vector<reports::CheckResult>& checks) {
+  for (size_t i = 0; i < s.checks.required.size(); ++i) {
+    const std::string& name = s.checks.required[i];
+    const bool known =
+        std::any_of(checks.begin(), checks.end(),
+                    [&name](const reports::CheckResult& c) { return c.name == name; });
+    if (!known) {
+      std::string names;
+      for (const reports::CheckResult& c : checks) {
+        names += (names.empty() ? "" : ", ") + c.name;
+      }
+      return ScenarioError{
+          fmt::format("/checks/required/{}", i),
+          fmt::format("this run has no check \"{}\" (with this scenario's messaging, payments "
+                      "and migration settings its checks are: {})",
+                      name, names)};
+    }
+  }
+  return std::nullopt;
+}
+
+// Marks the required checks, and fails a run that otherwise passed when one
+// of them was never evaluated.
+void JudgeRequiredChecks(const Scenario& s, reports::RunResult& r) {
+  for (reports::CheckResult& c : r.checks) {
+    c.required = std::find(s.checks.required.begin(), s.checks.required.end(), c.name) !=
+                 s.checks.required.end();
+  }
+  // A run that failed or broke stopped before its final checks: what they
+  // did not evaluate says nothing more.
+  if (r.violation || r.outcome == reports::RunOutcome::kInternalError) {
+    return;
+  }
+  std::vector<std::string> unevaluated;
+  for (reports::CheckResult& c : r.checks) {
+    if (c.required && c.evaluations == 0) {
+      ++c.violations;
+      unevaluated.push_back(c.name);
+    }
+  }
+  if (unevaluated.empty()) {
+    return;
+  }
+  std::string detail = fmt::format("required check {} was not evaluated", unevaluated.front());
+  if (unevaluated.size() > 1) {
+    detail += fmt::format(" (nor were the required checks {})",
+                          fmt::join(unevaluated.begin() + 1, unevaluated.end(), ", "));
+  }
+  r.violation = reports::ViolationInfo{unevaluated.front(), detail, r.virtual_time_s};
+}
+
 }  // namespace
+
+std::optional<ScenarioError> RequiredCheckError(const Scenario& s) {
+  if (s.checks.required.empty()) {
+    return std::nullopt;
+  }
+  // The checks a run has depend only on which worlds the scenario builds,
+  // so a world built and never started knows them.
+  World w(s, RunOptions{});
+  std::vector<reports::CheckResult> checks = w.CheckResults();
+  checks.push_back(reports::CheckResult{"workload_completes", 0, 0});
+  return MissingRequiredCheck(s, checks);
+}
 
 std::string DefectUnreachable(const Scenario& s, system::Defect defect) {
   switch (system::InfoOf(defect).needs) {
@@ -1294,6 +1366,13 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
         }
       }
     } record_on_unwind{w, r};
+    std::vector<reports::CheckResult> planned = w.CheckResults();
+    planned.push_back(completes);
+    if (std::optional<ScenarioError> e = MissingRequiredCheck(s, planned)) {
+      r.outcome = reports::RunOutcome::kInternalError;
+      r.internal_error = fmt::format("{}: {}", e->pointer, e->reason);
+      return r;
+    }
     if (!o.trace_path.empty()) {
       if (!w.sim.trace().OpenSink(o.trace_path)) {
         r.outcome = reports::RunOutcome::kInternalError;
@@ -1403,6 +1482,7 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
         r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
       }
     }
+    JudgeRequiredChecks(s, r);
     if (r.violation) {
       r.outcome = reports::RunOutcome::kCheckFailed;
     }
