@@ -777,6 +777,22 @@ TEST(RequiredChecksTest, BadValuesNameTheField) {
               "/checks/required/2", "listed twice (also at /checks/required/0)");
 }
 
+TEST(RequiredChecksTest, EveryShippedScenarioLoadsAndRoundTrips) {
+  for (const char* file :
+       {"scenarios/quickstart.json", "scenarios/messaging.json", "scenarios/payments.json",
+        "scenarios/chaos_wallet.json", "scenarios/chaos_payments.json",
+        "scenarios/chaos_migration_online.json", "scenarios/chaos_migration_partial.json",
+        "scenarios/migration_full.json", "scenarios/migration_partial.json",
+        "scenarios/migration_online.json", "scenarios/migration_gradual.json"}) {
+    auto loaded = LoadScenario(file);
+    ASSERT_TRUE(std::holds_alternative<Scenario>(loaded))
+        << FormatError(file, std::get<ScenarioError>(loaded));
+    const Scenario& s = std::get<Scenario>(loaded);
+    EXPECT_FALSE(s.checks.required.empty()) << file << " requires no check";
+    EXPECT_EQ(ScenarioOf(ToJson(s)), s) << file;
+  }
+}
+
 }  // namespace required_checks
 
 namespace fault_plans {
