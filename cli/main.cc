@@ -69,6 +69,21 @@ std::string ParseDefects(const std::vector<std::string>& names,
   return "";
 }
 
+// Loads a scenario to run it: the loader's checks, then the checks the
+// scenario requires, which only the runner can tell a run has. Returns ""
+// or the one-line error.
+std::string LoadRunnable(const std::string& file, paylab::scenarios::Scenario* out) {
+  auto loaded = paylab::scenarios::LoadScenario(file);
+  if (auto* err = std::get_if<paylab::scenarios::ScenarioError>(&loaded)) {
+    return paylab::scenarios::FormatError(file, *err);
+  }
+  *out = std::move(std::get<paylab::scenarios::Scenario>(loaded));
+  if (auto err = paylab::scenarios::RequiredCheckError(*out)) {
+    return paylab::scenarios::FormatError(file, *err);
+  }
+  return "";
+}
+
 struct RunArgs {
   std::string scenario;
   uint64_t seed = 1;
@@ -88,11 +103,10 @@ int Run(const RunArgs& a) {
       !err.empty()) {
     return BadInput(err);
   }
-  auto loaded = paylab::scenarios::LoadScenario(a.scenario);
-  if (auto* err = std::get_if<paylab::scenarios::ScenarioError>(&loaded)) {
-    return BadInput(paylab::scenarios::FormatError(a.scenario, *err));
+  paylab::scenarios::Scenario scenario;
+  if (std::string err = LoadRunnable(a.scenario, &scenario); !err.empty()) {
+    return BadInput(err);
   }
-  const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
   if (!a.strategy.empty()) {
     if (!scenario.migration.enabled) {
       return BadInput(
@@ -227,11 +241,10 @@ int Compare(const CompareArgs& a) {
       !err.empty()) {
     return BadInput(err);
   }
-  auto loaded = paylab::scenarios::LoadScenario(a.scenario);
-  if (auto* err = std::get_if<paylab::scenarios::ScenarioError>(&loaded)) {
-    return BadInput(paylab::scenarios::FormatError(a.scenario, *err));
+  paylab::scenarios::Scenario scenario;
+  if (std::string err = LoadRunnable(a.scenario, &scenario); !err.empty()) {
+    return BadInput(err);
   }
-  const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
   if (!scenario.migration.enabled) {
     return BadInput(
         fmt::format("{}: /migration/enabled is false: compare needs a migration "
@@ -349,11 +362,10 @@ int Sweep(const SweepArgs& a) {
   if (std::string err = ParseShard(a.shard, &o.shard_index, &o.shard_count); !err.empty()) {
     return BadInput(err);
   }
-  auto loaded = paylab::scenarios::LoadScenario(a.scenario);
-  if (auto* err = std::get_if<paylab::scenarios::ScenarioError>(&loaded)) {
-    return BadInput(paylab::scenarios::FormatError(a.scenario, *err));
+  paylab::scenarios::Scenario scenario;
+  if (std::string err = LoadRunnable(a.scenario, &scenario); !err.empty()) {
+    return BadInput(err);
   }
-  const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
   if (std::string err = ParseDefects(a.defects, &scenario, a.scenario, &o.defects); !err.empty()) {
     return BadInput(err);
   }
@@ -429,11 +441,10 @@ struct ShrinkArgs {
 };
 
 int Shrink(const ShrinkArgs& a) {
-  auto loaded = paylab::scenarios::LoadScenario(a.scenario);
-  if (auto* err = std::get_if<paylab::scenarios::ScenarioError>(&loaded)) {
-    return BadInput(paylab::scenarios::FormatError(a.scenario, *err));
+  paylab::scenarios::Scenario scenario;
+  if (std::string err = LoadRunnable(a.scenario, &scenario); !err.empty()) {
+    return BadInput(err);
   }
-  const auto& scenario = std::get<paylab::scenarios::Scenario>(loaded);
   paylab::scenarios::ShrinkOptions o;
   if (std::string err = ParseDefects(a.defects, &scenario, a.scenario, &o.run.defects);
       !err.empty()) {

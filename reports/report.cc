@@ -28,6 +28,41 @@ std::string ShellQuote(const std::string& s) {
   return q + "'";
 }
 
+// The checks' verdicts: a count of each, then one line per check. A check
+// that was never evaluated says so instead of "ok".
+void PrintChecks(std::FILE* out, const std::vector<CheckResult>& checks) {
+  int passed = 0, failed = 0, unevaluated = 0;
+  for (const CheckResult& c : checks) {
+    switch (VerdictOf(c)) {
+      case Verdict::kOk:
+        ++passed;
+        break;
+      case Verdict::kFail:
+        ++failed;
+        break;
+      case Verdict::kNotEvaluated:
+        ++unevaluated;
+        break;
+    }
+  }
+  fmt::print(out, "  checks      {} passed, {} failed, {} not evaluated\n", passed, failed,
+             unevaluated);
+  for (const CheckResult& c : checks) {
+    const std::string_view required = c.required ? "required, " : "";
+    switch (VerdictOf(c)) {
+      case Verdict::kOk:
+        fmt::print(out, "    {:<30} ok   ({}{} evaluations)\n", c.name, required, c.evaluations);
+        break;
+      case Verdict::kFail:
+        fmt::print(out, "    {:<30} FAIL ({}{} evaluations)\n", c.name, required, c.evaluations);
+        break;
+      case Verdict::kNotEvaluated:
+        fmt::print(out, "    {:<30} not evaluated{}\n", c.name, c.required ? " (required)" : "");
+        break;
+    }
+  }
+}
+
 }  // namespace
 
 std::string_view OutcomeWord(RunOutcome o) {
@@ -40,6 +75,18 @@ std::string_view OutcomeWord(RunOutcome o) {
       return "error";
   }
   return "error";
+}
+
+std::string_view VerdictWord(Verdict v) {
+  switch (v) {
+    case Verdict::kOk:
+      return "ok";
+    case Verdict::kFail:
+      return "fail";
+    case Verdict::kNotEvaluated:
+      return "not_evaluated";
+  }
+  return "fail";
 }
 
 std::string ReplayCommand(const RunResult& r) {
@@ -114,15 +161,7 @@ void PrintSummary(std::FILE* out, const RunResult& r, const std::string& report_
     }
     fmt::print(out, "  migration   {}\n", m);
   }
-  int passed = 0, failed = 0;
-  for (const CheckResult& c : r.checks) {
-    (c.violations == 0 ? passed : failed)++;
-  }
-  fmt::print(out, "  checks      {} passed, {} failed\n", passed, failed);
-  for (const CheckResult& c : r.checks) {
-    fmt::print(out, "    {:<30} {:<4} ({} evaluations)\n", c.name,
-               c.violations == 0 ? "ok" : "FAIL", c.evaluations);
-  }
+  PrintChecks(out, r.checks);
   fmt::print(out, "  trace hash  {:016x} ({} events)\n", r.trace_hash, r.trace_events);
   for (const std::string& a : r.artifacts) {
     fmt::print(out, "  wrote       {}\n", a);
@@ -225,7 +264,9 @@ nlohmann::ordered_json ReportJson(const RunResult& r) {
     checks.push_back({{"name", c.name},
                       {"status", c.violations == 0 ? "pass" : "fail"},
                       {"evaluations", c.evaluations},
-                      {"violations", c.violations}});
+                      {"violations", c.violations},
+                      {"verdict", VerdictWord(VerdictOf(c))},
+                      {"required", c.required}});
   }
   j["checks"] = checks;
   j["artifacts"] = r.artifacts;

@@ -19,6 +19,9 @@ namespace paylab::reports {
 // "pass", "fail" or "error", as report.json and results files spell it.
 std::string_view OutcomeWord(RunOutcome o);
 
+// "ok", "fail" or "not_evaluated", as report.json spells a check's verdict.
+std::string_view VerdictWord(Verdict v);
+
 // The command that replays `r` exactly.
 std::string ReplayCommand(const RunResult& r);
 

@@ -1,8 +1,9 @@
 // Tests of the report writers: report.json and run.json have their
 // documented keys in a fixed order, a failed run carries its check and
-// replay command, run.json says how a run ended and holds no wall time, the
-// replay command quotes what a shell would split, and files are replaced
-// atomically.
+// replay command, run.json says how a run ended and holds no wall time, a
+// check that was never evaluated is reported as such and never as ok (and a
+// required one as a failure), the replay command quotes what a shell would
+// split, and files are replaced atomically.
 #include "reports/report.h"
 
 #include <gtest/gtest.h>
@@ -42,6 +43,56 @@ TEST(ReportTest, KeysAreStableAndOrdered) {
   EXPECT_EQ(j["trace_hash"], "0000000000000abc");
   EXPECT_EQ(j["operations"]["by_kind"]["transfer"]["gave_up"], 1);
   EXPECT_EQ(j["checks"][0]["status"], "pass");
+  EXPECT_EQ(j["checks"][0]["verdict"], "ok");
+  EXPECT_EQ(j["checks"][0]["required"], false);
+}
+
+std::string Summary(const RunResult& r) {
+  char* buf = nullptr;
+  size_t len = 0;
+  FILE* mem = open_memstream(&buf, &len);
+  PrintSummary(mem, r, "");
+  std::fclose(mem);
+  std::string text(buf, len);
+  free(buf);
+  return text;
+}
+
+TEST(ReportTest, ACheckNeverEvaluatedIsNotEvaluatedNeverOk) {
+  RunResult r = Sample();
+  r.checks.push_back({"queue_drained", 0, 0, false});
+  const auto j = ReportJson(r);
+  EXPECT_EQ(j["result"], "pass");  // not evaluated does not fail a run by itself
+  EXPECT_EQ(j["checks"][2]["verdict"], "not_evaluated");
+  EXPECT_EQ(j["checks"][2]["evaluations"], 0);
+  const std::string text = Summary(r);
+  EXPECT_NE(text.find("checks      2 passed, 0 failed, 1 not evaluated\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("    queue_drained                  not evaluated\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("    movement_balanced              ok   (10 evaluations)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("queue_drained                  ok"), std::string::npos) << text;
+}
+
+TEST(ReportTest, ARequiredCheckNeverEvaluatedIsAFailure) {
+  // As the runner leaves it (scenarios/runner.h): the run failed on it.
+  RunResult r = Sample();
+  r.checks.push_back({"queue_drained", 0, 1, true});
+  r.outcome = RunOutcome::kCheckFailed;
+  r.violation = ViolationInfo{"queue_drained", "required check queue_drained was not evaluated", 9};
+  const auto j = ReportJson(r);
+  EXPECT_EQ(j["result"], "fail");
+  EXPECT_EQ(j["checks"][2]["verdict"], "fail");
+  EXPECT_EQ(j["checks"][2]["required"], true);
+  const std::string text = Summary(r);
+  EXPECT_NE(text.find("checks      2 passed, 1 failed, 0 not evaluated\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("    queue_drained                  FAIL (required, 0 evaluations)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("required check queue_drained was not evaluated"), std::string::npos) << text;
 }
 
 TEST(ReportTest, FailedRunCarriesTheCheckAndTheReplayCommand) {

@@ -18,7 +18,21 @@ struct CheckResult {
   std::string name;
   int64_t evaluations = 0;
   int64_t violations = 0;
+  // The scenario requires it to be evaluated (/checks/required).
+  bool required = false;
 };
+
+// What a report says of a check: it held every time it was evaluated, it
+// was violated, or it was never evaluated (which is not a pass: a check
+// that looked at nothing proved nothing).
+enum class Verdict { kOk, kFail, kNotEvaluated };
+
+inline Verdict VerdictOf(const CheckResult& c) {
+  if (c.violations > 0) {
+    return Verdict::kFail;
+  }
+  return c.evaluations == 0 ? Verdict::kNotEvaluated : Verdict::kOk;
+}
 
 struct ViolationInfo {
   std::string check;

@@ -3,11 +3,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
+#include <span>
 
 #include "faults/crash_injector.h"
 #include "faults/fault_points.h"
@@ -29,11 +32,14 @@
 #include "system/migration_wallet.h"
 #include "system/migrator.h"
 #include "system/mirror.h"
+#include "system/movement_event.h"
 #include "system/partner.h"
 #include "system/payment.h"
 #include "system/payment_checker.h"
+#include "system/payment_event.h"
 #include "system/point_checker.h"
 #include "system/point_service.h"
+#include "system/queue_checker.h"
 #include "system/shopper.h"
 #include "system/upstream.h"
 #include "system/wallet.h"
@@ -96,8 +102,12 @@ struct World {
         types(ToTypes(s)),
         checker(
             sim, types, [this](const system::Violation&) { sim.Stop(); },
-            system::WalletCheckerOptions{.expiry_grace =
-                                             sim::FromSeconds(s.wallet.expiry_scan_interval_s)}),
+            // The payment orchestrator and the migration's services must
+            // resolve every hold they try: wallet_no_hold_left is listed from
+            // the start, so a run that stops early shows it not evaluated.
+            system::WalletCheckerOptions{
+                .no_hold_left = s.payments.enabled || s.migration.enabled,
+                .expiry_grace = sim::FromSeconds(s.wallet.expiry_scan_interval_s)}),
         wallet_auditor(sim, models::WalletRulesOf(types, sim::FromSeconds(s.wallet.hold_ttl_max_s)),
                        [this](const system::Violation&) { sim.Stop(); }),
         wallet_observers({&checker, &wallet_auditor}),
@@ -105,7 +115,8 @@ struct World {
         point_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         partner_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
         payment_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
-        migration_checker(sim, [this](const system::Violation&) { sim.Stop(); }) {
+        migration_checker(sim, [this](const system::Violation&) { sim.Stop(); }),
+        queue_checker(sim, [this](const system::Violation&) { sim.Stop(); }) {
     wallet_config.types = &types;
     wallet_config.ledger.hold_ttl_max = sim::FromSeconds(s.wallet.hold_ttl_max_s);
     // Every request the wallet applies goes to its reference model too.
@@ -296,10 +307,16 @@ struct World {
   std::string NotQuietReason(const Scenario* s);
   // What messaging still has in flight once the workload is quiet: outbox
   // rows not yet published, topic messages the mirror's group has not
-  // committed, queue messages not yet consumed. "" when drained. Background
-  // jobs (hold expiry) keep making movements after the workload ends, so the
-  // run waits for this before the final checks look at the databases.
+  // committed, messages left in any queue the broker feeds from a topic.
+  // "" when drained. Background jobs (hold expiry) keep making movements
+  // after the workload ends, so the run waits for this before the final
+  // checks look at the databases.
   std::string Backlog();
+  // Every topic of the broker as the queue checker needs to know it.
+  std::vector<system::WatchedTopic> WatchedTopics() const;
+  // Every check this run reports, in the order of the report, with its
+  // counts so far (workload_completes is the runner's own and comes last).
+  std::vector<reports::CheckResult> CheckResults() const;
   void AddPaymentNodes();
 
   std::vector<sim::Node*> nodes() {
@@ -383,6 +400,8 @@ struct World {
   std::unique_ptr<sim::Node> migrator;
   std::vector<std::unique_ptr<sim::Node>> placeholders;
   std::vector<reports::RunResult::MigrationSample> series;
+  // Every queue and topic of the broker, whichever world built it.
+  system::QueueChecker queue_checker;
 };
 
 // A node the migration world does not use: never started, never called.
@@ -825,7 +844,7 @@ std::string World::NotQuietReason(const Scenario* s) {
 }
 
 std::string World::Backlog() {
-  if (!messaging) {
+  if (broker == nullptr) {
     return "";
   }
   for (sim::Node* n : {wallet.get(), payment.get()}) {
@@ -840,29 +859,86 @@ std::string World::Backlog() {
     }
   }
   sim::Database& b = broker->db();
-  const int64_t behind = b.QueryInt(fmt::format(
-      "SELECT COUNT(*) FROM (SELECT partition, MAX(offset) + 1 AS end FROM messages WHERE topic = "
-      "'{}' GROUP BY partition) m LEFT JOIN group_offsets g ON g.topic = '{}' AND g.partition = "
-      "m.partition AND g.grp = '{}' WHERE COALESCE(g.committed, 0) < m.end",
-      system::kMovementTopic, system::kMovementTopic, mirror_config.group));
-  if (behind > 0) {
-    return fmt::format("the mirror is behind on {} partition(s)", behind);
+  if (messaging) {
+    const int64_t behind = b.QueryInt(fmt::format(
+        "SELECT COUNT(*) FROM (SELECT partition, MAX(offset) + 1 AS end FROM messages WHERE topic "
+        "= '{}' GROUP BY partition) m LEFT JOIN group_offsets g ON g.topic = '{}' AND g.partition "
+        "= m.partition AND g.grp = '{}' WHERE COALESCE(g.committed, 0) < m.end",
+        system::kMovementTopic, system::kMovementTopic, mirror_config.group));
+    if (behind > 0) {
+      return fmt::format("the mirror is behind on {} partition(s)", behind);
+    }
   }
-  std::vector<std::string> queues;
-  if (!audit_queue.empty()) {
-    queues.push_back(audit_queue);
-  }
-  if (payments) {
-    queues.push_back(assignment_queue);
-  }
-  for (const std::string& q : queues) {
-    const int64_t depth = b.QueryInt(
-        fmt::format("SELECT COUNT(*) FROM queue_messages WHERE queue = '{}' AND state = 0", q));
-    if (depth > 0) {
-      return fmt::format("{} messages in {}", depth, q);
+  // Every queue a topic feeds: the ones the final check judges. Dead-letter
+  // queues keep what they hold.
+  for (const system::QueueConfig& q : broker_config.queues) {
+    if (q.topic.empty()) {
+      continue;
+    }
+    const std::string left = system::QueueBacklog(b, q.name);
+    if (!left.empty()) {
+      return fmt::format("{} in {}", left, q.name);
     }
   }
   return "";
+}
+
+std::vector<system::WatchedTopic> World::WatchedTopics() const {
+  std::vector<system::WatchedTopic> out;
+  for (const system::TopicConfig& t : broker_config.topics) {
+    system::WatchedTopic w{t.name, nullptr, ""};
+    if (t.name == system::kMovementTopic) {
+      w.decodes = [](std::string_view p) {
+        std::string error;
+        return system::DecodeMovementEvent(p, &error).has_value();
+      };
+      w.group = mirror_config.group;
+    } else if (t.name == system::kPaymentTopic) {
+      w.decodes = [](std::string_view p) {
+        std::string error;
+        return system::DecodePaymentEvent(p, &error).has_value();
+      };
+    } else if (migration && t.name == mwallet_config.topic) {
+      w.decodes = [](std::string_view p) {
+        int64_t user = 0;
+        int64_t balance = 0;
+        uint64_t movement = 0;
+        return system::DecodeCashbackChange(p, &user, &balance, &movement);
+      };
+    } else {
+      PAYLAB_CHECK(false && "a topic the queue checker does not know");
+    }
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+std::vector<reports::CheckResult> World::CheckResults() const {
+  std::vector<reports::CheckResult> out;
+  const auto add = [&out](std::span<const system::CheckStatus> board) {
+    for (const system::CheckStatus& c : board) {
+      out.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
+    }
+  };
+  add(checker.statuses());
+  add(wallet_auditor.statuses());
+  if (payments) {
+    add(point_checker.statuses());
+    add(partner_checker.statuses());
+    add(payment_checker.statuses());
+  }
+  if (migration) {
+    add(point_checker.statuses());
+    add(migration_checker.statuses());
+    add(migration_auditor->statuses());
+  }
+  if (messaging) {
+    add(messaging_checker.statuses());
+  }
+  if (broker != nullptr) {
+    add(queue_checker.statuses());
+  }
+  return out;
 }
 
 void World::AddPaymentNodes() {
@@ -1103,12 +1179,7 @@ void Collect(World& w, reports::RunResult& r) {
     r.faults.emplace_back(fmt::format("crash.{}", node->name()),
                           static_cast<int64_t>(node->crashes()));
   }
-  for (const system::CheckStatus& c : w.checker.statuses()) {
-    r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
-  }
-  for (const system::CheckStatus& c : w.wallet_auditor.statuses()) {
-    r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
-  }
+  r.checks = w.CheckResults();
   const models::WalletModelStats& ws = w.wallet_auditor.model().stats();
   r.models = {
       {"wallet.requests", ws.requests},
@@ -1121,21 +1192,9 @@ void Collect(World& w, reports::RunResult& r) {
       {"wallet.on_amount_boundary", ws.on_amount_boundary},
   };
   if (w.payments) {
-    for (const auto* board : {&w.point_checker.statuses(), &w.partner_checker.statuses(),
-                              &w.payment_checker.statuses()}) {
-      for (const system::CheckStatus& c : *board) {
-        r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
-      }
-    }
     CollectPayments(w, r);
   }
   if (w.migration) {
-    for (const auto* board : {&w.point_checker.statuses(), &w.migration_checker.statuses(),
-                              &w.migration_auditor->statuses()}) {
-      for (const system::CheckStatus& c : *board) {
-        r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
-      }
-    }
     if (auto* shopper = dynamic_cast<system::Shopper*>(w.client->service())) {
       r.operations_issued = shopper->issued();
       r.operations_finished = shopper->finished();
@@ -1153,9 +1212,6 @@ void Collect(World& w, reports::RunResult& r) {
     }
   }
   if (w.messaging) {
-    for (const system::CheckStatus& c : w.messaging_checker.statuses()) {
-      r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
-    }
     const int64_t published = w.broker->db().QueryInt("SELECT COUNT(*) FROM messages");
     const int64_t distinct =
         w.broker->db().QueryInt("SELECT COUNT(DISTINCT payload) FROM messages");
@@ -1182,7 +1238,114 @@ void Collect(World& w, reports::RunResult& r) {
   }
 }
 
+// The final checks, once the run is quiet. Each stops at a violation: what
+// follows a failed check would judge a run already known to be wrong. (The
+// wallet checker's CheckFinal includes wallet_no_hold_left with payments or
+// the migration on.)
+void CheckFinal(World& w, const Scenario& s) {
+  w.checker.CheckFinal(w.wallet->db());
+  if (!w.sim.stopped()) {
+    w.wallet_auditor.CheckFinal(w.wallet->db());
+  }
+  if (w.migration && !w.sim.stopped()) {
+    w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+    w.migration_checker.CheckFinal(
+        system::MigrationDatabases{&w.wallet->db(), &w.point->db(), &w.controller->db(),
+                                   &w.migrator->db()},
+        s.population.users, w.cashback_type);
+    if (!w.sim.stopped()) {
+      w.migration_auditor->CheckFinal();
+    }
+  }
+  if (w.messaging && !w.sim.stopped()) {
+    w.messaging_checker.CheckFinal(w.wallet->db(), w.broker->db(), w.mirror->db(),
+                                   system::kMovementTopic, w.audit_queue);
+  }
+  if (w.payments && !w.sim.stopped()) {
+    w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+    w.partner_checker.CheckFinal(w.partner->db());
+    w.payment_checker.CheckFinal(system::PaymentDatabases{
+        &w.payment->db(),
+        &w.wallet->db(),
+        &w.point->db(),
+        &w.partner->db(),
+        {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
+  }
+  // Last: a queue left full is often the symptom of what an earlier check
+  // names more precisely (a hold never released, an order never voided).
+  if (w.broker != nullptr && !w.sim.stopped()) {
+    w.queue_checker.CheckFinal(w.broker->db(), w.broker_config.topics, w.broker_config.queues,
+                               w.WatchedTopics());
+  }
+}
+
+// The first required check `checks` does not have, as an error naming the
+// scenario field.
+std::optional<ScenarioError> MissingRequiredCheck(const Scenario& s,
+                                                  const std::vector<reports::CheckResult>& checks) {
+  for (size_t i = 0; i < s.checks.required.size(); ++i) {
+    const std::string& name = s.checks.required[i];
+    const bool known =
+        std::any_of(checks.begin(), checks.end(),
+                    [&name](const reports::CheckResult& c) { return c.name == name; });
+    if (!known) {
+      std::string names;
+      for (const reports::CheckResult& c : checks) {
+        names += (names.empty() ? "" : ", ") + c.name;
+      }
+      return ScenarioError{
+          fmt::format("/checks/required/{}", i),
+          fmt::format("this run has no check \"{}\" (with this scenario's messaging, payments "
+                      "and migration settings its checks are: {})",
+                      name, names)};
+    }
+  }
+  return std::nullopt;
+}
+
+// Marks the required checks, and fails a run that otherwise passed when one
+// of them was never evaluated.
+void JudgeRequiredChecks(const Scenario& s, reports::RunResult& r) {
+  for (reports::CheckResult& c : r.checks) {
+    c.required = std::find(s.checks.required.begin(), s.checks.required.end(), c.name) !=
+                 s.checks.required.end();
+  }
+  // A run that failed or broke stopped before its final checks: what they
+  // did not evaluate says nothing more.
+  if (r.violation || r.outcome == reports::RunOutcome::kInternalError) {
+    return;
+  }
+  std::vector<std::string> unevaluated;
+  for (reports::CheckResult& c : r.checks) {
+    if (c.required && c.evaluations == 0) {
+      ++c.violations;
+      unevaluated.push_back(c.name);
+    }
+  }
+  if (unevaluated.empty()) {
+    return;
+  }
+  std::string detail = fmt::format("required check {} was not evaluated", unevaluated.front());
+  if (unevaluated.size() > 1) {
+    detail += fmt::format(" (nor were the required checks {})",
+                          fmt::join(unevaluated.begin() + 1, unevaluated.end(), ", "));
+  }
+  r.violation = reports::ViolationInfo{unevaluated.front(), detail, r.virtual_time_s};
+}
+
 }  // namespace
+
+std::optional<ScenarioError> RequiredCheckError(const Scenario& s) {
+  if (s.checks.required.empty()) {
+    return std::nullopt;
+  }
+  // The checks a run has depend only on which worlds the scenario builds,
+  // so a world built and never started knows them.
+  World w(s, RunOptions{});
+  std::vector<reports::CheckResult> checks = w.CheckResults();
+  checks.push_back(reports::CheckResult{"workload_completes", 0, 0});
+  return MissingRequiredCheck(s, checks);
+}
 
 std::string DefectUnreachable(const Scenario& s, system::Defect defect) {
   switch (system::InfoOf(defect).needs) {
@@ -1317,39 +1480,6 @@ void RunLiveness(World& w, const Scenario& s, sim::Time safety_end, reports::Run
   }
 }
 
-// The checks over the databases once the run is quiet.
-void RunFinalChecks(World& w, const Scenario& s) {
-  w.checker.CheckFinal(w.wallet->db());
-  w.wallet_auditor.CheckFinal(w.wallet->db());
-  if (w.migration && !w.sim.stopped()) {
-    w.checker.CheckNoHoldLeft(w.wallet->db());
-    w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
-    w.migration_checker.CheckFinal(
-        system::MigrationDatabases{&w.wallet->db(), &w.point->db(), &w.controller->db(),
-                                   &w.migrator->db()},
-        s.population.users, w.cashback_type);
-    w.migration_auditor->CheckFinal();
-  }
-  if (w.messaging && !w.sim.stopped()) {
-    w.messaging_checker.CheckFinal(w.wallet->db(), w.broker->db(), w.mirror->db(),
-                                   system::kMovementTopic, w.audit_queue, w.dead_letter_queue);
-  }
-  if (w.payments && !w.sim.stopped()) {
-    w.checker.CheckNoHoldLeft(w.wallet->db());
-    w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
-    w.partner_checker.CheckFinal(w.partner->db());
-    w.payment_checker.CheckFinal(system::PaymentDatabases{
-        &w.payment->db(),
-        &w.wallet->db(),
-        &w.point->db(),
-        &w.partner->db(),
-        &w.broker->db(),
-        w.assignment_queue,
-        w.assignment_dlq,
-        {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
-  }
-}
-
 // The result: the figures, every check, and the first violation of all.
 void Conclude(World& w, const Scenario& s, const RunOptions& o,
               const reports::CheckResult& completes, reports::RunResult& r) {
@@ -1367,12 +1497,13 @@ void Conclude(World& w, const Scenario& s, const RunOptions& o,
        {&w.checker.first_violation(), &w.wallet_auditor.first_violation(),
         &w.messaging_checker.first_violation(), &w.point_checker.first_violation(),
         &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
-        &w.migration_checker.first_violation(),
+        &w.migration_checker.first_violation(), &w.queue_checker.first_violation(),
         w.migration_auditor ? &w.migration_auditor->first_violation() : &none}) {
     if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
       r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
     }
   }
+  JudgeRequiredChecks(s, r);
   if (r.violation) {
     r.outcome = reports::RunOutcome::kCheckFailed;
   }
@@ -1393,7 +1524,7 @@ void RunWorld(World& w, const Scenario& s, const RunOptions& o, reports::RunResu
   // not finish: the databases are as they stood then, not settled.
   r.stopped_early = w.sim.stopped() || r.violation.has_value();
   if (!r.stopped_early) {
-    RunFinalChecks(w, s);
+    CheckFinal(w, s);
   }
   Conclude(w, s, o, completes, r);
 }
@@ -1473,7 +1604,14 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
       // The world outlives this block: an internal error still leaves its
       // databases to back up.
       world = std::make_unique<World>(s, o);
-      if (!o.trace_path.empty() && !world->sim.trace().OpenSink(o.trace_path)) {
+      std::vector<reports::CheckResult> planned = world->CheckResults();
+      planned.push_back(reports::CheckResult{"workload_completes", 0, 0});
+      if (std::optional<ScenarioError> e = MissingRequiredCheck(s, planned)) {
+        r.outcome = reports::RunOutcome::kInternalError;
+        r.internal_error = fmt::format("{}: {}", e->pointer, e->reason);
+        r.stopped_early = true;
+        world.reset();  // it never ran: no databases to show
+      } else if (!o.trace_path.empty() && !world->sim.trace().OpenSink(o.trace_path)) {
         r.outcome = reports::RunOutcome::kInternalError;
         r.internal_error = fmt::format("cannot write the trace file {}", o.trace_path);
         r.stopped_early = true;

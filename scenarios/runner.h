@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "reports/run_result.h"
@@ -56,9 +57,19 @@ struct RunOptions {
 // scenario switches off), or "" if it can. Names the scenario field.
 std::string DefectUnreachable(const Scenario& scenario, system::Defect defect);
 
+// The first check `scenario` requires (/checks/required) that a run of it
+// does not have (the loader cannot know check names: they depend on the
+// worlds the scenario builds), as an error naming the field; nullopt when
+// every required check exists. The command refuses such a scenario as bad
+// input before running it.
+std::optional<ScenarioError> RequiredCheckError(const Scenario& scenario);
+
 // Never throws for a valid scenario: internal errors are reported in the
 // result (outcome kInternalError) with the seed, as is a trace, database or
-// run.json file that cannot be written.
+// run.json file that cannot be written. A required check the run does not
+// have is an internal error (the command refuses it earlier, as bad input);
+// a required check the run never evaluated fails a run that otherwise
+// passed, with a violation of that check.
 reports::RunResult RunScenario(const Scenario& scenario, const RunOptions& options);
 
 }  // namespace paylab::scenarios

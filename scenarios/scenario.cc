@@ -574,7 +574,8 @@ class ObjectReader {
 // Field lists, in the order the walk reads them (and README.md documents them).
 constexpr std::string_view kScenarioFields[] = {
     "name",    "description", "duration_s", "settle_s",  "account_types", "population", "workload",
-    "network", "faults",      "wallet",     "messaging", "payments",      "migration"};
+    "network", "faults",      "wallet",     "messaging", "payments",      "migration",  "checks"};
+constexpr std::string_view kChecksFields[] = {"required"};
 constexpr std::string_view kAccountTypeFields[] = {
     "name", "debit_priority", "allow_negative", "expires_after_days", "auto_create", "balance_cap"};
 constexpr std::string_view kPopulationFields[] = {"users", "initial_balances"};
@@ -1275,6 +1276,40 @@ void ReadMigration(Reader& r, const Json& j, const std::string& pointer,
   o.Number("maintenance_retry_s", Need::kOptional, kSecondsPositive, &m->maintenance_retry_s);
 }
 
+bool IsValidCheckName(std::string_view name) {
+  if (name.empty() || name.front() < 'a' || name.front() > 'z') {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+void ReadRequiredCheck(Reader& r, const Json& j, const std::string& pointer, std::string* name) {
+  if (r.ReadString(j, pointer, name) && !IsValidCheckName(*name)) {
+    r.Fail(pointer, fmt::format("{} is not a check name (lowercase letters, digits and _, "
+                                "starting with a letter, as the summary lists them)",
+                                Quote(*name)));
+  }
+}
+
+void ReadChecks(Reader& r, const Json& j, const std::string& pointer, ChecksOptions* c) {
+  ObjectReader o(r, j, pointer, kChecksFields);
+  if (const Json* required = o.Get("required", Need::kOptional)) {
+    ReadArray(r, *required, o.PointerTo("required"), &c->required, ReadRequiredCheck);
+  }
+  for (size_t i = 0; r.ok() && i < c->required.size(); ++i) {
+    for (size_t k = 0; k < i; ++k) {
+      if (c->required[k] == c->required[i]) {
+        r.Fail(Child(o.PointerTo("required"), i),
+               fmt::format("{} is listed twice (also at {})", Quote(c->required[i]),
+                           Child(o.PointerTo("required"), k)));
+        break;
+      }
+    }
+  }
+}
+
 void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
   ObjectReader o(r, doc, "", kScenarioFields);
   o.String("name", Need::kRequired, &s->name);
@@ -1315,6 +1350,9 @@ void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
   }
   if (const Json* migration = o.Get("migration", Need::kOptional)) {
     ReadMigration(r, *migration, o.PointerTo("migration"), s->account_types, &s->migration);
+  }
+  if (const Json* checks = o.Get("checks", Need::kOptional)) {
+    ReadChecks(r, *checks, o.PointerTo("checks"), &s->checks);
   }
   if (r.ok() && s->migration.enabled && (s->payments.enabled || s->messaging.enabled)) {
     r.Fail(s->payments.enabled ? "/payments/enabled" : "/messaging/enabled",
@@ -1725,6 +1763,7 @@ nlohmann::json ToJson(const Scenario& s) {
            {"commit_delay_s_max", s.migration.commit_delay_s_max},
            {"maintenance_retry_s", s.migration.maintenance_retry_s},
        }},
+      {"checks", {{"required", s.checks.required}}},
   };
 }
 

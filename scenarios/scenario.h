@@ -337,6 +337,17 @@ struct MigrationOptions {
   bool operator==(const MigrationOptions&) const = default;
 };
 
+// What the run must show of its checks (scenarios/README.md "checks").
+struct ChecksOptions {
+  // Checks the run must evaluate at least once: one with no evaluation at
+  // the end of an otherwise passing run fails it. Names are check names
+  // ([a-z][a-z0-9_]*, each once); whether the run has such a check is known
+  // only to the runner (scenarios/runner.h, RequiredCheckError).
+  std::vector<std::string> required;
+
+  bool operator==(const ChecksOptions&) const = default;
+};
+
 struct Scenario {
   std::string name;  // non-empty
   std::string description;
@@ -351,6 +362,7 @@ struct Scenario {
   MessagingOptions messaging;
   PaymentsOptions payments;
   MigrationOptions migration;
+  ChecksOptions checks;
 
   bool operator==(const Scenario&) const = default;
 };

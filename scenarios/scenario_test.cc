@@ -743,6 +743,58 @@ TEST(PaymentsScenarioTest, CrossFieldRulesNameTheField) {
 // ------------------------------------------------------------------------------------------------
 // Fault plans: fault points and the explicit schedule (issue 5).
 
+namespace required_checks {
+
+TEST(RequiredChecksTest, DefaultIsEmptyAndAListRoundTrips) {
+  EXPECT_TRUE(ScenarioOf(MinimalJson()).checks.required.empty());
+  json doc = MinimalJson();
+  doc["checks"] = {{"required", {"movement_balanced", "holds_resolved"}}};
+  const Scenario s = ScenarioOf(doc);
+  EXPECT_EQ(s.checks.required, (std::vector<std::string>{"movement_balanced", "holds_resolved"}));
+  EXPECT_EQ(ToJson(s)["checks"]["required"], doc["checks"]["required"]);
+  EXPECT_EQ(ScenarioOf(ToJson(s)), s);
+  doc["checks"] = json::object();
+  EXPECT_TRUE(ScenarioOf(doc).checks.required.empty());
+}
+
+TEST(RequiredChecksTest, BadValuesNameTheField) {
+  const auto with_checks = [](json checks) {
+    json doc = MinimalJson();
+    doc["checks"] = std::move(checks);
+    return doc;
+  };
+  ExpectError(with_checks(json::array()), "/checks", "expected an object");
+  ExpectError(with_checks({{"requird", json::array()}}), "/checks/requird",
+              "did you mean \"required\"");
+  ExpectError(with_checks({{"required", "queue_drained"}}), "/checks/required",
+              "expected an array");
+  ExpectError(with_checks({{"required", {"queue_drained", 3}}}), "/checks/required/1",
+              "expected a string");
+  ExpectError(with_checks({{"required", {"Queue Drained"}}}), "/checks/required/0",
+              "\"Queue Drained\" is not a check name");
+  ExpectError(with_checks({{"required", {""}}}), "/checks/required/0", "is not a check name");
+  ExpectError(with_checks({{"required", {"queue_drained", "holds_resolved", "queue_drained"}}}),
+              "/checks/required/2", "listed twice (also at /checks/required/0)");
+}
+
+TEST(RequiredChecksTest, EveryShippedScenarioLoadsAndRoundTrips) {
+  for (const char* file :
+       {"scenarios/quickstart.json", "scenarios/messaging.json", "scenarios/payments.json",
+        "scenarios/chaos_wallet.json", "scenarios/chaos_payments.json",
+        "scenarios/chaos_migration_online.json", "scenarios/chaos_migration_partial.json",
+        "scenarios/migration_full.json", "scenarios/migration_partial.json",
+        "scenarios/migration_online.json", "scenarios/migration_gradual.json"}) {
+    auto loaded = LoadScenario(file);
+    ASSERT_TRUE(std::holds_alternative<Scenario>(loaded))
+        << FormatError(file, std::get<ScenarioError>(loaded));
+    const Scenario& s = std::get<Scenario>(loaded);
+    EXPECT_FALSE(s.checks.required.empty()) << file << " requires no check";
+    EXPECT_EQ(ScenarioOf(ToJson(s)), s) << file;
+  }
+}
+
+}  // namespace required_checks
+
 namespace fault_plans {
 
 TEST(FaultPlanTest, ShippedChaosScenariosLoadAndRoundTrip) {

@@ -349,6 +349,11 @@ ShrinkOutcome Shrink(const Scenario& configured, const ShrinkOptions& options) {
     }
   }
 
+  // The shrunk scenario reproduces one failure; it no longer claims the
+  // coverage the original's required checks stand for (five operations
+  // need not reach every check). Only the failing check stays required:
+  // when it failed for want of an evaluation, that is the failure.
+  std::erase_if(current.checks.required, [&out](const std::string& c) { return c != out.check; });
   current.name = configured.name + "_shrunk";
   current.description = fmt::format(
       "Shrunk by paylab shrink from {} (seed {}{}{}): fails {} under seed {}. {} of {} faults "

@@ -70,6 +70,10 @@ void Mirror::Apply(const Message& m) {
 asio::awaitable<void> Mirror::Member(int64_t index) {
   const std::string member = fmt::format("{}-{}-{}", ctx_.name(), ctx_.incarnation(), index);
   std::map<int32_t, int64_t> position;  // volatile: lost with a crash
+  // The offset the broker last confirmed as the group's committed one, per
+  // partition: a commit lost after the last batch is sent again, or the
+  // group would stay behind the end of its log until the next message.
+  std::map<int32_t, int64_t> acked;
   int64_t generation = -1;
   PollBackoff pace(config_.poll_interval, config_.poll_interval_max);
   for (;;) {
@@ -86,6 +90,7 @@ asio::awaitable<void> Mirror::Member(int64_t index) {
       // Rebalanced: positions of partitions we no longer own are stale.
       generation = assigned.value.generation;
       position.clear();
+      acked.clear();
     }
     for (int32_t p : assigned.value.partitions) {
       if (!position.contains(p)) {
@@ -97,24 +102,34 @@ asio::awaitable<void> Mirror::Member(int64_t index) {
           continue;
         }
         position[p] = c.value.committed;
+        acked[p] = c.value.committed;
       }
       FetchRequest f{config_.topic, p, position[p], config_.fetch_max};
       const auto fetch = [f](Broker& b) { return b.Fetch(f); };
       auto batch =
           co_await ctx_.Call<Broker>(config_.broker, "broker.fetch", config_.rpc_timeout, fetch);
-      if (!batch.ok() || batch.value.status != BrokerStatus::kOk || batch.value.messages.empty()) {
+      if (!batch.ok() || batch.value.status != BrokerStatus::kOk) {
         continue;
       }
-      pace.Found(true);
+      if (!batch.value.messages.empty()) {
+        pace.Found(true);
+      }
       for (const Message& m : batch.value.messages) {
         Apply(m);
         position[p] = m.offset + 1;
       }
+      if (position[p] <= acked[p]) {
+        continue;  // nothing new to commit
+      }
       CommitRequest c{config_.group, member, config_.topic, p, position[p]};
       const auto commit = [c](Broker& b) { return b.Commit(c); };
-      // A lost commit only means redelivery later, which the processed
-      // record absorbs.
-      co_await ctx_.Call<Broker>(config_.broker, "broker.commit", config_.rpc_timeout, commit);
+      // A lost commit means redelivery after a rebalance, which the
+      // processed record absorbs, and a commit again at the next poll.
+      auto done =
+          co_await ctx_.Call<Broker>(config_.broker, "broker.commit", config_.rpc_timeout, commit);
+      if (done.ok() && done.value.status == BrokerStatus::kOk) {
+        acked[p] = done.value.committed;
+      }
     }
   }
 }

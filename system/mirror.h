@@ -6,7 +6,9 @@
 // consumes the partitions it is assigned from its position (initially the
 // group's committed offset), applies each event through the idempotent
 // consumer (effect + processed record in one transaction), and commits the
-// next offset after each batch. A crash mid-batch loses the positions and
+// next offset after each batch, and again at its next poll while the broker
+// has not confirmed it (a commit lost after the last batch would otherwise
+// leave the group behind the end of its log for good). A crash mid-batch loses the positions and
 // the membership: the group rebalances, and the new owners start again from
 // the committed offsets, so some events are delivered again and skipped.
 #pragma once

@@ -24,19 +24,13 @@ enum Check : size_t {
   kClearingPairs,
   kUpstreamAgrees,
   kGrantsSettled,
-  kAssignmentDrained,
   kIdsExclusive,
 };
 constexpr const char* kCheckNames[] = {
-    "payment_journal_balanced",
-    "payment_funded_exactly",
-    "payment_not_stuck",
-    "captured_equals_sales_credit",
-    "clearing_pairs_net_zero",
-    "upstream_agrees",
-    "grants_settled",
-    "assignment_drained",
-    "ids_exclusive",
+    "payment_journal_balanced", "payment_funded_exactly",
+    "payment_not_stuck",        "captured_equals_sales_credit",
+    "clearing_pairs_net_zero",  "upstream_agrees",
+    "grants_settled",           "ids_exclusive",
 };
 
 // The payment status an order's final state allows.
@@ -117,7 +111,6 @@ void PaymentChecker::CheckFinal(const PaymentDatabases& d) {
   CheckClearing(d);
   CheckUpstreams(d);
   CheckGrants(d);
-  CheckAssignmentQueues(d);
   CheckIds(d);
 }
 
@@ -158,33 +151,6 @@ void PaymentChecker::CheckIds(const PaymentDatabases& d) {
     }
   }
   board_.Pass(kIdsExclusive);
-}
-
-void PaymentChecker::CheckAssignmentQueues(const PaymentDatabases& d) {
-  {
-    sim::Statement q(*d.broker,
-                     "SELECT id, receive_count FROM queue_messages WHERE queue = ? AND state = 0 "
-                     "ORDER BY id LIMIT 1");
-    q.Bind(1, d.assignment_queue);
-    if (q.Step()) {
-      board_.Fail(kAssignmentDrained,
-                  fmt::format("queue {} still holds message {} after {} receives",
-                              d.assignment_queue, q.Int(0), q.Int(1)));
-      return;
-    }
-  }
-  sim::Statement q(*d.broker, "SELECT id, payload FROM queue_messages WHERE queue = ? ORDER BY id");
-  q.Bind(1, d.assignment_dlq);
-  while (q.Step()) {
-    std::string error;
-    if (DecodePaymentEvent(q.Text(1), &error)) {
-      board_.Fail(kAssignmentDrained,
-                  fmt::format("dead-letter queue {} holds a good event never applied: {}",
-                              d.assignment_dlq, q.Text(1)));
-      return;
-    }
-  }
-  board_.Pass(kAssignmentDrained);
 }
 
 void PaymentChecker::CheckJournal(sim::Database& db) {

@@ -22,11 +22,11 @@
 //  - ids_exclusive: every wallet ID is even and every point ID odd (the
 //    lowest bit names the system, seed 000), and no ID is issued twice
 //    across the wallet, the point service and the payment service.
-//  - assignment_drained: the point-assignment queue is empty and its
-//    dead-letter queue holds only poison (every good event dead-lettered by
-//    a failing assignment was redriven and applied).
 // The participants' own checks (journals, holds, expiry, IDs) live in their
-// checkers; this one looks at what connects them.
+// checkers; this one looks at what connects them. The queues between them
+// (the point-assignment queue and its dead-letter queue, the upstreams'
+// notification queues) are judged by the QueueChecker
+// (system/queue_checker.h) with every other queue of the broker.
 #pragma once
 
 #include <functional>
@@ -45,9 +45,6 @@ struct PaymentDatabases {
   sim::Database* wallet = nullptr;
   sim::Database* point = nullptr;
   sim::Database* partner = nullptr;
-  sim::Database* broker = nullptr;
-  std::string assignment_queue;
-  std::string assignment_dlq;
   // Each upstream's name (its order-key prefix) and database.
   std::vector<std::pair<std::string, sim::Database*>> upstreams;
 };
@@ -68,7 +65,6 @@ class PaymentChecker {
   void CheckClearing(const PaymentDatabases& d);
   void CheckUpstreams(const PaymentDatabases& d);
   void CheckGrants(const PaymentDatabases& d);
-  void CheckAssignmentQueues(const PaymentDatabases& d);
   void CheckIds(const PaymentDatabases& d);
 
   CheckBoard board_;

@@ -262,7 +262,7 @@ TEST(ReplayCli, TimelineIsAChromeTraceWithATrackPerNodeRpcSpansAndInstants) {
   const fs::path dir = TempDir("replay");
   const fs::path timeline = dir / "timeline.json";
   const Ran r = Paylab(
-      "replay scenarios/chaos_payments.json --seed 72 --defect "
+      "replay scenarios/chaos_payments.json --seed 152 --defect "
       "cancel_without_tombstone --out " +
           (dir / "run").string() + " --trace-out " + timeline.string(),
       dir);
@@ -373,6 +373,66 @@ TEST(DefectsCli, ListsEveryDefectWithTheCheckThatCatchesIt) {
         "no_clock_rollback_guard", "cancel_without_tombstone", "recovery_batch_skips_old_wip",
         "upstream_never_voids_orphans"}) {
     EXPECT_NE(r.out.find(name), std::string::npos) << name;
+  }
+}
+
+// The case a new user met: upstreams that never read their notification
+// queues. The run reaches its final checks (nothing else notices in this
+// seed's swarm draw), and queue_drained fails naming both notification
+// queues, how many messages they still hold and that nothing received them.
+TEST(QueueChecksCli, UnreadNotificationQueuesFailQueueDrained) {
+  const fs::path dir = TempDir("unread_queues");
+  const std::string run = "run scenarios/chaos_payments.json --seed 1 --swarm --out ";
+  const Ran bad =
+      Paylab(run + (dir / "bad").string() + " --defect upstream_never_voids_orphans", dir);
+  EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
+  EXPECT_NE(bad.out.find("FAIL: check queue_drained"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("queue payment.events.checkout still holds"), std::string::npos)
+      << bad.out;
+  EXPECT_NE(bad.out.find("also not drained: payment.events.marketplace"), std::string::npos)
+      << bad.out;
+  EXPECT_NE(bad.out.find("(receive counts: 0 x"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("    queue_drained                  FAIL"), std::string::npos) << bad.out;
+  const auto report = nlohmann::json::parse(ReadFile(dir / "bad" / "report.json"));
+  EXPECT_EQ(report["violation"]["check"], "queue_drained");
+  bool saw = false;
+  for (const auto& c : report["checks"]) {
+    if (c["name"] == "queue_drained") {
+      saw = true;
+      EXPECT_EQ(c["verdict"], "fail");
+      EXPECT_EQ(c["violations"], 2);  // both notification queues
+    }
+  }
+  EXPECT_TRUE(saw);
+
+  // The same run without the defect drains every queue and passes; the
+  // check nothing in this world exercises says so instead of "ok".
+  const Ran good = Paylab(run + (dir / "good").string(), dir);
+  EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
+  EXPECT_NE(good.out.find("    queue_drained                  ok   (required, 4 evaluations)"),
+            std::string::npos)
+      << good.out;
+  EXPECT_NE(good.out.find("    idempotency_mismatch_refused   not evaluated\n"), std::string::npos)
+      << good.out;
+  EXPECT_NE(good.out.find(" passed, 0 failed, 1 not evaluated\n"), std::string::npos) << good.out;
+}
+
+TEST(QueueChecksCli, ARequiredCheckTheRunDoesNotHaveIsBadInput) {
+  const fs::path dir = TempDir("required_unknown");
+  std::string text = ReadFile("scenarios/chaos_wallet.json");
+  const std::string from = "\"required\": [";
+  const size_t at = text.find(from);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, from.size(), from + "\"grants_settled\", ");
+  std::ofstream(dir / "s.json") << text;
+  const std::string file = (dir / "s.json").string();
+  for (const std::string& cmd :
+       {"run " + file + " --out " + (dir / "o").string(), "sweep " + file + " --seeds 1..2"}) {
+    const Ran r = Paylab(cmd, dir);
+    EXPECT_EQ(r.exit_code, 2) << cmd << r.out << r.err;
+    EXPECT_NE(r.err.find("/checks/required/0: this run has no check \"grants_settled\""),
+              std::string::npos)
+        << cmd << r.err;
   }
 }
 

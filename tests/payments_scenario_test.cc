@@ -113,9 +113,9 @@ TEST(Payments, ShippedScenarioPassesUnderFaultsAndShowsItsFigures) {
   for (const char* check :
        {"payment_journal_balanced", "payment_funded_exactly", "payment_not_stuck",
         "captured_equals_sales_credit", "clearing_pairs_net_zero", "upstream_agrees",
-        "grants_settled", "assignment_drained", "ids_exclusive", "point_journal_balanced",
-        "point_not_spent_after_expiry", "point_no_hold_left", "partner_no_hold_left",
-        "wallet_no_hold_left"}) {
+        "grants_settled", "queue_drained", "dead_letters_are_poison", "ids_exclusive",
+        "point_journal_balanced", "point_not_spent_after_expiry", "point_no_hold_left",
+        "partner_no_hold_left", "wallet_no_hold_left"}) {
     ASSERT_TRUE(evaluated.contains(check)) << check;
     EXPECT_GT(evaluated.at(check), 0) << check;
   }
