@@ -7,10 +7,12 @@
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "faults/crash_injector.h"
 #include "faults/fault_points.h"
+#include "models/point_auditor.h"
 #include "models/wallet_auditor.h"
 #include "scenarios/swarm.h"
 #include "sim/context.h"
@@ -276,6 +278,9 @@ struct World {
   }
 
   void ConfigurePayments(const Scenario& s, const RunOptions& o);
+  // Makes the point ledger's auditor for a ledger whose tries may last up
+  // to hold_ttl_max, and the observers the point node reports to.
+  void WatchPoints(sim::Duration hold_ttl_max);
   // The migration world (issue 6): nodes in kKnownNodes' order, the ones it
   // does not use as idle placeholders (the network numbers nodes densely).
   void BuildMigration(const Scenario& s, const RunOptions& o);
@@ -334,6 +339,11 @@ struct World {
   // Payments (issue 4).
   bool payments = false;
   system::PointChecker point_checker;
+  // The point ledger's reference model, and the point node's observers (the
+  // invariant checker, then the model): made once the world's point
+  // configuration is known (WatchPoints), with payments or the migration.
+  std::optional<models::PointAuditor> point_auditor;
+  std::optional<system::PointLedgerObserverFanout> point_observers;
   system::PartnerChecker partner_checker;
   system::PaymentChecker payment_checker;
   system::PointServiceConfig point_config;
@@ -423,6 +433,9 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
 
   home_config.ledger.id_worker = 1;
   home_config.ledger.hold_ttl_max = wallet_config.ledger.hold_ttl_max;
+  // Every request the point ledger applies goes to its reference model too.
+  home_config.ledger.audit = true;
+  WatchPoints(home_config.ledger.hold_ttl_max);
   home_config.ledger.defect_id_without_system_bit =
       o.defects.Has(system::Defect::kIdWithoutSystemBit);
   home_config.users = users;
@@ -507,7 +520,7 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   idle("mirror");
   point = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("point"), "point", [this](sim::NodeContext& ctx) {
-        return std::make_unique<system::PointHome>(ctx, home_config, &point_checker);
+        return std::make_unique<system::PointHome>(ctx, home_config, &*point_observers);
       });
   net.AddNode(point.get());
   for (std::string_view name : {"payment", "partner", "checkout", "marketplace"}) {
@@ -676,6 +689,13 @@ void World::CollectMigration(const Scenario& s, reports::RunResult& r) {
   r.migration_series = series;
 }
 
+void World::WatchPoints(sim::Duration hold_ttl_max) {
+  point_auditor.emplace(sim, models::PointRules{hold_ttl_max},
+                        [this](const system::Violation&) { sim.Stop(); });
+  point_observers.emplace(
+      std::vector<system::PointLedgerObserver*>{&point_checker, &*point_auditor});
+}
+
 void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
   const PaymentsOptions& p = s.payments;
   payments = true;
@@ -702,6 +722,9 @@ void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
   point_config.initial_points = p.initial_points;
   point_config.lot_expiry = sim::FromSeconds(p.point_expiry_days * 86400);
   point_config.ledger.hold_ttl_max = hold_ttl;
+  // Every request the point ledger applies goes to its reference model too.
+  point_config.ledger.audit = true;
+  WatchPoints(hold_ttl);
   point_config.ledger.id_worker = 1;
   point_config.broker = broker_id;
   point_config.queue = assignment_queue;
@@ -849,7 +872,7 @@ std::string World::Backlog() {
 void World::AddPaymentNodes() {
   point = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("point"), "point", [this](sim::NodeContext& ctx) {
-        return std::make_unique<system::PointService>(ctx, point_config, &point_checker);
+        return std::make_unique<system::PointService>(ctx, point_config, &*point_observers);
       });
   partner = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("partner"), "partner", [this](sim::NodeContext& ctx) {
@@ -1099,9 +1122,24 @@ void Collect(World& w, reports::RunResult& r) {
       {"wallet.items_expired", ws.items_expired},
       {"wallet.holds_expired", ws.holds_expired},
   };
+  if (w.point_auditor) {
+    const models::PointModelStats& ps = w.point_auditor->model().stats();
+    const std::pair<std::string, int64_t> figures[] = {
+        {"point.requests", ps.requests},
+        {"point.refusals", ps.refusals},
+        {"point.declines", ps.declines},
+        {"point.multi_lot_debits", ps.multi_lot_debits},
+        {"point.lots_expired", ps.lots_expired},
+        {"point.holds_expired", ps.holds_expired},
+        {"point.grants_provisional", ps.grants_provisional},
+        {"point.grants_confirmed", ps.grants_confirmed},
+        {"point.grants_revoked", ps.grants_revoked},
+    };
+    r.models.insert(r.models.end(), std::begin(figures), std::end(figures));
+  }
   if (w.payments) {
-    for (const auto* board : {&w.point_checker.statuses(), &w.partner_checker.statuses(),
-                              &w.payment_checker.statuses()}) {
+    for (const auto* board : {&w.point_checker.statuses(), &w.point_auditor->statuses(),
+                              &w.partner_checker.statuses(), &w.payment_checker.statuses()}) {
       for (const system::CheckStatus& c : *board) {
         r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
       }
@@ -1109,7 +1147,8 @@ void Collect(World& w, reports::RunResult& r) {
     CollectPayments(w, r);
   }
   if (w.migration) {
-    for (const auto* board : {&w.point_checker.statuses(), &w.migration_checker.statuses()}) {
+    for (const auto* board : {&w.point_checker.statuses(), &w.point_auditor->statuses(),
+                              &w.migration_checker.statuses()}) {
       for (const system::CheckStatus& c : *board) {
         r.checks.push_back(reports::CheckResult{c.name, c.evaluations, c.violations});
       }
@@ -1323,6 +1362,7 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
     if (w.migration && !w.sim.stopped() && !r.violation) {
       w.checker.CheckNoHoldLeft(w.wallet->db());
       w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+      w.point_auditor->CheckFinal(w.point->db());
       w.migration_checker.CheckFinal(
           system::MigrationDatabases{&w.wallet->db(), &w.point->db(), &w.controller->db(),
                                      &w.migrator->db()},
@@ -1335,6 +1375,7 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
     if (w.payments && !w.sim.stopped() && !r.violation) {
       w.checker.CheckNoHoldLeft(w.wallet->db());
       w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+      w.point_auditor->CheckFinal(w.point->db());
       w.partner_checker.CheckFinal(w.partner->db());
       w.payment_checker.CheckFinal(system::PaymentDatabases{
           &w.payment->db(),
@@ -1355,9 +1396,11 @@ reports::RunResult RunScenario(const Scenario& configured, const RunOptions& o) 
       CollectRealised(w, r);
     }
     r.checks.push_back(completes);
+    const std::optional<system::Violation> no_point_world;
     for (const auto* v :
          {&w.checker.first_violation(), &w.wallet_auditor.first_violation(),
           &w.messaging_checker.first_violation(), &w.point_checker.first_violation(),
+          w.point_auditor ? &w.point_auditor->first_violation() : &no_point_world,
           &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
           &w.migration_checker.first_violation()}) {
       if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
