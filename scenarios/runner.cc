@@ -15,6 +15,7 @@
 #include "faults/crash_injector.h"
 #include "faults/fault_points.h"
 #include "models/migration_auditor.h"
+#include "models/point_auditor.h"
 #include "models/wallet_auditor.h"
 #include "reports/report.h"
 #include "scenarios/swarm.h"
@@ -293,6 +294,9 @@ struct World {
   }
 
   void ConfigurePayments(const Scenario& s, const RunOptions& o);
+  // Makes the point ledger's auditor for a ledger whose tries may last up
+  // to hold_ttl_max, and the observers the point node reports to.
+  void WatchPoints(sim::Duration hold_ttl_max);
   // The migration world (issue 6): nodes in kKnownNodes' order, the ones it
   // does not use as idle placeholders (the network numbers nodes densely).
   void BuildMigration(const Scenario& s, const RunOptions& o);
@@ -357,6 +361,11 @@ struct World {
   // Payments (issue 4).
   bool payments = false;
   system::PointChecker point_checker;
+  // The point ledger's reference model, and the point node's observers (the
+  // invariant checker, then the model): made once the world's point
+  // configuration is known (WatchPoints), with payments or the migration.
+  std::optional<models::PointAuditor> point_auditor;
+  std::optional<system::PointLedgerObserverFanout> point_observers;
   system::PartnerChecker partner_checker;
   system::PaymentChecker payment_checker;
   system::PointServiceConfig point_config;
@@ -395,7 +404,6 @@ struct World {
   system::MigratorCounters migrator_counters;
   system::ShopperConfig shopper_config;
   std::unique_ptr<models::MigrationAuditor> migration_auditor;
-  std::unique_ptr<system::PointLedgerObserverFanout> home_observers;
   std::unique_ptr<sim::Node> controller;
   std::unique_ptr<sim::Node> migrator;
   std::vector<std::unique_ptr<sim::Node>> placeholders;
@@ -450,6 +458,9 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
 
   home_config.ledger.id_worker = 1;
   home_config.ledger.hold_ttl_max = wallet_config.ledger.hold_ttl_max;
+  // Every request the point ledger applies goes to its reference model too.
+  home_config.ledger.audit = true;
+  WatchPoints(home_config.ledger.hold_ttl_max);
   home_config.ledger.defect_id_without_system_bit =
       o.defects.Has(system::Defect::kIdWithoutSystemBit);
   home_config.users = users;
@@ -476,8 +487,7 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
       sim, models::MigrationTermsRules{cashback_type, types.Get(cashback_type).expires_after},
       [this](const system::Violation&) { sim.Stop(); });
   wallet_observers.Add(migration_auditor.get());
-  home_observers = std::make_unique<system::PointLedgerObserverFanout>(
-      std::vector<system::PointLedgerObserver*>{&point_checker, migration_auditor.get()});
+  point_observers->Add(migration_auditor.get());
 
   controller_config.users = users;
 
@@ -545,7 +555,7 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   idle("mirror");
   point = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("point"), "point", [this](sim::NodeContext& ctx) {
-        return std::make_unique<system::PointHome>(ctx, home_config, home_observers.get());
+        return std::make_unique<system::PointHome>(ctx, home_config, &*point_observers);
       });
   net.AddNode(point.get());
   for (std::string_view name : {"payment", "partner", "checkout", "marketplace"}) {
@@ -714,6 +724,13 @@ void World::CollectMigration(const Scenario& s, reports::RunResult& r) {
   r.migration_series = series;
 }
 
+void World::WatchPoints(sim::Duration hold_ttl_max) {
+  point_auditor.emplace(sim, models::PointRules{hold_ttl_max},
+                        [this](const system::Violation&) { sim.Stop(); });
+  point_observers.emplace(
+      std::vector<system::PointLedgerObserver*>{&point_checker, &*point_auditor});
+}
+
 void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
   const PaymentsOptions& p = s.payments;
   payments = true;
@@ -740,6 +757,9 @@ void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
   point_config.initial_points = p.initial_points;
   point_config.lot_expiry = sim::FromSeconds(p.point_expiry_days * 86400);
   point_config.ledger.hold_ttl_max = hold_ttl;
+  // Every request the point ledger applies goes to its reference model too.
+  point_config.ledger.audit = true;
+  WatchPoints(hold_ttl);
   point_config.ledger.id_worker = 1;
   point_config.broker = broker_id;
   point_config.queue = assignment_queue;
@@ -924,11 +944,13 @@ std::vector<reports::CheckResult> World::CheckResults() const {
   add(wallet_auditor.statuses());
   if (payments) {
     add(point_checker.statuses());
+    add(point_auditor->statuses());
     add(partner_checker.statuses());
     add(payment_checker.statuses());
   }
   if (migration) {
     add(point_checker.statuses());
+    add(point_auditor->statuses());
     add(migration_checker.statuses());
     add(migration_auditor->statuses());
   }
@@ -944,7 +966,7 @@ std::vector<reports::CheckResult> World::CheckResults() const {
 void World::AddPaymentNodes() {
   point = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("point"), "point", [this](sim::NodeContext& ctx) {
-        return std::make_unique<system::PointService>(ctx, point_config, &point_checker);
+        return std::make_unique<system::PointService>(ctx, point_config, &*point_observers);
       });
   partner = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("partner"), "partner", [this](sim::NodeContext& ctx) {
@@ -1191,6 +1213,21 @@ void Collect(World& w, reports::RunResult& r) {
       {"wallet.on_time_boundary", ws.on_time_boundary},
       {"wallet.on_amount_boundary", ws.on_amount_boundary},
   };
+  if (w.point_auditor) {
+    const models::PointModelStats& ps = w.point_auditor->model().stats();
+    const std::pair<std::string, int64_t> figures[] = {
+        {"point.requests", ps.requests},
+        {"point.refusals", ps.refusals},
+        {"point.declines", ps.declines},
+        {"point.multi_lot_debits", ps.multi_lot_debits},
+        {"point.lots_expired", ps.lots_expired},
+        {"point.holds_expired", ps.holds_expired},
+        {"point.grants_provisional", ps.grants_provisional},
+        {"point.grants_confirmed", ps.grants_confirmed},
+        {"point.grants_revoked", ps.grants_revoked},
+    };
+    r.models.insert(r.models.end(), std::begin(figures), std::end(figures));
+  }
   if (w.payments) {
     CollectPayments(w, r);
   }
@@ -1249,6 +1286,7 @@ void CheckFinal(World& w, const Scenario& s) {
   }
   if (w.migration && !w.sim.stopped()) {
     w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+    w.point_auditor->CheckFinal(w.point->db());
     w.migration_checker.CheckFinal(
         system::MigrationDatabases{&w.wallet->db(), &w.point->db(), &w.controller->db(),
                                    &w.migrator->db()},
@@ -1263,6 +1301,7 @@ void CheckFinal(World& w, const Scenario& s) {
   }
   if (w.payments && !w.sim.stopped()) {
     w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
+    w.point_auditor->CheckFinal(w.point->db());
     w.partner_checker.CheckFinal(w.partner->db());
     w.payment_checker.CheckFinal(system::PaymentDatabases{
         &w.payment->db(),
@@ -1493,12 +1532,12 @@ void Conclude(World& w, const Scenario& s, const RunOptions& o,
   }
   r.checks.push_back(completes);
   const std::optional<system::Violation> none;
-  for (const auto* v :
-       {&w.checker.first_violation(), &w.wallet_auditor.first_violation(),
-        &w.messaging_checker.first_violation(), &w.point_checker.first_violation(),
-        &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
-        &w.migration_checker.first_violation(), &w.queue_checker.first_violation(),
-        w.migration_auditor ? &w.migration_auditor->first_violation() : &none}) {
+  for (const auto* v : {&w.checker.first_violation(), &w.wallet_auditor.first_violation(),
+                        &w.messaging_checker.first_violation(), &w.point_checker.first_violation(),
+                        w.point_auditor ? &w.point_auditor->first_violation() : &none,
+                        &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
+                        &w.migration_checker.first_violation(), &w.queue_checker.first_violation(),
+                        w.migration_auditor ? &w.migration_auditor->first_violation() : &none}) {
     if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
       r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
     }

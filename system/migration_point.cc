@@ -864,6 +864,9 @@ asio::awaitable<void> PointHome::ExpiryLoop() {
   for (;;) {
     co_await ctx_.Sleep(config_.expiry_scan_interval);
     Live().ExpireHolds(ctx_.Now(), 1000);
+    // Migrated value keeps its expiry: what expired goes to BREAKAGE here,
+    // as it would have in the wallet.
+    Live().ExpireLots(ctx_.Now(), 1000);
     std::vector<std::string> keys;
     {
       sim::Statement q(ctx_.db(),

@@ -224,6 +224,7 @@ class PointLedgerObserverFanout : public PointLedgerObserver {
  public:
   explicit PointLedgerObserverFanout(std::vector<PointLedgerObserver*> observers)
       : observers_(std::move(observers)) {}
+  void Add(PointLedgerObserver* o) { observers_.push_back(o); }
   void OnPointMovement(const PointMovementRecord& m) override {
     for (PointLedgerObserver* o : observers_) {
       o->OnPointMovement(m);
