@@ -134,6 +134,8 @@ struct World {
         o.defects.Has(system::Defect::kDebitIgnoresPriority);
     wallet_config.ledger.defect_items_latest_first =
         o.defects.Has(system::Defect::kItemsConsumedLatestFirst);
+    wallet_config.ledger.defect_item_spendable_at_expiry =
+        o.defects.Has(system::Defect::kItemSpendableAtExpiry);
     wallet_config.users = s.population.users;
     for (const auto& [name, amount] : s.population.initial_balances) {
       wallet_config.initial_balances.push_back(system::InitialBalance{*types.Find(name), amount});
@@ -155,6 +157,17 @@ struct World {
     workload.retry_backoff = sim::FromMillis(w.retry_backoff_ms);
     workload.users = s.population.users;
     workload.defect_retry_without_key = o.defects.Has(system::Defect::kRetryWithoutIdempotencyKey);
+    workload.boundary_ratio = w.boundary_ratio;
+    workload.hold_ttl_max = sim::FromSeconds(s.wallet.hold_ttl_max_s);
+    workload.deposit_cap = types.Get(workload.deposit_type).balance_cap;
+    // The opening balance items are made at 0: they expire at their type's
+    // expiry, an instant the client can aim at.
+    for (const auto& [name, amount] : s.population.initial_balances) {
+      const sim::Duration after = types.Get(*types.Find(name)).expires_after;
+      if (amount > 0 && after > 0) {
+        workload.item_expiries.push_back(after);
+      }
+    }
 
     const sim::NodeId wallet_id = NodeIdOf("wallet");
     const MessagingOptions& m = s.messaging;
@@ -1213,6 +1226,15 @@ void Collect(World& w, reports::RunResult& r) {
       {"wallet.on_time_boundary", ws.on_time_boundary},
       {"wallet.on_amount_boundary", ws.on_amount_boundary},
   };
+  if (system::Client* c = w.client_service()) {
+    r.models.emplace_back("workload.aimed_at_time", c->aimed_at_time());
+    r.models.emplace_back("workload.aimed_at_amount", c->aimed_at_amount());
+    for (size_t k = 0; k < system::kMisuseKinds; ++k) {
+      const auto kind = static_cast<system::MisuseKind>(k);
+      r.models.emplace_back(fmt::format("workload.misuse.{}", system::MisuseKindName(kind)),
+                            c->misuse_sent(kind));
+    }
+  }
   if (w.point_auditor) {
     const models::PointModelStats& ps = w.point_auditor->model().stats();
     const std::pair<std::string, int64_t> figures[] = {

@@ -580,9 +580,9 @@ constexpr std::string_view kAccountTypeFields[] = {
     "name", "debit_priority", "allow_negative", "expires_after_days", "auto_create", "balance_cap"};
 constexpr std::string_view kPopulationFields[] = {"users", "initial_balances"};
 constexpr std::string_view kWorkloadFields[] = {
-    "operations",      "rate_per_s",      "mix",           "amount_min", "amount_max",
-    "deposit_type",    "rollback_ratio",  "abandon_ratio", "hold_ttl_s", "timeout_ms",
-    "retry_count_max", "retry_backoff_ms"};
+    "operations",      "rate_per_s",       "mix",           "amount_min", "amount_max",
+    "deposit_type",    "rollback_ratio",   "abandon_ratio", "hold_ttl_s", "timeout_ms",
+    "retry_count_max", "retry_backoff_ms", "boundary_ratio"};
 constexpr std::string_view kMixFields[] = {"deposit", "transfer", "two_phase", "misuse"};
 constexpr std::string_view kNetworkFields[] = {"latency_ms"};
 constexpr std::string_view kLatencyFields[] = {"distribution", "min", "max", "median", "sigma"};
@@ -929,6 +929,7 @@ void ReadWorkload(Reader& r, const Json& j, const std::string& pointer,
   o.Number("timeout_ms", Need::kOptional, kMillisPositive, &w->timeout_ms);
   o.Integer("retry_count_max", Need::kOptional, Within<int64_t>(0, 100), &w->retry_count_max);
   o.Number("retry_backoff_ms", Need::kOptional, kMillisNonNegative, &w->retry_backoff_ms);
+  o.Number("boundary_ratio", Need::kOptional, kProbability, &w->boundary_ratio);
 }
 
 void ReadLatency(Reader& r, const Json& j, const std::string& pointer, LatencySpec* l) {
@@ -1639,6 +1640,7 @@ nlohmann::json ToJson(const Scenario& s) {
            {"timeout_ms", w.timeout_ms},
            {"retry_count_max", w.retry_count_max},
            {"retry_backoff_ms", w.retry_backoff_ms},
+           {"boundary_ratio", w.boundary_ratio},
        }},
       {"network",
        {

@@ -104,6 +104,7 @@ struct Workload {
   double timeout_ms = 200;
   int64_t retry_count_max = 5;
   double retry_backoff_ms = 50;
+  double boundary_ratio = 0;  // share of operations aimed at a boundary (an instant, an amount)
 
   bool operator==(const Workload&) const = default;
 };

@@ -504,6 +504,10 @@ TEST(ScenarioErrorTest, CrossFieldConstraints) {
   ExpectError(doc, "/workload/mix", "sum > 0");
 
   doc = QuickstartJson();
+  doc["workload"]["boundary_ratio"] = 1.5;
+  ExpectError(doc, "/workload/boundary_ratio", "");
+
+  doc = QuickstartJson();
   doc["network"]["latency_ms"]["median"] = 100;
   ExpectError(doc, "/network/latency_ms/median", "must be in [min (0.3), max (80)], got 100");
 

@@ -67,6 +67,10 @@ Scenario Swarm(const Scenario& s, uint64_t seed) {
   KeepHalf(rng, &f.schedule.crashes);
   KeepHalf(rng, &f.schedule.clock_steps);
   KeepHalf(rng, &f.schedule.rpc_faults);
+  // The workload's aim and misuse, drawn last so the faults' draws above
+  // stay what they were.
+  rate(&out.workload.boundary_ratio);
+  rate(&out.workload.mix.misuse);
   return out;
 }
 

@@ -63,6 +63,9 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
     {Defect::kItemsConsumedLatestFirst, "items_consumed_latest_first",
      "a wallet debit consumes an account's latest-expiring balance items first",
      DefectNeeds::kWallet, "wallet_model_agrees", "scenarios/chaos_wallet.json"},
+    {Defect::kItemSpendableAtExpiry, "item_spendable_at_expiry",
+     "a balance item counts as expired only after its expiry instant, so it pays at the instant",
+     DefectNeeds::kWallet, "wallet_model_agrees", "scenarios/chaos_wallet.json"},
 }};
 
 }  // namespace

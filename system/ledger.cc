@@ -1378,6 +1378,11 @@ int64_t Ledger::DoExpireBalanceItems(sim::Time now, int64_t limit) {
 
 int64_t Ledger::Balance(UserId user, TypeId type) { return AccountBalance(user, type).value_or(0); }
 
+sim::Time Ledger::HoldExpiry(uint64_t hold_id) {
+  const std::optional<HoldRow> h = ReadHold(st_->hold_get, hold_id);
+  return h ? h->expires_at : 0;
+}
+
 int64_t Ledger::TotalBalance(UserId user) {
   int64_t total = 0;
   for (TypeId t : types_.debit_order()) {

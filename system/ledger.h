@@ -352,6 +352,8 @@ class Ledger {
   int64_t ExpireBalanceItems(sim::Time now, int64_t limit);
 
   int64_t Balance(UserId user, TypeId type);
+  // When a hold expires; 0 for an unknown hold.
+  sim::Time HoldExpiry(uint64_t hold_id);
   // The outbox, when publish_events is on; nullptr otherwise.
   Outbox* outbox() { return outbox_.get(); }
   // Sum of a user's balances over the user types.

@@ -153,6 +153,14 @@ asio::awaitable<WalletReply> Wallet::Payout(PayoutRequest r) {
 
 asio::awaitable<int64_t> Wallet::TotalBalance(UserId user) { co_return Live().TotalBalance(user); }
 
+asio::awaitable<int64_t> Wallet::AccountBalance(std::pair<UserId, TypeId> account) {
+  co_return Live().Balance(account.first, account.second);
+}
+
+asio::awaitable<sim::Time> Wallet::HoldExpiry(uint64_t hold_id) {
+  co_return Live().HoldExpiry(hold_id);
+}
+
 void TraceMovement(sim::NodeContext& ctx, const MovementRecord& m) {
   int64_t moved = 0;
   for (const JournalEntry& e : m.entries) {

@@ -119,6 +119,12 @@ class Wallet : public sim::Service, public LedgerObserver {
   asio::awaitable<WalletReply> Payout(PayoutRequest r);
   // The user's total over the user account types; 0 for an unknown user.
   asio::awaitable<int64_t> TotalBalance(UserId user);
+  // One account's balance (0 if it does not exist): a workload aiming at a
+  // cap's room reads it.
+  asio::awaitable<int64_t> AccountBalance(std::pair<UserId, TypeId> account);
+  // When a hold expires (0: no such hold): a workload aiming at the instant
+  // reads it.
+  asio::awaitable<sim::Time> HoldExpiry(uint64_t hold_id);
 
   // REQUIRES: booted.
   Ledger& ledger() { return *ledger_; }

@@ -130,24 +130,27 @@ TEST(Evidence, ClientDbReDerivesIdempotencySameAnswer) {
   Sql client(d / "client.db");
   ASSERT_TRUE(client.ok());
   // The answers the checker compared are the rows of client.db: one per
-  // answer, misuse requests apart (a reused key, answered by the refusal).
+  // answer, reused keys apart (a key reused with other parameters is
+  // answered by the refusal, judged by idempotency_mismatch_refused).
+  const std::string reused = "op = 'misuse' AND json_extract(params, '$.kind') = 'reused_key'";
   const reports::CheckResult* same = FindCheck(r, "idempotency_same_answer");
   ASSERT_NE(same, nullptr);
-  EXPECT_EQ(client.Int("SELECT COUNT(*) FROM answers WHERE op <> 'misuse'"), same->evaluations);
+  EXPECT_EQ(client.Int("SELECT COUNT(*) FROM answers WHERE NOT (" + reused + ")"),
+            same->evaluations);
   EXPECT_GT(client.Int("SELECT COUNT(*) FROM answers WHERE attempt > 1"), 0)
       << "the run's lost replies should make some answers come to a retry";
   // idempotency_same_answer, re-derived: every key answered one way.
-  EXPECT_EQ(client.Int("SELECT COUNT(*) FROM (SELECT key FROM answers WHERE op <> 'misuse' "
-                       "GROUP BY key HAVING COUNT(DISTINCT status || '/' || answer_id || '/' || "
+  EXPECT_EQ(client.Int("SELECT COUNT(*) FROM (SELECT key FROM answers WHERE NOT (" + reused +
+                       ") GROUP BY key HAVING COUNT(DISTINCT status || '/' || answer_id || '/' || "
                        "answer_amount) > 1)"),
             0);
   EXPECT_EQ(same->violations, 0);
   // idempotency_mismatch_refused, re-derived: every misuse was refused.
   const reports::CheckResult* refused = FindCheck(r, "idempotency_mismatch_refused");
   ASSERT_NE(refused, nullptr);
-  EXPECT_EQ(client.Int("SELECT COUNT(*) FROM answers WHERE op = 'misuse'"), refused->evaluations);
-  EXPECT_EQ(client.Int("SELECT COUNT(*) FROM answers WHERE op = 'misuse' AND "
-                       "status <> 'idempotency_mismatch'"),
+  EXPECT_EQ(client.Int("SELECT COUNT(*) FROM answers WHERE " + reused), refused->evaluations);
+  EXPECT_EQ(client.Int("SELECT COUNT(*) FROM answers WHERE " + reused +
+                       " AND status <> 'idempotency_mismatch'"),
             0);
   // And each keyed answer, retries' included, is the answer the wallet
   // stored for that key when it first acted (status 0 is ok).
