@@ -67,6 +67,12 @@ Scenario Swarm(const Scenario& s, uint64_t seed) {
   KeepHalf(rng, &f.schedule.crashes);
   KeepHalf(rng, &f.schedule.clock_steps);
   KeepHalf(rng, &f.schedule.rpc_faults);
+  // The upstreams' misuse (issue 12): off, or a share up to the scenario's,
+  // from a stream of its own so that no fault above moves.
+  sim::Rng misuse(seed, "swarm.misuse");
+  const bool misuse_kept = misuse.Bernoulli(0.5);
+  const double misuse_scale = 1 - misuse.UniformDouble();  // (0, 1]
+  out.payments.misuse_ratio = misuse_kept ? s.payments.misuse_ratio * misuse_scale : 0;
   return out;
 }
 

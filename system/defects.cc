@@ -63,6 +63,9 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
     {Defect::kItemsConsumedLatestFirst, "items_consumed_latest_first",
      "a wallet debit consumes an account's latest-expiring balance items first",
      DefectNeeds::kWallet, "wallet_model_agrees", "scenarios/chaos_wallet.json"},
+    {Defect::kFeeRoundedUp, "fee_rounded_up",
+     "the merchant clearing rounds the fee up instead of down (every yen is still conserved)",
+     DefectNeeds::kPayments, "payment_model_agrees", "scenarios/chaos_payments.json"},
 }};
 
 }  // namespace
