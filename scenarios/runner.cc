@@ -15,6 +15,7 @@
 #include "faults/crash_injector.h"
 #include "faults/fault_points.h"
 #include "models/migration_auditor.h"
+#include "models/payment_auditor.h"
 #include "models/point_auditor.h"
 #include "models/wallet_auditor.h"
 #include "reports/report.h"
@@ -381,6 +382,8 @@ struct World {
   std::optional<system::PointLedgerObserverFanout> point_observers;
   system::PartnerChecker partner_checker;
   system::PaymentChecker payment_checker;
+  // The payment service's reference model (issue 12), fed its audit view.
+  std::optional<models::PaymentAuditor> payment_auditor;
   system::PointServiceConfig point_config;
   system::PartnerConfig partner_config;
   system::PartnerCounters partner_counters;
@@ -804,6 +807,11 @@ void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
   payment_config.hold_ttl = hold_ttl;
   payment_config.fee_bp = p.fee_bp;
   payment_config.clearing_interval = sim::FromSeconds(p.clearing_interval_s);
+  // Every answer and state change of the payment service goes to its model.
+  payment_auditor.emplace(sim, models::PaymentRules{p.fee_bp},
+                          [this](const system::Violation&) { sim.Stop(); });
+  payment_config.audit = &*payment_auditor;
+  payment_config.defect_fee_rounded_up = o.defects.Has(system::Defect::kFeeRoundedUp);
   payment_config.relay =
       system::RelayConfig{broker_id, "payment", sim::FromMillis(s.messaging.relay_interval_ms),
                           sim::FromMillis(s.messaging.rpc_timeout_ms), s.messaging.relay_batch_max};
@@ -821,6 +829,7 @@ void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
     u->retry_count_max = static_cast<int>(p.upstream_retry_count_max);
     u->poll_interval = sim::FromMillis(s.messaging.poll_interval_ms);
     u->rpc_timeout = sim::FromMillis(s.messaging.rpc_timeout_ms);
+    u->misuse_ratio = p.misuse_ratio;
   }
   checkout_config.name = "checkout";
   checkout_config.notify_queue = topic + ".checkout";
@@ -960,6 +969,7 @@ std::vector<reports::CheckResult> World::CheckResults() const {
     add(point_auditor->statuses());
     add(partner_checker.statuses());
     add(payment_checker.statuses());
+    add(payment_auditor->statuses());
   }
   if (migration) {
     add(point_checker.statuses());
@@ -1120,6 +1130,13 @@ void CollectPayments(World& w, reports::RunResult& r) {
     out.push_back({fmt::format("{}.orphans_voided", name), u->orphans_voided});
     out.push_back({fmt::format("{}.late_successes", name), u->late_successes});
   }
+  // The upstreams' misuse of the payment API (issue 12), both together.
+  const system::UpstreamCounters& ck = w.checkout_counters;
+  const system::UpstreamCounters& mk = w.marketplace_counters;
+  out.push_back({"misuse.sent", ck.misuse_sent + mk.misuse_sent});
+  out.push_back({"misuse.answered", ck.misuse_answered + mk.misuse_answered});
+  out.push_back({"misuse.refused", ck.misuse_refused + mk.misuse_refused});
+  out.push_back({"misuse.probes", ck.probes + mk.probes});
   const system::PointCounters pc = system::ReadPointCounters(w.point->db());
   out.push_back({"points.grants_provisional", pc.grants_provisional});
   out.push_back({"points.grants_confirmed", pc.grants_confirmed});
@@ -1250,6 +1267,25 @@ void Collect(World& w, reports::RunResult& r) {
     };
     r.models.insert(r.models.end(), std::begin(figures), std::end(figures));
   }
+  if (w.payment_auditor) {
+    const models::PaymentModelStats& ms = w.payment_auditor->model().stats();
+    const std::pair<std::string, int64_t> figures[] = {
+        {"payment.answers", ms.answers},
+        {"payment.refusals", ms.refusals},
+        {"payment.in_progress", ms.in_progress},
+        {"payment.conflicts", ms.conflicts},
+        {"payment.unknown_keys", ms.unknown_keys},
+        {"payment.created", ms.created},
+        {"payment.captured", ms.captured},
+        {"payment.voided", ms.voided},
+        {"payment.failed", ms.failed},
+        {"payment.gave_up", ms.gave_up},
+        {"payment.clearings", ms.clearings},
+        {"payment.credits_cleared", ms.credits_cleared},
+        {"payment.fees", ms.fees},
+    };
+    r.models.insert(r.models.end(), std::begin(figures), std::end(figures));
+  }
   if (w.payments) {
     CollectPayments(w, r);
   }
@@ -1331,6 +1367,9 @@ void CheckFinal(World& w, const Scenario& s) {
         &w.point->db(),
         &w.partner->db(),
         {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
+    if (!w.sim.stopped()) {
+      w.payment_auditor->CheckFinal(w.payment->db());
+    }
   }
   // Last: a queue left full is often the symptom of what an earlier check
   // names more precisely (a hold never released, an order never voided).
@@ -1434,7 +1473,14 @@ namespace {
 void Describe(const Scenario& s, const RunOptions& o, reports::RunResult& r) {
   r.swarm = o.swarm;
   if (o.swarm) {
-    r.swarm_faults = ToJson(s)["faults"].dump();
+    auto drawn = ToJson(s)["faults"];
+    if (s.payments.enabled) {
+      // Swarm draws these payment knobs too; recorded beside the faults.
+      drawn["payments"] = {{"partner_unavailable", s.payments.partner_unavailable},
+                           {"assignment_failure", s.payments.assignment_failure},
+                           {"misuse_ratio", s.payments.misuse_ratio}};
+    }
+    r.swarm_faults = drawn.dump();
   }
   r.scenario_name = s.name;
   r.scenario_file = o.scenario_file;
@@ -1559,7 +1605,8 @@ void Conclude(World& w, const Scenario& s, const RunOptions& o,
                         w.point_auditor ? &w.point_auditor->first_violation() : &none,
                         &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
                         &w.migration_checker.first_violation(), &w.queue_checker.first_violation(),
-                        w.migration_auditor ? &w.migration_auditor->first_violation() : &none}) {
+                        w.migration_auditor ? &w.migration_auditor->first_violation() : &none,
+                        w.payment_auditor ? &w.payment_auditor->first_violation() : &none}) {
     if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
       r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
     }

@@ -684,6 +684,7 @@ constexpr std::string_view kPaymentsFields[] = {
     "reward_bp",
     "assignment_failure",
     "assignment_redrive_at_s",
+    "misuse_ratio",
 };
 
 constexpr LatencyDistribution kDistributions[] = {
@@ -1203,6 +1204,7 @@ void ReadPayments(Reader& r, const Json& j, const std::string& pointer, Payments
   o.Number("assignment_failure", Need::kOptional, kProbability, &p->assignment_failure);
   o.Number("assignment_redrive_at_s", Need::kOptional, kSecondsNonNegative,
            &p->assignment_redrive_at_s);
+  o.Number("misuse_ratio", Need::kOptional, kProbability, &p->misuse_ratio);
   if (r.ok() && p->amount_max < p->amount_min) {
     r.Fail(o.PointerTo("amount_max"), "must be at least amount_min");
   }
@@ -1732,6 +1734,7 @@ nlohmann::json ToJson(const Scenario& s) {
            {"reward_bp", s.payments.reward_bp},
            {"assignment_failure", s.payments.assignment_failure},
            {"assignment_redrive_at_s", s.payments.assignment_redrive_at_s},
+           {"misuse_ratio", s.payments.misuse_ratio},
        }},
       {"migration",
        {

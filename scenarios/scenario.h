@@ -295,6 +295,10 @@ struct PaymentsOptions {
   double assignment_redrive_at_s =
       0;  // operator: redrive the assignment dead-letter queue (0 = never)
 
+  // The upstreams' misuse of the payment API (issue 12): the share of
+  // finished orders an upstream follows with one misuse call.
+  double misuse_ratio = 0;
+
   bool operator==(const PaymentsOptions&) const = default;
 };
 

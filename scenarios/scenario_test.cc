@@ -722,6 +722,23 @@ TEST(PaymentsScenarioTest, BadValuesNameTheField) {
   ExpectError(doc, "/payments/charges_per_s", "unknown field");
 }
 
+// The upstreams' misuse share (issue 12): a probability, off by default,
+// kept by the round trip.
+TEST(PaymentsScenarioTest, MisuseRatioIsAProbabilityThatRoundTrips) {
+  EXPECT_EQ(ScenarioOf(PaymentsJson()).payments.misuse_ratio, 0);
+  json doc = PaymentsJson();
+  doc["payments"]["misuse_ratio"] = 0.25;
+  const Scenario s = ScenarioOf(doc);
+  EXPECT_EQ(s.payments.misuse_ratio, 0.25);
+  EXPECT_EQ(ScenarioOfText(ToJson(s).dump()), s);
+  for (const double bad : {-0.1, 1.5}) {
+    doc["payments"]["misuse_ratio"] = bad;
+    ExpectError(doc, "/payments/misuse_ratio", "");
+  }
+  doc["payments"]["misuse_ratio"] = "often";
+  ExpectError(doc, "/payments/misuse_ratio", "");
+}
+
 TEST(PaymentsScenarioTest, CrossFieldRulesNameTheField) {
   json doc = PaymentsJson();
   doc["messaging"]["enabled"] = false;

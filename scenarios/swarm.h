@@ -9,11 +9,13 @@
 // fault point, each scheduled fault, the broker's duplicate deliveries, the
 // partner's unavailability, point-assignment failures, poison messages) is
 // kept with probability 1/2; a kept rate is scaled by a factor drawn in
-// [1/4, 1], a kept crash plan's mean interval by one in [1, 4]. Nothing is
-// added that the scenario does not configure.
+// [1/4, 1], a kept crash plan's mean interval by one in [1, 4]. The
+// upstreams' misuse share (payments.misuse_ratio) is kept with probability
+// 1/2 and scaled by a factor in (0, 1], drawn from the stream
+// "swarm.misuse". Nothing is added that the scenario does not configure.
 //
-// Determinism: a pure function of (scenario, seed), drawn from the stream
-// "swarm", which nothing else reads. The run records the drawn faults
+// Determinism: a pure function of (scenario, seed), drawn from the streams
+// "swarm" and "swarm.misuse", which nothing else reads. The run records the drawn faults
 // (report.json's "swarm_faults"), and `paylab run --swarm --seed N`
 // draws the same ones again.
 #pragma once

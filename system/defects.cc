@@ -66,6 +66,9 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
     {Defect::kItemSpendableAtExpiry, "item_spendable_at_expiry",
      "a balance item counts as expired only after its expiry instant, so it pays at the instant",
      DefectNeeds::kWallet, "wallet_model_agrees", "scenarios/chaos_wallet.json"},
+    {Defect::kFeeRoundedUp, "fee_rounded_up",
+     "the merchant clearing rounds the fee up instead of down (every yen is still conserved)",
+     DefectNeeds::kPayments, "payment_model_agrees", "scenarios/chaos_payments.json"},
 }};
 
 }  // namespace

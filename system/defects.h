@@ -43,6 +43,7 @@ enum class Defect : uint8_t {
   kDebitIgnoresPriority,
   kItemsConsumedLatestFirst,
   kItemSpendableAtExpiry,
+  kFeeRoundedUp,
   kCount,
 };
 

@@ -28,6 +28,38 @@ std::string_view ResourceStatusName(ResourceStatus s) {
   return "?";
 }
 
+std::string_view PaymentOpName(PaymentOp op) {
+  switch (op) {
+    case PaymentOp::kCreate:
+      return "create";
+    case PaymentOp::kCapture:
+      return "capture";
+    case PaymentOp::kVoid:
+      return "void";
+    case PaymentOp::kGet:
+      return "get";
+  }
+  return "?";
+}
+
+std::string_view PaymentFactKindName(PaymentFactKind k) {
+  switch (k) {
+    case PaymentFactKind::kAnswered:
+      return "answered";
+    case PaymentFactKind::kCreated:
+      return "created";
+    case PaymentFactKind::kStarted:
+      return "started";
+    case PaymentFactKind::kFinalized:
+      return "finalized";
+    case PaymentFactKind::kGaveUp:
+      return "gave_up";
+    case PaymentFactKind::kCleared:
+      return "cleared";
+  }
+  return "?";
+}
+
 namespace {
 
 constexpr std::string_view kSchema = R"sql(
@@ -108,9 +140,10 @@ struct PaymentService::Stmts {
                   "WHERE c.credit_seq = j.seq) ORDER BY seq"),
         clearing_item(db,
                       "INSERT INTO pay_clearing_items(credit_seq, clearing, payment_id) "
-                      "VALUES(?, ?, ?)") {}
+                      "VALUES(?, ?, ?)"),
+        last_rowid(db, "SELECT last_insert_rowid()") {}
   sim::Statement meta_get, meta_put, by_id, by_key, insert, update, wip, account_add, journal_add,
-      unsettled, uncleared, clearing_item;
+      unsettled, uncleared, clearing_item, last_rowid;
 };
 
 PaymentService::PaymentService(sim::NodeContext& ctx, const PaymentConfig& config,
@@ -261,6 +294,38 @@ void PaymentService::AddJournal(uint64_t movement, int64_t owner, PayAccount acc
     st_->journal_add.Bind(6, static_cast<int64_t>(payment));
   }
   st_->journal_add.Exec();
+  if (config_.audit != nullptr) {
+    PAYLAB_CHECK(st_->last_rowid.Step());
+    const int64_t seq = st_->last_rowid.Int(0);
+    st_->last_rowid.Reset();
+    audit_rows_.push_back(PayJournalRow{seq, movement, owner, account, delta, payment});
+  }
+}
+
+void PaymentService::Report(PaymentApplied a) {
+  if (config_.audit == nullptr) {
+    return;
+  }
+  a.at = ctx_.Now();
+  config_.audit->OnPaymentApplied(a);
+}
+
+PaymentReply PaymentService::Answered(PaymentOp op, std::string_view order_key,
+                                      const CreatePaymentRequest* create, PaymentReply reply) {
+  Report(PaymentApplied{.kind = PaymentFactKind::kAnswered,
+                        .op = op,
+                        .order_key = order_key,
+                        .create = create,
+                        .reply = reply});
+  return reply;
+}
+
+void PaymentService::ReportRow(PaymentFactKind kind, const PaymentRow& row) {
+  if (config_.audit == nullptr) {
+    return;
+  }
+  Report(PaymentApplied{.kind = kind, .row = &row, .journal = audit_rows_});
+  audit_rows_.clear();
 }
 
 PaymentReply PaymentService::ReplyOf(const PaymentRow& row) const {
@@ -310,13 +375,14 @@ std::string_view CheckCreate(const CreatePaymentRequest& r) {
 
 asio::awaitable<PaymentReply> PaymentService::Create(CreatePaymentRequest r) {
   if (const std::string_view bad = CheckCreate(r); !bad.empty()) {
-    co_return Refuse(bad);
+    co_return Answered(PaymentOp::kCreate, r.order_key, &r, Refuse(bad));
   }
   std::optional<PaymentRow> row = LoadByKey(r.order_key);
   if (row) {
     if (row->flow != r.flow || row->payer != r.payer || row->payee != r.payee ||
         row->amount != r.amount || row->partner_amount != r.partner_amount) {
-      co_return Refuse("the order key was used with other parameters");
+      co_return Answered(PaymentOp::kCreate, r.order_key, &r,
+                         Refuse("the order key was used with other parameters"));
     }
   } else {
     sim::Database& db = Db();
@@ -351,23 +417,26 @@ asio::awaitable<PaymentReply> PaymentService::Create(CreatePaymentRequest r) {
     txn.Commit();
     ++counters_.created;
     ctx_.Trace(sim::TraceKind::kCommit, "payment.create", static_cast<int64_t>(p.id), p.amount);
+    ReportRow(PaymentFactKind::kCreated, p);
     row = std::move(p);
   }
   if (row->resource_status == ResourceStatus::kWip) {
     co_await Drive(row->id);
     row = Load(row->id);
   }
-  co_return ReplyOf(*row);
+  co_return Answered(PaymentOp::kCreate, r.order_key, &r, ReplyOf(*row));
 }
 
 asio::awaitable<PaymentReply> PaymentService::Capture(std::string order_key) {
+  constexpr PaymentOp kOp = PaymentOp::kCapture;
   std::optional<PaymentRow> row = LoadByKey(order_key);
   if (!row) {
-    co_return Refuse("no payment with this order key");
+    co_return Answered(kOp, order_key, nullptr, Refuse("no payment with this order key"));
   }
   if (row->resource_status == ResourceStatus::kWait && row->status == PaymentStatus::kAuthorized) {
     if (row->flow == PaymentFlow::kP2p) {
-      co_return Refuse("a P2P transfer is captured when created");
+      co_return Answered(kOp, order_key, nullptr,
+                         Refuse("a P2P transfer is captured when created"));
     }
     sim::Transaction txn(Db());
     row->request = PaymentRequestKind::kCapture;
@@ -376,30 +445,31 @@ asio::awaitable<PaymentReply> PaymentService::Capture(std::string order_key) {
     row->rollback_phase = 0;
     Save(*row);
     txn.Commit();
+    ReportRow(PaymentFactKind::kStarted, *row);
   } else if (row->resource_status != ResourceStatus::kWip &&
              row->status != PaymentStatus::kCaptured) {
-    co_return Refuse("the payment is not authorized");
+    co_return Answered(kOp, order_key, nullptr, Refuse("the payment is not authorized"));
   } else if (row->resource_status == ResourceStatus::kWip &&
              row->request != PaymentRequestKind::kCapture) {
     // Another request is in progress: the caller asks again later.
-    PaymentReply busy = ReplyOf(*row);
-    co_return busy;
+    co_return Answered(kOp, order_key, nullptr, ReplyOf(*row));
   }
   if (row->resource_status == ResourceStatus::kWip) {
     co_await Drive(row->id);
     row = Load(row->id);
   }
-  co_return ReplyOf(*row);
+  co_return Answered(kOp, order_key, nullptr, ReplyOf(*row));
 }
 
 asio::awaitable<PaymentReply> PaymentService::Void(std::string order_key) {
+  constexpr PaymentOp kOp = PaymentOp::kVoid;
   std::optional<PaymentRow> row = LoadByKey(order_key);
   if (!row) {
-    co_return Refuse("no payment with this order key");
+    co_return Answered(kOp, order_key, nullptr, Refuse("no payment with this order key"));
   }
   if (row->resource_status == ResourceStatus::kWait && row->status == PaymentStatus::kAuthorized) {
     if (row->flow == PaymentFlow::kP2p) {
-      co_return Refuse("a P2P transfer cannot be voided");
+      co_return Answered(kOp, order_key, nullptr, Refuse("a P2P transfer cannot be voided"));
     }
     sim::Transaction txn(Db());
     row->request = PaymentRequestKind::kVoid;
@@ -408,25 +478,28 @@ asio::awaitable<PaymentReply> PaymentService::Void(std::string order_key) {
     row->rollback_phase = 0;
     Save(*row);
     txn.Commit();
+    ReportRow(PaymentFactKind::kStarted, *row);
   } else if (row->status == PaymentStatus::kCaptured) {
-    co_return Refuse("a captured payment cannot be voided");
+    co_return Answered(kOp, order_key, nullptr, Refuse("a captured payment cannot be voided"));
   } else if (row->resource_status == ResourceStatus::kWip &&
              row->request != PaymentRequestKind::kVoid) {
-    co_return ReplyOf(*row);  // busy: the caller asks again later
+    // busy: the caller asks again later
+    co_return Answered(kOp, order_key, nullptr, ReplyOf(*row));
   }
   if (row->resource_status == ResourceStatus::kWip) {
     co_await Drive(row->id);
     row = Load(row->id);
   }
-  co_return ReplyOf(*row);
+  co_return Answered(kOp, order_key, nullptr, ReplyOf(*row));
 }
 
 asio::awaitable<PaymentReply> PaymentService::Get(std::string order_key) {
   std::optional<PaymentRow> row = LoadByKey(order_key);
   if (!row) {
-    co_return Refuse("no payment with this order key");
+    co_return Answered(PaymentOp::kGet, order_key, nullptr,
+                       Refuse("no payment with this order key"));
   }
-  co_return ReplyOf(*row);
+  co_return Answered(PaymentOp::kGet, order_key, nullptr, ReplyOf(*row));
 }
 
 bool PaymentService::PrefersRollback(const PaymentRow& row) const {
@@ -674,8 +747,10 @@ asio::awaitable<void> PaymentService::Drive(uint64_t id) {
     const Step step = NextStep(*row);
     if (step.action == Action::kFinalize) {
       sim::Transaction txn(Db());
+      audit_rows_.clear();
       Finalize(*row);
       txn.Commit();
+      ReportRow(PaymentFactKind::kFinalized, *row);
       ctx_.Trace(sim::TraceKind::kCommit, PaymentStatusName(row->status),
                  static_cast<int64_t>(row->id), row->amount);
       continue;
@@ -722,6 +797,9 @@ asio::awaitable<void> PaymentService::Drive(uint64_t id) {
     Record(*row, step, *reply);
     Save(*row);
     txn.Commit();
+    if (row->resource_status == ResourceStatus::kFailed) {
+      ReportRow(PaymentFactKind::kGaveUp, *row);
+    }
   }
   PAYLAB_CHECK(false && "a payment request took more steps than it has");
 }
@@ -772,16 +850,47 @@ asio::awaitable<void> PaymentService::ClearingLoop() {
       continue;
     }
     sim::Transaction txn(db);
+    audit_rows_.clear();
+    audit_credits_.clear();
+    audit_clearings_.clear();
     for (const auto& [merchant, amount] : due) {
       Clear(merchant, amount);
       ++counters_.cleared;
     }
     txn.Commit();
+    ReportClearings();
   }
 }
 
+void PaymentService::ReportClearings() {
+  if (config_.audit == nullptr) {
+    return;
+  }
+  const std::span<const PayJournalRow> rows = audit_rows_;
+  const std::span<const PayClearedCredit> credits = audit_credits_;
+  for (size_t i = 0; i < audit_clearings_.size(); ++i) {
+    const AuditClearing& c = audit_clearings_[i];
+    const bool last = i + 1 == audit_clearings_.size();
+    const size_t rows_to = last ? rows.size() : audit_clearings_[i + 1].rows_from;
+    const size_t credits_to = last ? credits.size() : audit_clearings_[i + 1].credits_from;
+    Report(PaymentApplied{.kind = PaymentFactKind::kCleared,
+                          .journal = rows.subspan(c.rows_from, rows_to - c.rows_from),
+                          .merchant = c.merchant,
+                          .credits = credits.subspan(c.credits_from, credits_to - c.credits_from)});
+  }
+  audit_rows_.clear();
+  audit_credits_.clear();
+  audit_clearings_.clear();
+}
+
 void PaymentService::Clear(int64_t merchant, int64_t amount) {
-  const int64_t fee = amount * config_.fee_bp / 10000;
+  const int64_t fee_scaled = amount * config_.fee_bp;
+  // DEFECT fee_rounded_up: the fee's fraction of a yen is taken whole.
+  const int64_t fee =
+      config_.defect_fee_rounded_up ? (fee_scaled + 9999) / 10000 : fee_scaled / 10000;
+  if (config_.audit != nullptr) {
+    audit_clearings_.push_back(AuditClearing{merchant, audit_rows_.size(), audit_credits_.size()});
+  }
   const uint64_t movement = NextId();
   // The credits this clearing settles: every sales credit of the merchant
   // that no clearing has covered yet. Read whole before writing the items.
@@ -803,6 +912,9 @@ void PaymentService::Clear(int64_t merchant, int64_t amount) {
         .Bind(2, static_cast<int64_t>(movement))
         .Bind(3, c.payment)
         .Exec();
+    if (config_.audit != nullptr) {
+      audit_credits_.push_back(PayClearedCredit{c.seq, static_cast<uint64_t>(c.payment)});
+    }
   }
   // Unsettled sales change only by credits and clearings, so the credits
   // not yet covered are the balance settled.

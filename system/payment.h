@@ -72,6 +72,18 @@
 //     fee_bp, hold_ttl_ns, clearing_interval_ns, the recovery layers'
 //     bounds, the timeouts.
 //   meta, outbox: the ID generator's lease and the notifications' outbox.
+//
+// The audit view (PaymentConfig::audit, off when null): the service reports
+// to the auditor, in the order it commits or answers, every API call it
+// answered (Create, Capture, Void, Get, with the answer, as the answer is
+// sent) and every committed transaction that changes a payment's status or
+// resource status or moves money in the merchant ledger: a payment created
+// (created, WIP), a capture or void started (WIP), a request finalized (the
+// row as committed, and the merchant-ledger rows written: seq, movement,
+// owner, account, delta, payment), a request given up (a refused confirm or
+// cancel: FAILED), and each clearing (the merchant, the rows, and the sales
+// credits it covered). A reference model (models/payment_model.h) predicts
+// the same from the rules. When off, nothing is collected.
 #pragma once
 
 #include <boost/asio.hpp>
@@ -80,8 +92,10 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sim/context.h"
 #include "system/ids.h"
@@ -108,6 +122,8 @@ enum class PayAccount : uint8_t {
   kSettled = 5,
   kFees = 6,
 };
+
+class PaymentObserver;
 
 struct PaymentConfig {
   uint32_t id_worker = 1;
@@ -138,9 +154,14 @@ struct PaymentConfig {
   // Clearing: the fee in basis points, and how often the job runs (0: off).
   int64_t fee_bp = 250;
   sim::Duration clearing_interval = 60 * sim::kSecond;
+  // DEFECT fee_rounded_up: the clearing rounds the fee up instead of down.
+  // Every yen is still conserved (settled + fee = the sales cleared).
+  bool defect_fee_rounded_up = false;
   // The completion notifications' relay (broker < 0: no relay).
   RelayConfig relay;
   bool publish = true;
+  // The audit view's receiver (null: off). It outlives every incarnation.
+  PaymentObserver* audit = nullptr;
 };
 
 struct CreatePaymentRequest {
@@ -181,6 +202,59 @@ struct PaymentRow {
   std::string reason;
   sim::Time created_at = 0;
   sim::Time updated_at = 0;
+};
+
+// --- the audit view (see the header comment) ------------------------------
+enum class PaymentOp : uint8_t { kCreate, kCapture, kVoid, kGet };
+std::string_view PaymentOpName(PaymentOp op);
+
+enum class PaymentFactKind : uint8_t {
+  kAnswered,   // an API call answered: op, order_key, create (kCreate), reply
+  kCreated,    // a Create inserted a payment: row (created, WIP, request create)
+  kStarted,    // a Capture or Void started its request: row (WIP)
+  kFinalized,  // a request's final transaction: row as committed, journal
+  kGaveUp,     // a confirm or cancel was refused: row (FAILED, status kept)
+  kCleared,    // one clearing movement: merchant, journal, credits
+};
+std::string_view PaymentFactKindName(PaymentFactKind k);
+
+// One merchant-ledger row as written.
+struct PayJournalRow {
+  int64_t seq = 0;
+  uint64_t movement = 0;
+  int64_t owner = 0;
+  PayAccount account = PayAccount::kFees;
+  int64_t delta = 0;
+  uint64_t payment = 0;  // 0: NULL (a clearing's rows)
+};
+
+// A sales credit a clearing covered (a pay_clearing_items row).
+struct PayClearedCredit {
+  int64_t credit_seq = 0;
+  uint64_t payment = 0;
+};
+
+struct PaymentApplied {
+  PaymentFactKind kind = PaymentFactKind::kAnswered;
+  sim::Time at = 0;
+  // kAnswered.
+  PaymentOp op = PaymentOp::kGet;
+  std::string_view order_key = {};
+  const CreatePaymentRequest* create = nullptr;
+  PaymentReply reply = {};
+  // kCreated, kStarted, kFinalized, kGaveUp: the payment as committed.
+  const PaymentRow* row = nullptr;
+  // kFinalized, kCleared: the merchant-ledger rows, in the order written.
+  std::span<const PayJournalRow> journal = {};
+  // kCleared.
+  int64_t merchant = 0;
+  std::span<const PayClearedCredit> credits = {};
+};
+
+class PaymentObserver {
+ public:
+  virtual ~PaymentObserver() = default;
+  virtual void OnPaymentApplied(const PaymentApplied& a) = 0;
 };
 
 struct PaymentCounters {
@@ -244,7 +318,16 @@ class PaymentService : public sim::Service {
   // Settles `merchant`'s unsettled sales `amount` (REQUIRES: in a
   // transaction), recording the sales credits it covers.
   void Clear(int64_t merchant, int64_t amount);
+  // The audit view of the clearing transaction just committed.
+  void ReportClearings();
   void StoreSettings();
+  // The audit view: reports `a` (stamped now) when auditing.
+  void Report(PaymentApplied a);
+  PaymentReply Answered(PaymentOp op, std::string_view order_key,
+                        const CreatePaymentRequest* create, PaymentReply reply);
+  // A transaction that moved `row` to a new state, with the journal rows
+  // written since BeginFacts.
+  void ReportRow(PaymentFactKind kind, const PaymentRow& row);
   uint64_t NextId();
   PaymentReply ReplyOf(const PaymentRow& row) const;
   sim::Database& Db();
@@ -263,6 +346,15 @@ class PaymentService : public sim::Service {
   std::multimap<sim::Time, uint64_t> queue_;
   std::set<uint64_t> queued_;
   std::map<uint64_t, int64_t> queue_attempts_;
+  // Audit: the journal rows and covered credits of the open transaction.
+  struct AuditClearing {
+    int64_t merchant = 0;
+    size_t rows_from = 0;
+    size_t credits_from = 0;
+  };
+  std::vector<PayJournalRow> audit_rows_;
+  std::vector<PayClearedCredit> audit_credits_;
+  std::vector<AuditClearing> audit_clearings_;
 };
 
 }  // namespace paylab::system

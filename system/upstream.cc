@@ -48,7 +48,11 @@ CREATE TABLE IF NOT EXISTS orders(
 }  // namespace
 
 Upstream::Upstream(sim::NodeContext& ctx, const UpstreamConfig& config, UpstreamCounters* counters)
-    : ctx_(ctx), config_(config), counters_(*counters), rng_(ctx.Stream("orders")) {}
+    : ctx_(ctx),
+      config_(config),
+      counters_(*counters),
+      rng_(ctx.Stream("orders")),
+      misuse_rng_(ctx.Stream("misuse")) {}
 
 asio::awaitable<void> Upstream::Boot() {
   ctx_.db().ExecScript(kSchema);
@@ -86,6 +90,7 @@ void Upstream::StoreSettings() {
                              {"retry_count_max", int64_t{c.retry_count_max}},
                              {"retry_backoff_ns", c.retry_backoff},
                              {"second_phase_patience_ns", c.second_phase_patience},
+                             {"misuse_ratio", c.misuse_ratio},
                          });
 }
 
@@ -227,7 +232,208 @@ asio::awaitable<void> Upstream::RunOrder(int64_t seq) {
     SetState(req.order_key, state, 0);
   }
   ++counters_.states[static_cast<size_t>(state)];
+  AfterOrder(req, state);
   ++counters_.finished;
+}
+
+void Upstream::AfterOrder(const CreatePaymentRequest& req, OrderState state) {
+  if (config_.misuse_ratio <= 0) {
+    return;  // no draw at all: a run without misuse is the run it always was
+  }
+  if (state == OrderState::kCaptured || state == OrderState::kVoided ||
+      state == OrderState::kDeclined) {
+    // Final on both sides: a misuse may touch it without changing it.
+    finished_by_state_[static_cast<size_t>(state)].push_back(finished_.size());
+    finished_.push_back(Finished{req, state});
+  }
+  if (misuse_rng_.Bernoulli(config_.misuse_ratio)) {
+    // Counted before the order is, so done() never sees a gap.
+    ++misuse_running_;
+    ctx_.Spawn(Misuse());
+  }
+}
+
+const CreatePaymentRequest* Upstream::PickFinished(std::initializer_list<OrderState> states) {
+  size_t n = 0;
+  for (OrderState st : states) {
+    n += finished_by_state_[static_cast<size_t>(st)].size();
+  }
+  if (n == 0) {
+    return nullptr;
+  }
+  auto i = static_cast<size_t>(misuse_rng_.UniformInt(0, static_cast<int64_t>(n) - 1));
+  for (OrderState st : states) {
+    const std::vector<size_t>& v = finished_by_state_[static_cast<size_t>(st)];
+    if (i < v.size()) {
+      return &finished_[v[i]].req;
+    }
+    i -= v.size();
+  }
+  return nullptr;
+}
+
+asio::awaitable<void> Upstream::Misuse() {
+  struct Done {
+    int64_t& n;
+    ~Done() { --n; }
+  } done{misuse_running_};
+  // The kinds, in the order drawn; one without a finished order to touch
+  // falls back to a key no order has.
+  constexpr int64_t kKinds = 7;
+  const int64_t kind = misuse_rng_.UniformInt(0, kKinds - 1);
+  const CreatePaymentRequest* f = nullptr;
+  switch (kind) {
+    case 0:
+      f = PickFinished({OrderState::kCaptured, OrderState::kVoided, OrderState::kDeclined});
+      if (f != nullptr) {
+        CreatePaymentRequest other = *f;
+        other.amount += 1;  // the same key, another amount
+        co_await SendMisuse("reuse_key", MisuseCall::kCreate, std::move(other));
+        co_return;
+      }
+      break;
+    case 1:
+      f = PickFinished({OrderState::kVoided, OrderState::kDeclined});
+      if (f != nullptr) {
+        co_await SendMisuse("capture_not_authorized", MisuseCall::kCapture, *f);
+        co_return;
+      }
+      break;
+    case 2:
+      f = PickFinished({OrderState::kCaptured});
+      if (f != nullptr) {
+        co_await SendMisuse("void_captured", MisuseCall::kVoid, *f);
+        co_return;
+      }
+      break;
+    case 3:
+      f = PickFinished({OrderState::kCaptured});
+      if (f != nullptr) {
+        co_await SendMisuse("repeat_capture", MisuseCall::kCapture, *f);
+        co_return;
+      }
+      break;
+    case 4:
+      f = PickFinished({OrderState::kVoided});
+      if (f != nullptr) {
+        co_await SendMisuse("repeat_void", MisuseCall::kVoid, *f);
+        co_return;
+      }
+      break;
+    case 5:
+      co_await Probe();
+      co_return;
+    default:
+      break;
+  }
+  CreatePaymentRequest unknown;
+  unknown.order_key = fmt::format("{}-unknown-{}", config_.name, misuse_keys_++);
+  const bool capture = misuse_rng_.Bernoulli(0.5);
+  co_await SendMisuse(capture ? "capture_unknown" : "void_unknown",
+                      capture ? MisuseCall::kCapture : MisuseCall::kVoid, std::move(unknown));
+}
+
+asio::awaitable<void> Upstream::SendMisuse(std::string_view kind, MisuseCall call,
+                                           CreatePaymentRequest req) {
+  ++misuse_running_;
+  struct Done {
+    int64_t& n;
+    ~Done() { --n; }
+  } done{misuse_running_};
+  const std::string key = req.order_key;
+  const auto fn = [req, call](PaymentService& p) {
+    return call == MisuseCall::kCreate    ? p.Create(req)
+           : call == MisuseCall::kCapture ? p.Capture(req.order_key)
+                                          : p.Void(req.order_key);
+  };
+  const std::string_view method = call == MisuseCall::kCreate    ? "payment.create"
+                                  : call == MisuseCall::kCapture ? "payment.capture"
+                                                                 : "payment.void";
+  ++counters_.misuse_sent;
+  auto r = co_await ctx_.Call<PaymentService>(config_.payment, method, config_.timeout, fn);
+  if (!r.ok()) {
+    co_return;
+  }
+  ++counters_.misuse_answered;
+  counters_.misuse_refused += r.value.status == PaymentReplyStatus::kRefused ? 1 : 0;
+  const std::string_view call_name = call == MisuseCall::kCreate    ? "create"
+                                     : call == MisuseCall::kCapture ? "capture"
+                                                                    : "void";
+  AnswerRecord what{.key = key,
+                    .op = "misuse",
+                    .user = req.payer == 0 ? std::nullopt : std::optional<int64_t>(req.payer),
+                    .peer = req.payee == 0 ? std::nullopt : std::optional<int64_t>(req.payee),
+                    .amount = req.amount == 0 ? std::nullopt : std::optional<int64_t>(req.amount),
+                    .params = fmt::format(R"({{"kind":"{}","call":"{}"}})", kind, call_name),
+                    .attempts = 1};
+  RecordAnswer(what, r.value);
+}
+
+asio::awaitable<void> Upstream::Probe() {
+  ++counters_.probes;
+  CreatePaymentRequest req;
+  req.order_key = fmt::format("{}-probe-{}", config_.name, misuse_keys_++);
+  req.flow = config_.mix[0] > 0 ? PaymentFlow::kCharge : PaymentFlow::kEscrow;
+  req.payer = misuse_rng_.UniformInt(1, config_.users);
+  req.payee = misuse_rng_.UniformInt(1, config_.payees);
+  req.amount = misuse_rng_.UniformInt(config_.amount_min, config_.amount_max);
+  {
+    sim::Statement st(ctx_.db(),
+                      "INSERT INTO orders(key, flow, payer, payee, amount, partner_amount, state, "
+                      "payment_id, updated_at) VALUES(?, ?, ?, ?, ?, 0, 0, 0, ?)");
+    st.Bind(1, req.order_key)
+        .Bind(2, static_cast<int64_t>(req.flow))
+        .Bind(3, req.payer)
+        .Bind(4, req.payee)
+        .Bind(5, req.amount)
+        .Bind(6, ctx_.Now())
+        .Exec();
+  }
+  // The Capture goes out with the Create, before any answer can come back.
+  ctx_.Spawn(SendMisuse("capture_before_create", MisuseCall::kCapture, req));
+  const auto create = [req](PaymentService& p) { return p.Create(req); };
+  AnswerRecord what{
+      .key = req.order_key,
+      .op = "create",
+      .user = req.payer,
+      .peer = req.payee,
+      .amount = req.amount,
+      .params = fmt::format(R"({{"flow":"{}","partner_amount":0}})", PaymentFlowName(req.flow))};
+  // Unlike an order, the probe never gives its Create up while the patience
+  // lasts: its early Capture may have captured the payment meanwhile.
+  OrderState state = OrderState::kFailed;
+  uint64_t payment_id = 0;
+  const sim::Time give_up = ctx_.Now() + config_.second_phase_patience;
+  sim::Duration backoff = config_.retry_backoff;
+  for (int attempt = 0; ctx_.Now() < give_up; ++attempt) {
+    if (attempt > 0) {
+      co_await ctx_.Sleep(backoff);
+      backoff = std::min<sim::Duration>(backoff * 2, 60 * sim::kSecond);
+    }
+    ++what.attempts;
+    auto r = co_await ctx_.Call<PaymentService>(config_.payment, "payment.create", config_.timeout,
+                                                create);
+    if (r.ok()) {
+      RecordAnswer(what, r.value);
+    }
+    if (!r.ok() || (r.value.status == PaymentReplyStatus::kOk && r.value.in_progress)) {
+      continue;
+    }
+    payment_id = r.value.payment_id;
+    state = r.value.status == PaymentReplyStatus::kRefused         ? OrderState::kFailed
+            : r.value.payment_status == PaymentStatus::kAuthorized ? OrderState::kAuthorized
+            : r.value.payment_status == PaymentStatus::kCaptured   ? OrderState::kCaptured
+            : r.value.payment_status == PaymentStatus::kFailed     ? OrderState::kDeclined
+                                                                   : OrderState::kFailed;
+    break;
+  }
+  SetState(req.order_key, state, payment_id);
+  if (state == OrderState::kAuthorized || state == OrderState::kCaptured) {
+    const PaymentStatus final_status = co_await SecondPhase(req.order_key, true, "capture");
+    state =
+        final_status == PaymentStatus::kCaptured ? OrderState::kCaptured : OrderState::kAuthorized;
+    SetState(req.order_key, state, 0);
+  }
 }
 
 asio::awaitable<PaymentStatus> Upstream::SecondPhase(std::string key, bool capture,

@@ -25,6 +25,23 @@
 // the payment's status and whether a request was still in progress) and its
 // configuration (`config`, see system/config_table.h; `name` is the prefix
 // of its order keys).
+//
+// Misuse (a buggy or hostile upstream): after an order reaches its final
+// state, at misuse_ratio, the upstream sends one call out of order,
+// repeated or contradicting earlier ones, drawn from the stream "misuse"
+// (nothing else reads it): a Create reusing a finished order's key with
+// another amount; a Capture of a voided or declined order; a Void of a
+// captured one; a Capture or Void of a key no order has
+// ("<name>-unknown-<n>"); a repeated Capture of a captured order or Void of
+// a voided one; or a probe: a fresh order "<name>-probe-<n>" (kept in
+// `orders` like any other, outside the order counters) whose Create is
+// chased by a Capture sent before the Create's answer, after which the probe
+// asks until its Create has a final answer and captures it (so the early
+// Capture, whatever it found, agrees with the probe's fate). Only finished
+// orders (captured, voided, declined) and the upstream's own fresh keys are
+// touched, so no real order's bookkeeping changes. Each misuse call is sent
+// once (no retry) and its answer recorded with op "misuse" (params: the
+// kind and the call); the payment service's reference model judges it.
 #pragma once
 
 #include <array>
@@ -33,6 +50,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sim/context.h"
 #include "system/answer_log.h"
@@ -84,6 +102,8 @@ struct UpstreamConfig {
   sim::Duration poll_interval_max = 1 * sim::kSecond;  // backoff while the queue is empty
   sim::Duration rpc_timeout = 300 * sim::kMillisecond;
   int64_t receive_max = 20;
+  // Share of finished orders followed by one misuse call (see above).
+  double misuse_ratio = 0;
   // TEST ONLY: ignore notifications, so orphans are never voided.
   bool defect_never_void_orphans = false;
 };
@@ -99,6 +119,10 @@ struct UpstreamCounters {
   int64_t late_successes = 0;  // P2P transfers given up on, then found captured
   int64_t notifications_deferred = 0;
   int64_t poison = 0;
+  int64_t misuse_sent = 0;      // misuse calls sent
+  int64_t misuse_answered = 0;  // of which answered (the others timed out)
+  int64_t misuse_refused = 0;   // of which refused
+  int64_t probes = 0;           // probe orders (a Capture before the Create's answer)
 };
 
 class Upstream : public sim::Service {
@@ -109,7 +133,9 @@ class Upstream : public sim::Service {
 
   // Every order issued has reached a final state and no orphan void is
   // still running.
-  bool done() const { return counters_.finished == config_.orders && voids_running_ == 0; }
+  bool done() const {
+    return counters_.finished == config_.orders && voids_running_ == 0 && misuse_running_ == 0;
+  }
 
  private:
   asio::awaitable<void> Arrivals();
@@ -130,12 +156,36 @@ class Upstream : public sim::Service {
   std::optional<OrderState> StateOf(std::string_view key);
   PaymentFlow DrawFlow();
 
+  // --- misuse -------------------------------------------------------------
+  enum class MisuseCall : uint8_t { kCreate, kCapture, kVoid };
+  // Remembers a finished order and, at misuse_ratio, starts one misuse.
+  void AfterOrder(const CreatePaymentRequest& req, OrderState state);
+  asio::awaitable<void> Misuse();
+  // Sends one misuse call once and counts and records its answer.
+  asio::awaitable<void> SendMisuse(std::string_view kind, MisuseCall call,
+                                   CreatePaymentRequest req);
+  asio::awaitable<void> Probe();
+  // A finished order in `states`, drawn from the misuse stream; null: none.
+  const CreatePaymentRequest* PickFinished(std::initializer_list<OrderState> states);
+
+  struct Finished {
+    CreatePaymentRequest req;
+    OrderState state = OrderState::kFailed;
+  };
+
   sim::NodeContext& ctx_;
   const UpstreamConfig& config_;
   UpstreamCounters& counters_;
   sim::Rng rng_;
   std::unique_ptr<AnswerLog> answers_;  // made at boot
   int64_t voids_running_ = 0;
+  // Misuse: the finished orders it may touch (volatile: the upstream is not
+  // crashed), its own stream, its calls and probes still running.
+  std::vector<Finished> finished_;
+  std::array<std::vector<size_t>, kOrderStates> finished_by_state_;
+  sim::Rng misuse_rng_;
+  int64_t misuse_running_ = 0;
+  int64_t misuse_keys_ = 0;
   QueueConsumerConfig consumer_;
   QueueHandler handler_;
 };

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 
@@ -99,6 +100,38 @@ TEST(ChaosClean, OnlineMigrationSweepPassesEveryCheck) {
 
 TEST(ChaosClean, PartialMaintenanceMigrationSweepPassesEveryCheck) {
   ExpectClean("scenarios/chaos_migration_partial.json", 200, false);
+}
+
+// The upstreams' misuse share is drawn too (issue 12): off for some seeds, a
+// share up to the scenario's for others, from its own stream (the faults
+// drawn are the ones a scenario without misuse draws), and recorded with
+// the faults so the run says what it had.
+TEST(Swarm, DrawsTheMisuseRatioWithoutMovingTheFaults) {
+  const scenarios::Scenario s = Load("scenarios/chaos_payments.json");
+  ASSERT_GT(s.payments.misuse_ratio, 0);
+  scenarios::Scenario quiet = s;
+  quiet.payments.misuse_ratio = 0;
+  int on = 0;
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    const scenarios::Scenario w = scenarios::Swarm(s, seed);
+    EXPECT_EQ(w.faults, scenarios::Swarm(quiet, seed).faults) << seed;
+    EXPECT_EQ(w.payments.misuse_ratio, scenarios::Swarm(s, seed).payments.misuse_ratio);
+    EXPECT_GE(w.payments.misuse_ratio, 0);
+    EXPECT_LE(w.payments.misuse_ratio, s.payments.misuse_ratio);
+    on += w.payments.misuse_ratio > 0 ? 1 : 0;
+  }
+  EXPECT_GT(on, 5);
+  EXPECT_LT(on, 35);
+  scenarios::RunOptions o;
+  o.scenario_file = "scenarios/chaos_payments.json";
+  o.swarm = true;
+  o.seed = 3;
+  const auto r = scenarios::RunScenario(s, o);
+  const auto drawn = nlohmann::json::parse(r.swarm_faults, nullptr, false);
+  ASSERT_TRUE(drawn.is_object()) << r.swarm_faults;
+  EXPECT_EQ(drawn["payments"]["misuse_ratio"].get<double>(),
+            scenarios::Swarm(s, 3).payments.misuse_ratio)
+      << r.swarm_faults;
 }
 
 class DefectSweep : public testing::TestWithParam<system::DefectInfo> {};
