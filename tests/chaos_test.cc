@@ -2,9 +2,10 @@
 //
 // It proves two things about the checks. First, that the shipped system is
 // clean: plain and swarm sweeps of scenarios/chaos_wallet.json and
-// scenarios/chaos_payments.json (500 seeds and more in all), and plain
-// sweeps of the two migration chaos scenarios (online, partial
-// maintenance), pass every check. Second, that the checks catch real bugs: for every defect in the
+// scenarios/chaos_payments.json, and plain sweeps of the two migration chaos
+// scenarios (online, partial maintenance), 570 seeds in all, pass every
+// check. The deep tier (tools/sweep-deep) runs 1,000 seeds of each, plain
+// and swarm, outside CI's budget. Second, that the checks catch real bugs: for every defect in the
 // catalogue (system/defects.h), a sweep of at most 200 seeds of the
 // defect's chaos scenario fails, and some failing seed fails the very check
 // the catalogue names. Each test prints the seed of the first failure and
@@ -79,27 +80,27 @@ void ExpectClean(const std::string& file, uint64_t seeds, bool swarm) {
 }
 
 TEST(ChaosClean, WalletSweepPassesEveryCheck) {
-  ExpectClean("scenarios/chaos_wallet.json", 300, false);
+  ExpectClean("scenarios/chaos_wallet.json", 150, false);
 }
 
 TEST(ChaosClean, PaymentsSweepPassesEveryCheck) {
-  ExpectClean("scenarios/chaos_payments.json", 200, false);
+  ExpectClean("scenarios/chaos_payments.json", 100, false);
 }
 
 TEST(ChaosClean, WalletSwarmSweepPassesEveryCheck) {
-  ExpectClean("scenarios/chaos_wallet.json", 200, true);
+  ExpectClean("scenarios/chaos_wallet.json", 100, true);
 }
 
 TEST(ChaosClean, PaymentsSwarmSweepPassesEveryCheck) {
-  ExpectClean("scenarios/chaos_payments.json", 100, true);
+  ExpectClean("scenarios/chaos_payments.json", 60, true);
 }
 
 TEST(ChaosClean, OnlineMigrationSweepPassesEveryCheck) {
-  ExpectClean("scenarios/chaos_migration_online.json", 200, false);
+  ExpectClean("scenarios/chaos_migration_online.json", 80, false);
 }
 
 TEST(ChaosClean, PartialMaintenanceMigrationSweepPassesEveryCheck) {
-  ExpectClean("scenarios/chaos_migration_partial.json", 200, false);
+  ExpectClean("scenarios/chaos_migration_partial.json", 80, false);
 }
 
 // The upstreams' misuse share is drawn too (issue 12): off for some seeds, a
