@@ -493,6 +493,8 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   home_config.reconcile_batch = m.reconcile_batch;
   home_config.defect_no_attempt_tracking = o.defects.Has(system::Defect::kNoAttemptTracking);
   home_config.defect_stale_min_no_recheck = o.defects.Has(system::Defect::kStaleMinNoRecheck);
+  home_config.defect_rollback_of_committed_ok =
+      o.defects.Has(system::Defect::kRollbackOfCommittedAnswersOk);
   home_config.defect_trust_copy = no_recon;
   home_config.defect_drop_expiry = o.defects.Has(system::Defect::kMigrationDropsExpiry);
   home_config.cashback_expires_after = types.Get(cashback_type).expires_after;
@@ -532,6 +534,7 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   shopper_config.use_points_ratio = m.use_points_ratio;
   shopper_config.new_api_ratio = m.new_api_ratio;
   shopper_config.pair_ratio = m.pair_ratio;
+  shopper_config.misuse_ratio = m.misuse_ratio;
   shopper_config.amount_min = w.amount_min;
   shopper_config.amount_max = w.amount_max;
   shopper_config.earn_min = m.earn_min;
@@ -1304,6 +1307,11 @@ void Collect(World& w, reports::RunResult& r) {
         r.operations.emplace_back(system::ShopOpName(static_cast<system::ShopOp>(k)),
                                   std::move(outcomes));
       }
+      for (size_t k = 0; k < system::kShopMisuses; ++k) {
+        const auto kind = static_cast<system::ShopMisuse>(k);
+        r.models.emplace_back(fmt::format("shopper.misuse.{}", system::ShopMisuseName(kind)),
+                              shopper->misuses(kind));
+      }
     }
   }
   if (w.messaging) {
@@ -1479,6 +1487,11 @@ void Describe(const Scenario& s, const RunOptions& o, reports::RunResult& r) {
       drawn["payments"] = {{"partner_unavailable", s.payments.partner_unavailable},
                            {"assignment_failure", s.payments.assignment_failure},
                            {"misuse_ratio", s.payments.misuse_ratio}};
+    }
+    drawn["workload"] = {{"boundary_ratio", s.workload.boundary_ratio},
+                         {"misuse", s.workload.mix.misuse}};
+    if (s.migration.enabled) {
+      drawn["migration"] = {{"misuse_ratio", s.migration.misuse_ratio}};
     }
     r.swarm_faults = drawn.dump();
   }

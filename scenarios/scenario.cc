@@ -644,6 +644,7 @@ constexpr std::string_view kMigrationFields[] = {"enabled",
                                                  "use_points_ratio",
                                                  "new_api_ratio",
                                                  "pair_ratio",
+                                                 "misuse_ratio",
                                                  "earn_min",
                                                  "earn_max",
                                                  "commit_delay_s_max",
@@ -1270,6 +1271,7 @@ void ReadMigration(Reader& r, const Json& j, const std::string& pointer,
   o.Number("use_points_ratio", Need::kOptional, kProbability, &m->use_points_ratio);
   o.Number("new_api_ratio", Need::kOptional, kProbability, &m->new_api_ratio);
   o.Number("pair_ratio", Need::kOptional, kProbability, &m->pair_ratio);
+  o.Number("misuse_ratio", Need::kOptional, kProbability, &m->misuse_ratio);
   o.Integer("earn_min", Need::kOptional, AtLeast<int64_t>(1), &m->earn_min);
   o.Integer("earn_max", Need::kOptional, AtLeast<int64_t>(1), &m->earn_max);
   if (r.ok() && m->earn_max < m->earn_min) {
@@ -1763,6 +1765,7 @@ nlohmann::json ToJson(const Scenario& s) {
            {"use_points_ratio", s.migration.use_points_ratio},
            {"new_api_ratio", s.migration.new_api_ratio},
            {"pair_ratio", s.migration.pair_ratio},
+           {"misuse_ratio", s.migration.misuse_ratio},
            {"earn_min", s.migration.earn_min},
            {"earn_max", s.migration.earn_max},
            {"commit_delay_s_max", s.migration.commit_delay_s_max},

@@ -334,6 +334,7 @@ struct MigrationOptions {
   double use_points_ratio = 0.7;    // share of payments that may use points
   double new_api_ratio = 0.5;       // share of payments sent to the point service's new API
   double pair_ratio = 0.05;         // share of payments with a concurrent twin for the same user
+  double misuse_ratio = 0;          // share of finished payments followed by one misuse
   int64_t earn_min = 10;            // cashback credited per earn, lower bound
   int64_t earn_max = 300;           // and upper bound
   double commit_delay_s_max = 5;    // a checkout's pause between prepare and commit

@@ -77,6 +77,9 @@ Scenario Swarm(const Scenario& s, uint64_t seed) {
   const bool misuse_kept = misuse.Bernoulli(0.5);
   const double misuse_scale = 1 - misuse.UniformDouble();  // (0, 1]
   out.payments.misuse_ratio = misuse_kept ? s.payments.misuse_ratio * misuse_scale : 0;
+  // The shopper's misuse in the migration world, drawn last for the same
+  // reason.
+  rate(&out.migration.misuse_ratio);
   return out;
 }
 

@@ -12,7 +12,9 @@
 // [1/4, 1], a kept crash plan's mean interval by one in [1, 4]. The
 // upstreams' misuse share (payments.misuse_ratio) is kept with probability
 // 1/2 and scaled by a factor in (0, 1], drawn from the stream
-// "swarm.misuse". Nothing is added that the scenario does not configure.
+// "swarm.misuse". The client's boundary share and misuse weight and the
+// shopper's misuse share are kept or dropped like a rate, drawn after every
+// fault. Nothing is added that the scenario does not configure.
 //
 // Determinism: a pure function of (scenario, seed), drawn from the streams
 // "swarm" and "swarm.misuse", which nothing else reads. The run records the drawn faults

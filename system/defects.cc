@@ -69,6 +69,10 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
     {Defect::kFeeRoundedUp, "fee_rounded_up",
      "the merchant clearing rounds the fee up instead of down (every yen is still conserved)",
      DefectNeeds::kPayments, "payment_model_agrees", "scenarios/chaos_payments.json"},
+    {Defect::kRollbackOfCommittedAnswersOk, "rollback_of_committed_answers_ok",
+     "the new API answers ok to a Rollback of a committed payment (the money stays paid; the "
+     "caller is told it was returned)",
+     DefectNeeds::kMigration, "misuse_refused", "scenarios/chaos_migration_online.json"},
 }};
 
 }  // namespace

@@ -44,6 +44,7 @@ enum class Defect : uint8_t {
   kItemsConsumedLatestFirst,
   kItemSpendableAtExpiry,
   kFeeRoundedUp,
+  kRollbackOfCommittedAnswersOk,
   kCount,
 };
 

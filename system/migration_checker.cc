@@ -22,8 +22,9 @@ enum Check : size_t {
   kReconClean,
   kCompletes,
   kLookup,
+  kMisuse,
 };
-constexpr std::array<const char*, 8> kNames = {
+constexpr std::array<const char*, 9> kNames = {
     "cutover_balance_equal",
     "points_in_one_system",
     "no_double_processing",
@@ -32,6 +33,7 @@ constexpr std::array<const char*, 8> kNames = {
     "reconciliation_clean",
     "migration_completes",
     "id_lookup_exact",
+    "misuse_refused",
 };
 
 bool HasTable(sim::Database& db, std::string_view name) {
@@ -97,6 +99,28 @@ void MigrationChecker::OnLookup(uint64_t id, std::string_view key, const MigRepl
     return;
   }
   board_.Pass(kLookup);
+}
+
+void MigrationChecker::OnMisuse(const ShopMisuseAnswer& a) {
+  const MigStatus got = a.answer.status;
+  if (got == MigStatus::kUnavailable || got == MigStatus::kMaintenance) {
+    return;  // not served: it had no effect, right or wrong
+  }
+  const bool replay = a.kind == ShopMisuse::kReplayPrepare;
+  const bool right =
+      replay ? got == a.first.status && a.answer.id == a.first.id : got != MigStatus::kOk;
+  if (right) {
+    board_.Pass(kMisuse);
+    return;
+  }
+  const std::string expected =
+      replay ? fmt::format("the first answer, {} (id {}, amount {})", MigStatusName(a.first.status),
+                           a.first.id, a.first.amount)
+             : std::string("a refusal");
+  board_.Fail(kMisuse, fmt::format("misuse {} with key {} through the {} API: expected {}, "
+                                   "answered {} (id {}, amount {})",
+                                   ShopMisuseName(a.kind), a.key, a.new_api ? "new" : "old",
+                                   expected, MigStatusName(got), a.answer.id, a.answer.amount));
 }
 
 void MigrationChecker::CheckFinal(const MigrationDatabases& dbs, int64_t users, TypeId cashback) {

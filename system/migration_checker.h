@@ -27,6 +27,13 @@
 //                            wallet and the point service
 //   id_lookup_exact          a payment looked up by its ID is the payment
 //                            made (ID exclusivity: even wallet, odd point)
+//   misuse_refused           live, per misuse the shopper sent (shopper.h):
+//                            a replayed Prepare answers what it answered
+//                            (status and ID); a key reused with another
+//                            amount, a Commit of a rolled-back payment, a
+//                            Rollback of a committed one and a Commit of an
+//                            unknown key are refused, through either API.
+//                            kUnavailable and kMaintenance prove nothing
 #pragma once
 
 #include <functional>
@@ -57,6 +64,7 @@ class MigrationChecker : public ShopperObserver, public LedgerObserver {
   void Watch(std::function<sim::Database&()> wallet_db, TypeId cashback, LedgerObserver* next);
 
   void OnLookup(uint64_t id, std::string_view key, const MigReply& reply) override;
+  void OnMisuse(const ShopMisuseAnswer& a) override;
   void OnMovement(const MovementRecord& m) override;
   void OnHoldCreated(uint64_t hold_id, sim::Time expires_at) override;
   void OnApplied(const WalletApplied& a) override;

@@ -42,6 +42,10 @@ enum PayState : int {
   kRolledBack = 4,
   kDeclined = 5,
   kExpiredPay = 6,
+  // Rolled back by the caller after its Prepare answered ok: a replayed
+  // Prepare answers ok again, as the wallet's ledger replays its stored
+  // answer (the same key, the same answer, through either API).
+  kRolledBackPrepared = 7,
 };
 
 MigReply Status(MigStatus s) {
@@ -297,6 +301,7 @@ MigReply PointHome::ReplyOf(const Pay& p) {
   switch (p.state) {
     case kPrepared:
     case kCommitted:
+    case kRolledBackPrepared:
       r.status = MigStatus::kOk;
       break;
     case kDeclined:
@@ -526,15 +531,19 @@ asio::awaitable<MigReply> PointHome::ResolvePay(MigResolve r, bool commit) {
         SavePay(*pay);
         co_return ReplyOf(*pay);
       }
-      if (!co_await Release(*pay, kRolledBack)) {
+      if (!co_await Release(*pay, kRolledBackPrepared)) {
         co_return Status(MigStatus::kUnavailable);
       }
       co_return Status(MigStatus::kOk);
     case kCommitted:
+      if (!commit && config_.defect_rollback_of_committed_ok) {
+        co_return Status(MigStatus::kOk);
+      }
       co_return commit ? ReplyOf(*pay) : Status(MigStatus::kInvalid);
     case kExpiredPay:
       co_return commit ? ReplyOf(*pay) : Status(MigStatus::kOk);
     case kRolledBack:
+    case kRolledBackPrepared:
     case kDeclined:
       co_return commit ? Status(MigStatus::kInvalid) : Status(MigStatus::kOk);
     default:

@@ -82,6 +82,9 @@ struct PointHomeConfig {
   bool defect_drop_expiry = false;
   bool defect_stale_min_no_recheck = false;
   bool defect_trust_copy = false;
+  // DEFECT rollback_of_committed_answers_ok: a Rollback of a committed
+  // payment answers ok and changes nothing.
+  bool defect_rollback_of_committed_ok = false;
 };
 
 struct ActivateRequest {

@@ -23,6 +23,22 @@ std::string_view ShopOpName(ShopOp o) {
   return "unknown";
 }
 
+std::string_view ShopMisuseName(ShopMisuse m) {
+  switch (m) {
+    case ShopMisuse::kReplayPrepare:
+      return "replay_prepare";
+    case ShopMisuse::kReusedKey:
+      return "reused_key";
+    case ShopMisuse::kCommitRolledBack:
+      return "commit_rolled_back";
+    case ShopMisuse::kRollbackCommitted:
+      return "rollback_committed";
+    case ShopMisuse::kCommitUnknown:
+      return "commit_unknown";
+  }
+  return "unknown";
+}
+
 std::string_view ShopOutcomeName(ShopOutcome o) {
   switch (o) {
     case ShopOutcome::kOk:
@@ -44,7 +60,11 @@ std::string_view ShopOutcomeName(ShopOutcome o) {
 }
 
 Shopper::Shopper(sim::NodeContext& ctx, const ShopperConfig& config, ShopperObserver* observer)
-    : ctx_(ctx), config_(config), observer_(observer), rng_(ctx.Stream("shopper")) {}
+    : ctx_(ctx),
+      config_(config),
+      observer_(observer),
+      rng_(ctx.Stream("shopper")),
+      misuse_rng_(ctx.Stream("shopper.misuse")) {}
 
 asio::awaitable<void> Shopper::Boot() {
   StoreWorkload();
@@ -77,6 +97,7 @@ void Shopper::StoreWorkload() {
                              {"retry_backoff_ns", c.retry_backoff},
                              {"maintenance_retry_ns", c.maintenance_retry},
                              {"maintenance_retries_max", int64_t{c.maintenance_retries_max}},
+                             {"misuse_ratio", c.misuse_ratio},
                          });
 }
 
@@ -246,11 +267,64 @@ asio::awaitable<void> Shopper::RunPay(std::string key, int64_t user, bool new_ap
   if (!done) {
     Finish(ShopOp::kPay, ShopOutcome::kGaveUp);
   } else if (done->status == MigStatus::kOk) {
+    co_await MaybeMisuse(p, new_api, commit, *prepared, *done);
     Finish(ShopOp::kPay, commit ? ShopOutcome::kOk : ShopOutcome::kRolledBack);
   } else if (done->status == MigStatus::kExpired) {
     Finish(ShopOp::kPay, ShopOutcome::kExpired);
   } else {
     Finish(ShopOp::kPay, ShopOutcome::kFailed);
+  }
+}
+
+asio::awaitable<void> Shopper::MaybeMisuse(const MigPay& p, bool new_api, bool committed,
+                                           const MigReply& prepared, const MigReply& resolved) {
+  if (config_.misuse_ratio <= 0 || !misuse_rng_.Bernoulli(config_.misuse_ratio)) {
+    co_return;
+  }
+  // The second phase that contradicts the one the shopper sent.
+  const ShopMisuse opposite =
+      committed ? ShopMisuse::kRollbackCommitted : ShopMisuse::kCommitRolledBack;
+  const std::array<ShopMisuse, 4> kinds{ShopMisuse::kReplayPrepare, ShopMisuse::kReusedKey,
+                                        opposite, ShopMisuse::kCommitUnknown};
+  const ShopMisuse kind = kinds[static_cast<size_t>(misuse_rng_.UniformInt(0, 3))];
+  ++misuses_[static_cast<size_t>(kind)];
+  ShopMisuseAnswer judged{
+      .kind = kind, .key = p.key, .new_api = new_api, .first = resolved, .answer = {}};
+  std::string key = p.key;
+  MigPay again = p;
+  AnswerRecord what{.key = p.key,
+                    .op = "misuse",
+                    .user = p.user,
+                    .peer = p.merchant,
+                    .amount = p.amount,
+                    .params = fmt::format(R"({{"kind":"{}","api":"{}"}})", ShopMisuseName(kind),
+                                          new_api ? "new" : "old")};
+  if (kind == ShopMisuse::kCommitUnknown) {
+    key += "/ghost";
+    what.key = key;
+  }
+  if (kind == ShopMisuse::kReusedKey) {
+    again.amount += 1;
+    what.amount = again.amount;
+  }
+  // Named arguments and one co_await per statement: GCC 12 destroys a
+  // temporary in a co_await expression twice.
+  const MigResolve resolve{key, false};
+  const bool prepare = kind == ShopMisuse::kReplayPrepare || kind == ShopMisuse::kReusedKey;
+  const bool commit = kind != ShopMisuse::kRollbackCommitted;
+  if (prepare) {
+    judged.first = prepared;
+  }
+  std::optional<MigReply> answer;
+  if (prepare) {
+    answer = co_await SendPrepare(again, new_api, what);
+  } else {
+    answer = co_await SendResolve(resolve, new_api, commit, what);
+  }
+  if (answer && observer_ != nullptr) {
+    judged.key = key;
+    judged.answer = *answer;
+    observer_->OnMisuse(judged);
   }
 }
 

@@ -14,6 +14,17 @@
 //  topup   money in (MONEY): works in every maintenance but the full one.
 //  lookup  a recent payment looked up by its ID through the new API (ID
 //          exclusivity decides which system answers).
+// With misuse_ratio above 0, that share of finished payments is followed by
+// one request the API's contract forbids or must answer as before, sent
+// through the same API (a buggy or hostile app):
+//  replay_prepare      the same Prepare again: the same answer (status, ID)
+//  reused_key          the payment's key with another amount: refused
+//  commit_rolled_back  a Commit of the payment the shopper rolled back:
+//                      refused
+//  rollback_committed  a Rollback of the payment it committed: refused
+//  commit_unknown      a Commit of a key no Prepare ever used: refused
+// The observer judges each answer; kUnavailable and kMaintenance (the
+// request had no effect, whatever it was) prove nothing either way.
 // Requests are retried with the same key on a timeout or kUnavailable.
 //
 // Every answer the shopper receives (kUnavailable ones included) is recorded
@@ -40,6 +51,25 @@ namespace paylab::system {
 enum class ShopOp : uint8_t { kPay, kEarn, kTopUp, kLookup };
 inline constexpr size_t kShopOps = 4;
 std::string_view ShopOpName(ShopOp o);
+
+enum class ShopMisuse : uint8_t {
+  kReplayPrepare,
+  kReusedKey,
+  kCommitRolledBack,
+  kRollbackCommitted,
+  kCommitUnknown,
+};
+inline constexpr size_t kShopMisuses = 5;
+std::string_view ShopMisuseName(ShopMisuse m);
+
+// One misuse and what it drew, for the observer.
+struct ShopMisuseAnswer {
+  ShopMisuse kind = ShopMisuse::kReplayPrepare;
+  std::string_view key;  // the key the misuse was sent under
+  bool new_api = false;
+  MigReply first;   // the payment's earlier answer (replay_prepare: its Prepare's)
+  MigReply answer;  // the misuse's answer
+};
 
 enum class ShopOutcome : uint8_t {
   kOk,          // earn, topup, lookup done; pay committed
@@ -73,6 +103,7 @@ struct ShopperConfig {
   sim::Duration retry_backoff = 50 * sim::kMillisecond;
   sim::Duration maintenance_retry = 30 * sim::kSecond;
   int maintenance_retries_max = 20;
+  double misuse_ratio = 0;  // share of finished payments followed by one misuse
   sim::NodeId wallet = 0;
   sim::NodeId point = 0;
 };
@@ -82,6 +113,8 @@ class ShopperObserver {
   virtual ~ShopperObserver() = default;
   // A lookup of payment `id` (made under `key`) was answered.
   virtual void OnLookup(uint64_t id, std::string_view key, const MigReply& reply) = 0;
+  // A misuse was answered (after its retries on kUnavailable).
+  virtual void OnMisuse(const ShopMisuseAnswer& a) = 0;
 };
 
 class Shopper : public sim::Service {
@@ -99,6 +132,8 @@ class Shopper : public sim::Service {
   // Requests refused for maintenance (each refusal, retried ones included).
   int64_t rejections() const { return rejections_; }
   bool done() const { return arrivals_done_ && finished_ == expected_; }
+  // Misuses sent, by kind.
+  int64_t misuses(ShopMisuse m) const { return misuses_[static_cast<size_t>(m)]; }
 
  private:
   asio::awaitable<void> Arrivals();
@@ -117,6 +152,10 @@ class Shopper : public sim::Service {
                                                        AnswerRecord& what);
   asio::awaitable<std::optional<MigReply>> SendResolve(const MigResolve& r, bool new_api,
                                                        bool commit, AnswerRecord& what);
+  // After a payment whose Prepare answered `prepared` and whose second
+  // phase (`committed` or not) answered ok: maybe one misuse of it.
+  asio::awaitable<void> MaybeMisuse(const MigPay& p, bool new_api, bool committed,
+                                    const MigReply& prepared, const MigReply& resolved);
   void StoreWorkload();
   void Finish(ShopOp op, ShopOutcome o);
 
@@ -124,6 +163,10 @@ class Shopper : public sim::Service {
   const ShopperConfig& config_;
   ShopperObserver* observer_;
   sim::Rng rng_;
+  // Misuse draws from a stream of its own: a scenario without misuse draws
+  // what it drew before.
+  sim::Rng misuse_rng_;
+  std::array<int64_t, kShopMisuses> misuses_{};
   std::unique_ptr<AnswerLog> answers_;  // made at boot
   std::array<std::array<int64_t, kShopOutcomes>, kShopOps> counts_{};
   int64_t issued_ = 0;
