@@ -63,6 +63,10 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
     {Defect::kItemsConsumedLatestFirst, "items_consumed_latest_first",
      "a wallet debit consumes an account's latest-expiring balance items first",
      DefectNeeds::kWallet, "wallet_model_agrees", "scenarios/chaos_wallet.json"},
+    {Defect::kDeadLetterOneReceiveEarly, "dead_letter_one_receive_early",
+     "a queue moves a message to its dead-letter queue on its max_receives-th receive instead of "
+     "handing it out (>= where the contract says more than)",
+     DefectNeeds::kMessaging, "broker_model_agrees", "scenarios/chaos_wallet.json"},
 }};
 
 }  // namespace
