@@ -179,7 +179,9 @@ class BrokerModel {
   // What a call is predicted to do.
   struct Change {
     QueueEvent event = QueueEvent::kEnqueued;
-    std::string queue = {};
+    // The model's own queue name, or the fact's: a prediction lives only
+    // for the call it predicts (no copy per change).
+    std::string_view queue = {};
     int64_t id = 0;
     int64_t receive_count = 0;
     sim::Time visible_at = 0;
