@@ -14,6 +14,7 @@
 
 #include "faults/crash_injector.h"
 #include "faults/fault_points.h"
+#include "models/broker_auditor.h"
 #include "models/migration_auditor.h"
 #include "models/payment_auditor.h"
 #include "models/point_auditor.h"
@@ -226,6 +227,7 @@ struct World {
       net.AddNode(wallet.get());
     }
     if (messaging) {
+      WatchBroker(o);
       broker = std::make_unique<sim::Node>(
           sim, net, NodeIdOf("broker"), "broker", [this](sim::NodeContext& ctx) {
             return std::make_unique<system::Broker>(ctx, broker_config);
@@ -308,6 +310,9 @@ struct World {
   }
 
   void ConfigurePayments(const Scenario& s, const RunOptions& o);
+  // Makes the broker's auditor from the broker's finished configuration,
+  // and has the broker report every call to it (audit on).
+  void WatchBroker(const RunOptions& o);
   // Makes the point ledger's auditor for a ledger whose tries may last up
   // to hold_ttl_max, and the observers the point node reports to.
   void WatchPoints(sim::Duration hold_ttl_max);
@@ -367,6 +372,9 @@ struct World {
   system::WalletConfig wallet_config;
   system::WorkloadConfig workload;
   system::BrokerConfig broker_config;
+  // The broker's reference model, made once the broker's topics and queues
+  // are configured (WatchBroker), in every world with a broker.
+  std::optional<models::BrokerAuditor> broker_auditor;
   system::MirrorConfig mirror_config;
   std::unique_ptr<sim::Node> client;
   std::unique_ptr<sim::Node> wallet;
@@ -564,6 +572,7 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
       sim, net, NodeIdOf("wallet"), "wallet", [this](sim::NodeContext& ctx) {
         return std::make_unique<system::CashbackWallet>(ctx, mwallet_config, &migration_checker);
       });
+  WatchBroker(o);
   broker = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("broker"), "broker", [this](sim::NodeContext& ctx) {
         return std::make_unique<system::Broker>(ctx, broker_config);
@@ -748,6 +757,17 @@ void World::WatchPoints(sim::Duration hold_ttl_max) {
                         [this](const system::Violation&) { sim.Stop(); });
   point_observers.emplace(
       std::vector<system::PointLedgerObserver*>{&point_checker, &*point_auditor});
+}
+
+void World::WatchBroker(const RunOptions& o) {
+  broker_auditor.emplace(sim,
+                         models::BrokerRules{broker_config.topics, broker_config.queues,
+                                             /*fan_out_follows_append=*/true},
+                         [this](const system::Violation&) { sim.Stop(); });
+  broker_config.audit = true;
+  broker_config.observer = &*broker_auditor;
+  broker_config.defect_dead_letter_early =
+      o.defects.Has(system::Defect::kDeadLetterOneReceiveEarly);
 }
 
 void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
@@ -984,6 +1004,7 @@ std::vector<reports::CheckResult> World::CheckResults() const {
     add(messaging_checker.statuses());
   }
   if (broker != nullptr) {
+    add(broker_auditor->statuses());
     add(queue_checker.statuses());
   }
   return out;
@@ -1289,6 +1310,29 @@ void Collect(World& w, reports::RunResult& r) {
     };
     r.models.insert(r.models.end(), std::begin(figures), std::end(figures));
   }
+  if (w.broker_auditor) {
+    const models::BrokerModelStats& bs = w.broker_auditor->model().stats();
+    const std::pair<std::string, int64_t> figures[] = {
+        {"broker.requests", bs.requests},
+        {"broker.boots", bs.boots},
+        {"broker.refusals", bs.refusals},
+        {"broker.published", bs.published},
+        {"broker.duplicates_suppressed", bs.duplicates_suppressed},
+        {"broker.commits", bs.commits},
+        {"broker.commits_refused", bs.commits_refused},
+        {"broker.commits_behind", bs.commits_behind},
+        {"broker.members_expired", bs.members_expired},
+        {"broker.rebalances", bs.rebalances},
+        {"broker.receives", bs.receives},
+        {"broker.redeliveries", bs.redeliveries},
+        {"broker.on_visibility_boundary", bs.on_visibility_boundary},
+        {"broker.deleted", bs.deleted},
+        {"broker.stale_receipts", bs.stale_receipts},
+        {"broker.dead_lettered", bs.dead_lettered},
+        {"broker.redriven", bs.redriven},
+    };
+    r.models.insert(r.models.end(), std::begin(figures), std::end(figures));
+  }
   if (w.payments) {
     CollectPayments(w, r);
   }
@@ -1378,6 +1422,9 @@ void CheckFinal(World& w, const Scenario& s) {
     if (!w.sim.stopped()) {
       w.payment_auditor->CheckFinal(w.payment->db());
     }
+  }
+  if (w.broker != nullptr && !w.sim.stopped()) {
+    w.broker_auditor->CheckFinal(w.broker->db());
   }
   // Last: a queue left full is often the symptom of what an earlier check
   // names more precisely (a hold never released, an order never voided).
@@ -1619,7 +1666,8 @@ void Conclude(World& w, const Scenario& s, const RunOptions& o,
                         &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
                         &w.migration_checker.first_violation(), &w.queue_checker.first_violation(),
                         w.migration_auditor ? &w.migration_auditor->first_violation() : &none,
-                        w.payment_auditor ? &w.payment_auditor->first_violation() : &none}) {
+                        w.payment_auditor ? &w.payment_auditor->first_violation() : &none,
+                        w.broker_auditor ? &w.broker_auditor->first_violation() : &none}) {
     if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {
       r.violation = reports::ViolationInfo{(*v)->check, (*v)->detail, sim::ToSeconds((*v)->at)};
     }

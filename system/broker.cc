@@ -3,14 +3,22 @@
 
 #include <algorithm>
 
+#include "sim/check.h"
+
 namespace paylab::system {
 
 Broker::Broker(sim::NodeContext& ctx, const BrokerConfig& config)
     : ctx_(ctx), config_(config), faults_(ctx.Stream("faults.duplicate_delivery")) {}
 
 asio::awaitable<void> Broker::Boot() {
-  log_ = std::make_unique<BrokerLog>(ctx_.db(), config_.topics);
-  queues_ = std::make_unique<QueueStore>(ctx_.db(), config_.queues);
+  // Auditing needs an observer to report to.
+  PAYLAB_CHECK(!config_.audit || config_.observer != nullptr);
+  BrokerObserver* audit = config_.audit ? config_.observer : nullptr;
+  log_ = std::make_unique<BrokerLog>(ctx_.db(), config_.topics, audit, ctx_.Now());
+  queues_ = std::make_unique<QueueStore>(
+      ctx_.db(), config_.queues,
+      QueueStoreOptions{.audit = audit,
+                        .defect_dead_letter_early = config_.defect_dead_letter_early});
   ctx_.Trace(sim::TraceKind::kNote, "broker.boot");
   co_return;
 }

@@ -1,6 +1,10 @@
 // The broker node: serves the BrokerLog over RPC (publish, fetch, heartbeat,
-// commit). Its log and committed offsets are in its database and survive
-// crashes; group membership is in memory and is rebuilt by heartbeats.
+// commit) and the queues fed by its topics (receive, delete). Its log,
+// committed offsets and queues are in its database and survive crashes;
+// group membership is in memory and is rebuilt by heartbeats. Every message
+// the log appends is fanned out to the queues its topic feeds in the same
+// step (no crash falls between them). With audit on, each boot and every
+// mutating call is reported to the observer.
 #pragma once
 
 #include <memory>
@@ -25,6 +29,12 @@ struct BrokerConfig {
   // delivery as a consumer sees it after a rewind).
   double duplicate_delivery = 0;
   int64_t redelivery_max = 5;
+  // Report every mutating call of the log and the queues, and each boot,
+  // to `observer` (system/broker_audit.h): what a reference model checks.
+  bool audit = false;
+  BrokerObserver* observer = nullptr;
+  // DEFECT dead_letter_one_receive_early (see QueueStoreOptions).
+  bool defect_dead_letter_early = false;
 };
 
 struct PublishRequest {

@@ -141,8 +141,9 @@ struct BrokerLog::Stmts {
       producer_put, committed_get, committed_put;
 };
 
-BrokerLog::BrokerLog(sim::Database& db, std::vector<TopicConfig> topics)
-    : db_(db), topics_(std::move(topics)) {
+BrokerLog::BrokerLog(sim::Database& db, std::vector<TopicConfig> topics, BrokerObserver* audit,
+                     sim::Time now)
+    : db_(db), topics_(std::move(topics)), audit_(audit) {
   for (size_t i = 0; i < topics_.size(); ++i) {
     PAYLAB_CHECK(!topics_[i].name.empty());
     PAYLAB_CHECK(topics_[i].partitions >= 1);
@@ -168,9 +169,35 @@ BrokerLog::BrokerLog(sim::Database& db, std::vector<TopicConfig> topics)
         .Exec();
   }
   txn.Commit();
+  if (audit_ != nullptr) {
+    BeginAudit();
+    const BrokerRequest request{.op = BrokerOp::kOpen, .now = now};
+    audit_->OnBrokerApplied(BrokerApplied{.request = request});
+  }
 }
 
 BrokerLog::~BrokerLog() = default;
+
+void BrokerLog::BeginAudit() {
+  call_appended_.clear();
+  call_committed_.clear();
+  call_left_.clear();
+  call_members_.clear();
+  call_group_.reset();
+}
+
+void BrokerLog::NoteGroup(std::string_view name, const Group& g, int64_t generation_before,
+                          bool joined) {
+  for (const auto& [member, last] : g.members) {
+    call_members_.push_back(member);
+  }
+  call_group_ = GroupChange{.group = name,
+                            .left = call_left_,
+                            .joined = joined,
+                            .generation_before = generation_before,
+                            .generation = g.generation,
+                            .members = call_members_};
+}
 
 const TopicConfig* BrokerLog::FindTopic(std::string_view name) const {
   for (const TopicConfig& t : topics_) {
@@ -190,6 +217,26 @@ int32_t BrokerLog::PartitionFor(std::string_view topic, std::string_view key) co
 PublishReply BrokerLog::Publish(std::string_view topic, std::string_view key,
                                 std::string_view payload, std::string_view producer, int64_t seq,
                                 sim::Time now) {
+  if (audit_ == nullptr) {
+    return DoPublish(topic, key, payload, producer, seq, now);
+  }
+  BeginAudit();
+  const PublishReply reply = DoPublish(topic, key, payload, producer, seq, now);
+  const BrokerRequest request{.op = BrokerOp::kPublish,
+                              .topic = topic,
+                              .key = key,
+                              .payload = payload,
+                              .producer = producer,
+                              .seq = seq,
+                              .now = now};
+  audit_->OnBrokerApplied(
+      BrokerApplied{.request = request, .publish = &reply, .appended = call_appended_});
+  return reply;
+}
+
+PublishReply BrokerLog::DoPublish(std::string_view topic, std::string_view key,
+                                  std::string_view payload, std::string_view producer, int64_t seq,
+                                  sim::Time now) {
   const TopicConfig* t = FindTopic(topic);
   if (t == nullptr) {
     return PublishRefused(BrokerStatus::kNoSuchTopic, kReasonNoSuchTopic);
@@ -237,6 +284,10 @@ PublishReply BrokerLog::Publish(std::string_view topic, std::string_view key,
   }
   txn.Commit();
   ++appended_;
+  if (audit_ != nullptr) {
+    call_appended_.push_back(
+        AppendedMessage{topic, reply.partition, reply.offset, key, payload, producer, seq});
+  }
   return reply;
 }
 
@@ -298,7 +349,16 @@ int64_t BrokerLog::EndOffset(std::string_view topic, int32_t partition) {
 
 void BrokerLog::Expire(Group& g, sim::Time now, sim::Duration session_timeout) {
   const size_t before = g.members.size();
-  std::erase_if(g.members, [&](const auto& m) { return now - m.second > session_timeout; });
+  for (auto it = g.members.begin(); it != g.members.end();) {
+    if (now - it->second <= session_timeout) {
+      ++it;
+      continue;
+    }
+    if (audit_ != nullptr) {
+      call_left_.push_back(it->first);
+    }
+    it = g.members.erase(it);
+  }
   if (g.members.size() != before) {
     ++g.generation;
     ++rebalances_;
@@ -323,6 +383,25 @@ std::vector<int32_t> BrokerLog::Owned(const Group& g, std::string_view member,
 Assignment BrokerLog::Heartbeat(std::string_view group, std::string_view member,
                                 std::string_view topic, sim::Time now,
                                 sim::Duration session_timeout) {
+  if (audit_ == nullptr) {
+    return DoHeartbeat(group, member, topic, now, session_timeout);
+  }
+  BeginAudit();
+  const Assignment reply = DoHeartbeat(group, member, topic, now, session_timeout);
+  const BrokerRequest request{.op = BrokerOp::kHeartbeat,
+                              .topic = topic,
+                              .group = group,
+                              .member = member,
+                              .session_timeout = session_timeout,
+                              .now = now};
+  audit_->OnBrokerApplied(BrokerApplied{
+      .request = request, .assignment = &reply, .group = call_group_ ? &*call_group_ : nullptr});
+  return reply;
+}
+
+Assignment BrokerLog::DoHeartbeat(std::string_view group, std::string_view member,
+                                  std::string_view topic, sim::Time now,
+                                  sim::Duration session_timeout) {
   if (group.empty()) {
     return AssignmentRefused(BrokerStatus::kInvalidArgument, kReasonEmptyGroup);
   }
@@ -341,6 +420,7 @@ Assignment BrokerLog::Heartbeat(std::string_view group, std::string_view member,
     git = groups_.emplace(std::string(group), Group{}).first;
   }
   Group& g = git->second;
+  const int64_t generation_before = g.generation;
   // A member silent too long leaves before the caller is counted, so one
   // heartbeat may be two generations: the expiry and the caller's (re)join.
   Expire(g, now, session_timeout);
@@ -348,6 +428,9 @@ Assignment BrokerLog::Heartbeat(std::string_view group, std::string_view member,
   if (joined) {
     ++g.generation;
     ++rebalances_;
+  }
+  if (audit_ != nullptr) {
+    NoteGroup(git->first, g, generation_before, joined);
   }
   Assignment a;
   a.generation = g.generation;
@@ -358,6 +441,30 @@ Assignment BrokerLog::Heartbeat(std::string_view group, std::string_view member,
 CommitReply BrokerLog::Commit(std::string_view group, std::string_view member,
                               std::string_view topic, int32_t partition, int64_t next_offset,
                               sim::Time now, sim::Duration session_timeout) {
+  if (audit_ == nullptr) {
+    return DoCommit(group, member, topic, partition, next_offset, now, session_timeout);
+  }
+  BeginAudit();
+  const CommitReply reply =
+      DoCommit(group, member, topic, partition, next_offset, now, session_timeout);
+  const BrokerRequest request{.op = BrokerOp::kCommit,
+                              .topic = topic,
+                              .group = group,
+                              .member = member,
+                              .partition = partition,
+                              .next_offset = next_offset,
+                              .session_timeout = session_timeout,
+                              .now = now};
+  audit_->OnBrokerApplied(BrokerApplied{.request = request,
+                                        .commit = &reply,
+                                        .committed = call_committed_,
+                                        .group = call_group_ ? &*call_group_ : nullptr});
+  return reply;
+}
+
+CommitReply BrokerLog::DoCommit(std::string_view group, std::string_view member,
+                                std::string_view topic, int32_t partition, int64_t next_offset,
+                                sim::Time now, sim::Duration session_timeout) {
   if (group.empty()) {
     return CommitRefused(BrokerStatus::kInvalidArgument, kReasonEmptyGroup);
   }
@@ -386,7 +493,11 @@ CommitReply BrokerLog::Commit(std::string_view group, std::string_view member,
     return CommitRefused(BrokerStatus::kNotOwner, kReasonNotOwner, existing);
   }
   Group& g = git->second;
+  const int64_t generation_before = g.generation;
   Expire(g, now, session_timeout);
+  if (audit_ != nullptr) {
+    NoteGroup(git->first, g, generation_before, false);
+  }
   const std::vector<int32_t> owned = Owned(g, member, t->partitions);
   if (!std::binary_search(owned.begin(), owned.end(), partition)) {
     return CommitRefused(BrokerStatus::kNotOwner, kReasonNotOwner, existing);
@@ -402,6 +513,9 @@ CommitReply BrokerLog::Commit(std::string_view group, std::string_view member,
         .Bind(4, next_offset)
         .Exec();
     reply.committed = next_offset;
+    if (audit_ != nullptr) {
+      call_committed_.push_back(OffsetCommitted{group, topic, partition, existing, next_offset});
+    }
   }
   PAYLAB_CHECK(reply.committed >= existing);
   return reply;

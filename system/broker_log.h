@@ -12,12 +12,16 @@
 //    acknowledged appends that committed; nothing is half written.
 //  - Idempotent producer: when the topic is configured so, a publish
 //    carries (producer, seq); a seq at or below the highest one already
-//    appended for that (topic, producer) appends nothing and answers with the
-//    original (partition, offset) and duplicate = true. Without it, a
+//    appended for that (topic, producer) appends nothing and answers
+//    duplicate = true with the position (partition, offset) of that highest
+//    seq's append: the original one for a retry of the latest publish, the
+//    producer's latest for an older replay (only the latest position is
+//    kept; a producer waits only for its latest publish). Without it, a
 //    retried publish appends again (at-least-once: duplicates are allowed).
 //  - Consumer groups: committed offsets are durable, per (group, topic,
-//    partition), and never move backwards (a lower commit is ignored).
-//    Fetch reads from any offset; consumers restart from the committed one.
+//    partition), and never move backwards (a lower commit is ignored and
+//    answers the committed offset). Fetch reads from any offset; consumers
+//    restart from the committed one.
 //  - Group membership is volatile (it lives in the coordinator's memory, as
 //    in Kafka): members heartbeat; a member silent for longer than the
 //    session timeout leaves; every change of the member set is a new
@@ -25,10 +29,18 @@
 //    sorted by name (partition p goes to member p mod n). A commit from a
 //    member that does not own the partition in the current generation is
 //    refused (kNotOwner), as Kafka refuses a commit from a stale generation.
-//    A broker crash drops membership; members rejoin by heartbeating.
+//    A broker crash drops membership (members and generation); members
+//    rejoin by heartbeating. The coordinator notices silence when a call
+//    touches the group (a heartbeat or a commit that names a valid
+//    partition): the members silent too long then leave together, one
+//    generation, before the caller's own join (another) is counted.
 //  - Bad calls (unknown topic, a partition out of range, a negative offset,
-//    an empty member or group name) get kInvalidArgument or kNoSuchTopic
-//    with a reason, never a crash.
+//    a commit past the end of the partition, an empty member or group name,
+//    a session timeout <= 0) get kInvalidArgument or kNoSuchTopic with a
+//    reason, never a crash, and change nothing (a refused commit answers
+//    committed = 0).
+//  - Audit (system/broker_audit.h): with an observer, the opening and every
+//    Publish, Heartbeat and Commit are reported once they return.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +54,7 @@
 
 #include "sim/storage.h"
 #include "sim/time.h"
+#include "system/broker_audit.h"
 
 namespace paylab::system {
 
@@ -96,8 +109,10 @@ struct CommitReply {
 class BrokerLog {
  public:
   // Creates the schema if missing. Topics are configuration: the same list
-  // must be passed after every restart.
-  BrokerLog(sim::Database& db, std::vector<TopicConfig> topics);
+  // must be passed after every restart. `audit` (may be null: no audit)
+  // hears of the opening, at `now`, and of every mutating call.
+  BrokerLog(sim::Database& db, std::vector<TopicConfig> topics, BrokerObserver* audit = nullptr,
+            sim::Time now = 0);
   ~BrokerLog();
 
   const std::vector<TopicConfig>& topics() const { return topics_; }
@@ -134,10 +149,28 @@ class BrokerLog {
   void Expire(Group& g, sim::Time now, sim::Duration session_timeout);
   std::vector<int32_t> Owned(const Group& g, std::string_view member, int32_t partitions) const;
 
+  PublishReply DoPublish(std::string_view topic, std::string_view key, std::string_view payload,
+                         std::string_view producer, int64_t seq, sim::Time now);
+  Assignment DoHeartbeat(std::string_view group, std::string_view member, std::string_view topic,
+                         sim::Time now, sim::Duration session_timeout);
+  CommitReply DoCommit(std::string_view group, std::string_view member, std::string_view topic,
+                       int32_t partition, int64_t next_offset, sim::Time now,
+                       sim::Duration session_timeout);
+  // Audit: forgets the previous call's facts; notes a group's state.
+  void BeginAudit();
+  void NoteGroup(std::string_view name, const Group& g, int64_t generation_before, bool joined);
+
   sim::Database& db_;
   std::vector<TopicConfig> topics_;
   std::unique_ptr<Stmts> st_;
   std::map<std::string, Group, std::less<>> groups_;  // volatile, like Kafka's coordinator
+  BrokerObserver* audit_;                             // null: no audit
+  // The facts of the call being audited.
+  std::vector<AppendedMessage> call_appended_;
+  std::vector<OffsetCommitted> call_committed_;
+  std::vector<std::string> call_left_;
+  std::vector<std::string> call_members_;
+  std::optional<GroupChange> call_group_;
   int64_t appended_ = 0;
   int64_t deduplicated_ = 0;
   int64_t rebalances_ = 0;

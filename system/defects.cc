@@ -73,6 +73,10 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
      "the new API answers ok to a Rollback of a committed payment (the money stays paid; the "
      "caller is told it was returned)",
      DefectNeeds::kMigration, "misuse_refused", "scenarios/chaos_migration_online.json"},
+    {Defect::kDeadLetterOneReceiveEarly, "dead_letter_one_receive_early",
+     "a queue moves a message to its dead-letter queue on its max_receives-th receive instead of "
+     "handing it out (>= where the contract says more than)",
+     DefectNeeds::kMessaging, "broker_model_agrees", "scenarios/chaos_wallet.json"},
 }};
 
 }  // namespace

@@ -45,6 +45,7 @@ enum class Defect : uint8_t {
   kItemSpendableAtExpiry,
   kFeeRoundedUp,
   kRollbackOfCommittedAnswersOk,
+  kDeadLetterOneReceiveEarly,
   kCount,
 };
 

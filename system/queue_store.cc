@@ -52,8 +52,9 @@ struct QueueStore::Stmts {
   sim::Statement next_id, insert, visible, hide, set_state, get, live, count_state, count_all;
 };
 
-QueueStore::QueueStore(sim::Database& db, std::vector<QueueConfig> queues)
-    : db_(db), queues_(std::move(queues)) {
+QueueStore::QueueStore(sim::Database& db, std::vector<QueueConfig> queues,
+                       QueueStoreOptions options)
+    : db_(db), queues_(std::move(queues)), options_(options) {
   for (const QueueConfig& q : queues_) {
     PAYLAB_CHECK(!q.name.empty());
     PAYLAB_CHECK(q.visibility_timeout > 0);
@@ -108,10 +109,92 @@ int64_t QueueStore::Append(std::string_view queue, std::string_view payload, sim
   const int64_t id = st_->next_id.Int(0);
   st_->next_id.Reset();
   st_->insert.Bind(1, queue).Bind(2, id).Bind(3, payload).Bind(4, now).Bind(5, now).Exec();
+  Note(QueueChange{.event = QueueEvent::kEnqueued,
+                   .queue = queue,
+                   .id = id,
+                   .visible_at = now,
+                   .payload = payload});
   return id;
 }
 
+void QueueStore::Note(QueueChange c) {
+  if (options_.audit != nullptr) {
+    call_changes_.push_back(c);
+  }
+}
+
+void QueueStore::BeginAudit() {
+  call_changes_.clear();
+  call_payloads_.clear();
+}
+
+// --- the public operations: each call reported to the audit ----------------
+
 void QueueStore::FanOut(std::string_view topic, std::string_view payload, sim::Time now) {
+  if (options_.audit == nullptr) {
+    DoFanOut(topic, payload, now);
+    return;
+  }
+  BeginAudit();
+  DoFanOut(topic, payload, now);
+  const BrokerRequest request{
+      .op = BrokerOp::kFanOut, .topic = topic, .payload = payload, .now = now};
+  options_.audit->OnBrokerApplied(BrokerApplied{.request = request, .queue = call_changes_});
+}
+
+QueueStatus QueueStore::Inject(std::string_view queue, std::string_view payload, sim::Time now) {
+  if (options_.audit == nullptr) {
+    return DoInject(queue, payload, now);
+  }
+  BeginAudit();
+  const QueueStatus status = DoInject(queue, payload, now);
+  const BrokerRequest request{
+      .op = BrokerOp::kInject, .payload = payload, .queue = queue, .now = now};
+  options_.audit->OnBrokerApplied(
+      BrokerApplied{.request = request, .inject = &status, .queue = call_changes_});
+  return status;
+}
+
+ReceiveReply QueueStore::Receive(std::string_view queue, int64_t max, sim::Time now) {
+  if (options_.audit == nullptr) {
+    return DoReceive(queue, max, now);
+  }
+  BeginAudit();
+  const ReceiveReply reply = DoReceive(queue, max, now);
+  const BrokerRequest request{.op = BrokerOp::kReceive, .queue = queue, .max = max, .now = now};
+  options_.audit->OnBrokerApplied(
+      BrokerApplied{.request = request, .receive = &reply, .queue = call_changes_});
+  return reply;
+}
+
+DeleteReply QueueStore::Delete(std::string_view queue, int64_t id, int64_t receipt) {
+  if (options_.audit == nullptr) {
+    return DoDelete(queue, id, receipt);
+  }
+  BeginAudit();
+  const DeleteReply reply = DoDelete(queue, id, receipt);
+  const BrokerRequest request{
+      .op = BrokerOp::kDelete, .queue = queue, .id = id, .receipt = receipt};
+  options_.audit->OnBrokerApplied(
+      BrokerApplied{.request = request, .deleted = &reply, .queue = call_changes_});
+  return reply;
+}
+
+int64_t QueueStore::Redrive(std::string_view dlq, sim::Time now) {
+  if (options_.audit == nullptr) {
+    return DoRedrive(dlq, now);
+  }
+  BeginAudit();
+  const int64_t n = DoRedrive(dlq, now);
+  const BrokerRequest request{.op = BrokerOp::kRedrive, .queue = dlq, .now = now};
+  options_.audit->OnBrokerApplied(
+      BrokerApplied{.request = request, .redriven = n, .queue = call_changes_});
+  return n;
+}
+
+// --- the operations themselves ------------------------------------------------
+
+void QueueStore::DoFanOut(std::string_view topic, std::string_view payload, sim::Time now) {
   sim::Transaction txn(db_);
   for (const QueueConfig& q : queues_) {
     if (!q.topic.empty() && q.topic == topic) {
@@ -121,7 +204,7 @@ void QueueStore::FanOut(std::string_view topic, std::string_view payload, sim::T
   txn.Commit();
 }
 
-QueueStatus QueueStore::Inject(std::string_view queue, std::string_view payload, sim::Time now) {
+QueueStatus QueueStore::DoInject(std::string_view queue, std::string_view payload, sim::Time now) {
   if (Find(queue) == nullptr) {
     return QueueStatus::kNoSuchQueue;
   }
@@ -131,7 +214,7 @@ QueueStatus QueueStore::Inject(std::string_view queue, std::string_view payload,
   return QueueStatus::kOk;
 }
 
-ReceiveReply QueueStore::Receive(std::string_view queue, int64_t max, sim::Time now) {
+ReceiveReply QueueStore::DoReceive(std::string_view queue, int64_t max, sim::Time now) {
   ReceiveReply r;
   const QueueConfig* q = Find(queue);
   if (q == nullptr) {
@@ -156,26 +239,34 @@ ReceiveReply QueueStore::Receive(std::string_view queue, int64_t max, sim::Time 
         Candidate{st_->visible.Int(0), std::string(st_->visible.Text(1)), st_->visible.Int(2) + 1});
   }
   st_->visible.Reset();
+  // The defect dead-letters on the max_receives-th receive, one early.
+  const int64_t receives_max =
+      options_.defect_dead_letter_early ? q->max_receives - 1 : q->max_receives;
   sim::Transaction txn(db_);
   for (Candidate& c : due) {
-    if (q->max_receives > 0 && c.receives > q->max_receives && !q->dead_letter.empty()) {
+    if (q->max_receives > 0 && c.receives > receives_max && !q->dead_letter.empty()) {
       st_->set_state.Bind(1, kDeadLettered).Bind(2, queue).Bind(3, c.id).Exec();
-      Append(q->dead_letter, c.payload, now);
+      Note(QueueChange{.event = QueueEvent::kDeadLettered, .queue = queue, .id = c.id});
+      const std::string& payload =
+          options_.audit == nullptr ? c.payload : call_payloads_.emplace_back(c.payload);
+      Append(q->dead_letter, payload, now);
       ++r.dead_lettered;
       continue;
     }
-    st_->hide.Bind(1, c.receives)
-        .Bind(2, now + q->visibility_timeout)
-        .Bind(3, queue)
-        .Bind(4, c.id)
-        .Exec();
+    const sim::Time deadline = now + q->visibility_timeout;
+    st_->hide.Bind(1, c.receives).Bind(2, deadline).Bind(3, queue).Bind(4, c.id).Exec();
+    Note(QueueChange{.event = QueueEvent::kReceived,
+                     .queue = queue,
+                     .id = c.id,
+                     .receive_count = c.receives,
+                     .visible_at = deadline});
     r.messages.push_back(QueueMessage{c.id, std::move(c.payload), c.receives});
   }
   txn.Commit();
   return r;
 }
 
-DeleteReply QueueStore::Delete(std::string_view queue, int64_t id, int64_t receipt) {
+DeleteReply QueueStore::DoDelete(std::string_view queue, int64_t id, int64_t receipt) {
   if (Find(queue) == nullptr) {
     return DeleteReply{QueueStatus::kNoSuchQueue, "no such queue"};
   }
@@ -195,10 +286,11 @@ DeleteReply QueueStore::Delete(std::string_view queue, int64_t id, int64_t recei
                        "the message was received again or moved since this receipt"};
   }
   st_->set_state.Bind(1, kDeleted).Bind(2, queue).Bind(3, id).Exec();
+  Note(QueueChange{.event = QueueEvent::kDeleted, .queue = queue, .id = id});
   return DeleteReply{QueueStatus::kOk, ""};
 }
 
-int64_t QueueStore::Redrive(std::string_view dlq, sim::Time now) {
+int64_t QueueStore::DoRedrive(std::string_view dlq, sim::Time now) {
   const QueueConfig* source = nullptr;
   for (const QueueConfig& q : queues_) {
     if (q.dead_letter == dlq) {
@@ -217,7 +309,9 @@ int64_t QueueStore::Redrive(std::string_view dlq, sim::Time now) {
   sim::Transaction txn(db_);
   for (const auto& [id, payload] : moving) {
     st_->set_state.Bind(1, kRedriven).Bind(2, dlq).Bind(3, id).Exec();
-    Append(source->name, payload, now);
+    Note(QueueChange{.event = QueueEvent::kRedriven, .queue = dlq, .id = id});
+    Append(source->name, options_.audit == nullptr ? payload : call_payloads_.emplace_back(payload),
+           now);
   }
   txn.Commit();
   return static_cast<int64_t>(moving.size());
