@@ -15,6 +15,7 @@
 #include "faults/crash_injector.h"
 #include "faults/fault_points.h"
 #include "models/migration_auditor.h"
+#include "models/partner_auditor.h"
 #include "models/point_auditor.h"
 #include "models/wallet_auditor.h"
 #include "reports/report.h"
@@ -26,6 +27,7 @@
 #include "system/account_types.h"
 #include "system/broker.h"
 #include "system/client.h"
+#include "system/hostile.h"
 #include "system/messaging_checker.h"
 #include "system/migration.h"
 #include "system/migration_checker.h"
@@ -322,12 +324,15 @@ struct World {
   // counts so far (workload_completes is the runner's own and comes last).
   std::vector<reports::CheckResult> CheckResults() const;
   void AddPaymentNodes();
+  // A node the world does not use, in its place: the network numbers nodes
+  // densely, in kKnownNodes' order.
+  void AddIdle(std::string_view name);
 
   std::vector<sim::Node*> nodes() {
     std::vector<sim::Node*> all;
-    for (auto* n :
-         {client.get(), wallet.get(), broker.get(), mirror.get(), point.get(), payment.get(),
-          partner.get(), checkout.get(), marketplace.get(), controller.get(), migrator.get()}) {
+    for (auto* n : {client.get(), wallet.get(), broker.get(), mirror.get(), point.get(),
+                    payment.get(), partner.get(), checkout.get(), marketplace.get(),
+                    controller.get(), migrator.get(), hostile.get()}) {
       if (n != nullptr) {
         all.push_back(n);
       }
@@ -367,6 +372,9 @@ struct World {
   std::optional<models::PointAuditor> point_auditor;
   std::optional<system::PointLedgerObserverFanout> point_observers;
   system::PartnerChecker partner_checker;
+  // The partner's reference model: made with the payments world's partner
+  // configuration (ConfigurePayments).
+  std::optional<models::PartnerAuditor> partner_auditor;
   system::PaymentChecker payment_checker;
   system::PointServiceConfig point_config;
   system::PartnerConfig partner_config;
@@ -386,6 +394,12 @@ struct World {
   std::unique_ptr<sim::Node> partner;
   std::unique_ptr<sim::Node> checkout;
   std::unique_ptr<sim::Node> marketplace;
+  // The hostile caller (/payments/misuse_rate_per_s > 0), last of the nodes.
+  system::HostileConfig hostile_config;
+  system::HostileCounters hostile_counters;
+  // Its check (misuse_refused_or_replayed), only when it runs.
+  std::optional<system::CheckBoard> misuse_board;
+  std::unique_ptr<sim::Node> hostile;
   std::unique_ptr<faults::CrashInjector> crashes;
   std::unique_ptr<faults::FaultPointInjector> fault_points;  // null: no points armed
   sim::Duration partition_time = 0;
@@ -530,13 +544,6 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   shopper_config.wallet = NodeIdOf("wallet");
   shopper_config.point = NodeIdOf("point");
 
-  auto idle = [this](std::string_view name) {
-    auto n = std::make_unique<sim::Node>(
-        sim, net, NodeIdOf(name), std::string(name),
-        [](sim::NodeContext&) { return std::make_unique<IdleService>(); });
-    net.AddNode(n.get());
-    placeholders.push_back(std::move(n));
-  };
   client = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("client"), "client", [this](sim::NodeContext& ctx) {
         return std::make_unique<system::Shopper>(ctx, shopper_config, &migration_checker);
@@ -552,14 +559,14 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   net.AddNode(client.get());
   net.AddNode(wallet.get());
   net.AddNode(broker.get());
-  idle("mirror");
+  AddIdle("mirror");
   point = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("point"), "point", [this](sim::NodeContext& ctx) {
         return std::make_unique<system::PointHome>(ctx, home_config, &*point_observers);
       });
   net.AddNode(point.get());
   for (std::string_view name : {"payment", "partner", "checkout", "marketplace"}) {
-    idle(name);
+    AddIdle(name);
   }
   controller = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("controller"), "controller", [this](sim::NodeContext& ctx) {
@@ -571,6 +578,7 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
       });
   net.AddNode(controller.get());
   net.AddNode(migrator.get());
+  AddIdle("hostile");
   // The migration checker sees every wallet movement first, then the
   // wallet checker.
   migration_checker.Watch([this]() -> sim::Database& { return wallet->db(); }, cashback_type,
@@ -775,6 +783,28 @@ void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
   partner_config.service_time_min = sim::FromMillis(p.partner_service_ms_min);
   partner_config.service_time_max = sim::FromMillis(p.partner_service_ms_max);
   partner_config.unavailable_rate = p.partner_unavailable;
+  // Every request the partner applies goes to its reference model too.
+  partner_config.audit = true;
+  partner_config.defect_key_ignores_params =
+      o.defects.Has(system::Defect::kPartnerKeyIgnoresParams);
+  partner_auditor.emplace(sim, models::PartnerRulesOf(partner_config),
+                          [this](const system::Violation&) { sim.Stop(); });
+
+  hostile_config.rate_per_s = p.misuse_rate_per_s;
+  hostile_config.until = sim::FromSeconds(s.duration_s);
+  hostile_config.wallet = NodeIdOf("wallet");
+  hostile_config.point = NodeIdOf("point");
+  hostile_config.partner = NodeIdOf("partner");
+  hostile_config.users = s.population.users;
+  hostile_config.wallet_ttl_max = sim::FromSeconds(s.wallet.hold_ttl_max_s);
+  hostile_config.point_ttl_max = hold_ttl;
+  hostile_config.partner_ttl_max = hold_ttl;
+  hostile_config.timeout = sim::FromMillis(p.rpc_timeout_ms);
+  hostile_config.partner_timeout = sim::FromMillis(p.partner_timeout_ms);
+  if (hostile_config.rate_per_s > 0) {
+    misuse_board.emplace(sim, system::kHostileCheckNames,
+                         [this](const system::Violation&) { sim.Stop(); });
+  }
 
   payment_config.id_worker = 2;
   payment_config.wallet = NodeIdOf("wallet");
@@ -859,6 +889,11 @@ std::string World::NotQuietReason(const Scenario* s) {
       payment->db().QueryInt("SELECT COUNT(*) FROM payments WHERE resource_status = 0");
   if (wip > 0) {
     return s == nullptr ? "payments" : fmt::format("{} payments still WIP", wip);
+  }
+  if (hostile_counters.running > 0) {
+    return s == nullptr
+               ? "hostile"
+               : fmt::format("{} misuse sequences still running", hostile_counters.running);
   }
   return "";
 }
@@ -946,7 +981,11 @@ std::vector<reports::CheckResult> World::CheckResults() const {
     add(point_checker.statuses());
     add(point_auditor->statuses());
     add(partner_checker.statuses());
+    add(partner_auditor->statuses());
     add(payment_checker.statuses());
+    if (misuse_board) {
+      add(misuse_board->statuses());
+    }
   }
   if (migration) {
     add(point_checker.statuses());
@@ -970,7 +1009,8 @@ void World::AddPaymentNodes() {
       });
   partner = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("partner"), "partner", [this](sim::NodeContext& ctx) {
-        return std::make_unique<system::Partner>(ctx, partner_config, &partner_counters);
+        return std::make_unique<system::Partner>(ctx, partner_config, &partner_counters,
+                                                 &*partner_auditor);
       });
   payment = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("payment"), "payment", [this](sim::NodeContext& ctx) {
@@ -989,6 +1029,26 @@ void World::AddPaymentNodes() {
        {point.get(), payment.get(), partner.get(), checkout.get(), marketplace.get()}) {
     net.AddNode(n);
   }
+  if (hostile_config.rate_per_s > 0) {
+    // The migration's nodes come before the hostile caller: idle here.
+    for (std::string_view name : {"controller", "migrator"}) {
+      AddIdle(name);
+    }
+    hostile = std::make_unique<sim::Node>(
+        sim, net, NodeIdOf("hostile"), "hostile", [this](sim::NodeContext& ctx) {
+          return std::make_unique<system::Hostile>(ctx, hostile_config, &hostile_counters,
+                                                   &*misuse_board);
+        });
+    net.AddNode(hostile.get());
+  }
+}
+
+void World::AddIdle(std::string_view name) {
+  auto n = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf(name), std::string(name),
+      [](sim::NodeContext&) { return std::make_unique<IdleService>(); });
+  net.AddNode(n.get());
+  placeholders.push_back(std::move(n));
 }
 
 void SchedulePartitions(World& w, const Scenario& s, sim::Time safety_end) {
@@ -1069,6 +1129,35 @@ void ScheduleQueueActions(World& w, const Scenario& s, sim::Time safety_end) {
   }
 }
 
+// The hostile caller's figures: what it sent, what it heard, and how many
+// sequences of each kind it started.
+void CollectMisuse(const system::HostileCounters& h,
+                   std::vector<std::pair<std::string, int64_t>>& out) {
+  int64_t sequences = 0;
+  for (int64_t n : h.sequences) {
+    sequences += n;
+  }
+  out.push_back({"misuse.sequences", sequences});
+  out.push_back({"misuse.calls", h.calls});
+  out.push_back({"misuse.accepted", h.accepted});
+  out.push_back({"misuse.refused", h.refused});
+  out.push_back({"misuse.unavailable", h.unavailable});
+  out.push_back({"misuse.lost", h.lost});
+  out.push_back({"misuse.refusals_checked", h.refusals_checked});
+  out.push_back({"misuse.replays_checked", h.replays_checked});
+  out.push_back({"misuse.wrong", h.wrong});
+  for (size_t t = 0; t < system::kTccTargets; ++t) {
+    out.push_back({fmt::format("misuse.calls_to_{}",
+                               system::TccTargetName(static_cast<system::TccTarget>(t))),
+                   h.calls_to[t]});
+  }
+  for (size_t k = 0; k < system::kMisuseKinds; ++k) {
+    out.push_back(
+        {fmt::format("misuse.{}", system::MisuseKindName(static_cast<system::MisuseKind>(k))),
+         h.sequences[k]});
+  }
+}
+
 void CollectPayments(World& w, reports::RunResult& r) {
   auto& out = r.payments;
   sim::Database& db = w.payment->db();
@@ -1117,6 +1206,9 @@ void CollectPayments(World& w, reports::RunResult& r) {
       {"points.dead_lettered", b == nullptr ? 0 : b->queues().DeadLettered(w.assignment_dlq)});
   out.push_back({"points.redriven", w.assignment_redriven});
   out.push_back({"points.poison_injected", w.assignment_poison});
+  if (w.hostile) {
+    CollectMisuse(w.hostile_counters, out);
+  }
 }
 
 void CollectRealised(World& w, reports::RunResult& r) {
@@ -1228,6 +1320,22 @@ void Collect(World& w, reports::RunResult& r) {
     };
     r.models.insert(r.models.end(), std::begin(figures), std::end(figures));
   }
+  if (w.partner_auditor) {
+    const models::PartnerModelStats& ps = w.partner_auditor->model().stats();
+    const std::pair<std::string, int64_t> figures[] = {
+        {"partner.requests", ps.requests},
+        {"partner.refusals", ps.refusals},
+        {"partner.declines", ps.declines},
+        {"partner.unavailable", ps.unavailable},
+        {"partner.confirms", ps.confirms},
+        {"partner.cancels", ps.cancels},
+        {"partner.empty_rollbacks", ps.empty_rollbacks},
+        {"partner.late_tries", ps.late_tries},
+        {"partner.holds_expired", ps.holds_expired},
+        {"partner.on_time_boundary", ps.on_time_boundary},
+    };
+    r.models.insert(r.models.end(), std::begin(figures), std::end(figures));
+  }
   if (w.payments) {
     CollectPayments(w, r);
   }
@@ -1303,12 +1411,14 @@ void CheckFinal(World& w, const Scenario& s) {
     w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
     w.point_auditor->CheckFinal(w.point->db());
     w.partner_checker.CheckFinal(w.partner->db());
+    w.partner_auditor->CheckFinal(w.partner->db());
     w.payment_checker.CheckFinal(system::PaymentDatabases{
         &w.payment->db(),
         &w.wallet->db(),
         &w.point->db(),
         &w.partner->db(),
-        {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
+        {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}},
+        w.hostile ? std::string(system::kHostileKeyPrefix) : ""});
   }
   // Last: a queue left full is often the symptom of what an earlier check
   // names more precisely (a hold never released, an order never voided).
@@ -1412,7 +1522,7 @@ namespace {
 void Describe(const Scenario& s, const RunOptions& o, reports::RunResult& r) {
   r.swarm = o.swarm;
   if (o.swarm) {
-    r.swarm_faults = ToJson(s)["faults"].dump();
+    r.swarm_faults = SwarmDraw(s).dump();
   }
   r.scenario_name = s.name;
   r.scenario_file = o.scenario_file;
@@ -1448,6 +1558,9 @@ void Start(World& w, const Scenario& s, const RunOptions& o, sim::Time safety_en
     for (sim::Node* n :
          {w.point.get(), w.partner.get(), w.payment.get(), w.checkout.get(), w.marketplace.get()}) {
       n->Start();
+    }
+    if (w.hostile) {
+      w.hostile->Start();
     }
   }
   if (w.migration) {
@@ -1535,7 +1648,10 @@ void Conclude(World& w, const Scenario& s, const RunOptions& o,
   for (const auto* v : {&w.checker.first_violation(), &w.wallet_auditor.first_violation(),
                         &w.messaging_checker.first_violation(), &w.point_checker.first_violation(),
                         w.point_auditor ? &w.point_auditor->first_violation() : &none,
-                        &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
+                        &w.partner_checker.first_violation(),
+                        w.partner_auditor ? &w.partner_auditor->first_violation() : &none,
+                        w.misuse_board ? &w.misuse_board->first_violation() : &none,
+                        &w.payment_checker.first_violation(),
                         &w.migration_checker.first_violation(), &w.queue_checker.first_violation(),
                         w.migration_auditor ? &w.migration_auditor->first_violation() : &none}) {
     if (*v && (!r.violation || sim::ToSeconds((*v)->at) < r.violation->at_s)) {

@@ -67,7 +67,27 @@ Scenario Swarm(const Scenario& s, uint64_t seed) {
   KeepHalf(rng, &f.schedule.crashes);
   KeepHalf(rng, &f.schedule.clock_steps);
   KeepHalf(rng, &f.schedule.rpc_faults);
+  // Drawn last, so that every draw above is what it was before this knob.
+  // The hostile caller is the scenario's workload as much as a fault, and
+  // the checks it feeds are required: scaled, never switched off.
+  out.payments.misuse_rate_per_s *= 0.25 + 0.75 * rng.UniformDouble();
   return out;
+}
+
+nlohmann::json SwarmDraw(const Scenario& s) {
+  nlohmann::json j = ToJson(s)["faults"];
+  // The knobs drawn outside /faults, by their JSON pointers, for the worlds
+  // the scenario runs.
+  if (s.messaging.enabled) {
+    j["/messaging/duplicate_delivery"] = s.messaging.duplicate_delivery;
+    j["/messaging/poison_messages"] = s.messaging.poison_messages;
+  }
+  if (s.payments.enabled) {
+    j["/payments/partner_unavailable"] = s.payments.partner_unavailable;
+    j["/payments/assignment_failure"] = s.payments.assignment_failure;
+    j["/payments/misuse_rate_per_s"] = s.payments.misuse_rate_per_s;
+  }
+  return j;
 }
 
 }  // namespace paylab::scenarios

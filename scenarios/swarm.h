@@ -9,21 +9,33 @@
 // fault point, each scheduled fault, the broker's duplicate deliveries, the
 // partner's unavailability, point-assignment failures, poison messages) is
 // kept with probability 1/2; a kept rate is scaled by a factor drawn in
-// [1/4, 1], a kept crash plan's mean interval by one in [1, 4]. Nothing is
-// added that the scenario does not configure.
+// [1/4, 1], a kept crash plan's mean interval by one in [1, 4]. The hostile
+// caller's misuse rate is always kept and scaled the same way: it is the
+// workload its scenario exists for, and its check is required. Nothing is
+// added that the scenario does not configure. A knob added later is drawn
+// after all the others, so the draws of the ones before it do not move.
 //
 // Determinism: a pure function of (scenario, seed), drawn from the stream
 // "swarm", which nothing else reads. The run records the drawn faults
-// (report.json's "swarm_faults"), and `paylab run --swarm --seed N`
-// draws the same ones again.
+// (report.json's "swarm_faults", SwarmDraw), and `paylab run --swarm --seed
+// N` draws the same ones again.
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 
 #include "scenarios/scenario.h"
 
 namespace paylab::scenarios {
 
 Scenario Swarm(const Scenario& s, uint64_t seed);
+
+// What a swarm draw set, as recorded in a run's "swarm_faults": the faults
+// object (the scenario's own form) and, keyed by their JSON pointers, the
+// knobs drawn outside /faults for the worlds the scenario runs
+// (/messaging/duplicate_delivery, /messaging/poison_messages,
+// /payments/partner_unavailable, /payments/assignment_failure,
+// /payments/misuse_rate_per_s).
+nlohmann::json SwarmDraw(const Scenario& s);
 
 }  // namespace paylab::scenarios

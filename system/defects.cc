@@ -63,6 +63,10 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
     {Defect::kItemsConsumedLatestFirst, "items_consumed_latest_first",
      "a wallet debit consumes an account's latest-expiring balance items first",
      DefectNeeds::kWallet, "wallet_model_agrees", "scenarios/chaos_wallet.json"},
+    {Defect::kPartnerKeyIgnoresParams, "partner_key_ignores_params",
+     "the partner answers a Try by its key alone: the key again with another amount, user or "
+     "ttl hears the first answer instead of being refused",
+     DefectNeeds::kPayments, "partner_model_agrees", "scenarios/chaos_tcc_misuse.json"},
 }};
 
 }  // namespace

@@ -42,6 +42,7 @@ enum class Defect : uint8_t {
   kMigrationDropsExpiry,
   kDebitIgnoresPriority,
   kItemsConsumedLatestFirst,
+  kPartnerKeyIgnoresParams,
   kCount,
 };
 

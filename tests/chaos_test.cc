@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
 
@@ -99,6 +100,25 @@ TEST(ChaosClean, OnlineMigrationSweepPassesEveryCheck) {
 
 TEST(ChaosClean, PartialMaintenanceMigrationSweepPassesEveryCheck) {
   ExpectClean("scenarios/chaos_migration_partial.json", 200, false);
+}
+
+// Swarm mode scales the hostile caller's misuse rate like a kept fault rate
+// (never off: its check is required), records it with the run's faults (by
+// its JSON pointer), and draws it last. Draws only: no run.
+TEST(Swarm, ScalesTheMisuseRateLastAndRecordsIt) {
+  const scenarios::Scenario s = Load("scenarios/chaos_tcc_misuse.json");
+  const double rate = s.payments.misuse_rate_per_s;
+  ASSERT_GT(rate, 0);
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    const scenarios::Scenario w = scenarios::Swarm(s, seed);
+    EXPECT_LE(w.payments.misuse_rate_per_s, rate);
+    EXPECT_GE(w.payments.misuse_rate_per_s, rate / 4);
+    EXPECT_EQ(scenarios::SwarmDraw(w)["/payments/misuse_rate_per_s"], w.payments.misuse_rate_per_s);
+    // Every fault drawn before it is what it is without the hostile caller.
+    scenarios::Scenario without = s;
+    without.payments.misuse_rate_per_s = 0;
+    EXPECT_EQ(scenarios::Swarm(without, seed).faults, w.faults) << seed;
+  }
 }
 
 class DefectSweep : public testing::TestWithParam<system::DefectInfo> {};
