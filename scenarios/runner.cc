@@ -16,6 +16,7 @@
 #include "faults/fault_points.h"
 #include "models/broker_auditor.h"
 #include "models/migration_auditor.h"
+#include "models/partner_auditor.h"
 #include "models/payment_auditor.h"
 #include "models/point_auditor.h"
 #include "models/wallet_auditor.h"
@@ -28,6 +29,7 @@
 #include "system/account_types.h"
 #include "system/broker.h"
 #include "system/client.h"
+#include "system/hostile.h"
 #include "system/messaging_checker.h"
 #include "system/migration.h"
 #include "system/migration_checker.h"
@@ -341,12 +343,15 @@ struct World {
   // counts so far (workload_completes is the runner's own and comes last).
   std::vector<reports::CheckResult> CheckResults() const;
   void AddPaymentNodes();
+  // A node the world does not use, in its place: the network numbers nodes
+  // densely, in kKnownNodes' order.
+  void AddIdle(std::string_view name);
 
   std::vector<sim::Node*> nodes() {
     std::vector<sim::Node*> all;
-    for (auto* n :
-         {client.get(), wallet.get(), broker.get(), mirror.get(), point.get(), payment.get(),
-          partner.get(), checkout.get(), marketplace.get(), controller.get(), migrator.get()}) {
+    for (auto* n : {client.get(), wallet.get(), broker.get(), mirror.get(), point.get(),
+                    payment.get(), partner.get(), checkout.get(), marketplace.get(),
+                    controller.get(), migrator.get(), hostile.get()}) {
       if (n != nullptr) {
         all.push_back(n);
       }
@@ -389,6 +394,9 @@ struct World {
   std::optional<models::PointAuditor> point_auditor;
   std::optional<system::PointLedgerObserverFanout> point_observers;
   system::PartnerChecker partner_checker;
+  // The partner's reference model: made with the payments world's partner
+  // configuration (ConfigurePayments).
+  std::optional<models::PartnerAuditor> partner_auditor;
   system::PaymentChecker payment_checker;
   // The payment service's reference model (issue 12), fed its audit view.
   std::optional<models::PaymentAuditor> payment_auditor;
@@ -410,6 +418,12 @@ struct World {
   std::unique_ptr<sim::Node> partner;
   std::unique_ptr<sim::Node> checkout;
   std::unique_ptr<sim::Node> marketplace;
+  // The hostile caller (/payments/misuse_rate_per_s > 0), last of the nodes.
+  system::HostileConfig hostile_config;
+  system::HostileCounters hostile_counters;
+  // Its check (misuse_refused_or_replayed), only when it runs.
+  std::optional<system::CheckBoard> misuse_board;
+  std::unique_ptr<sim::Node> hostile;
   std::unique_ptr<faults::CrashInjector> crashes;
   std::unique_ptr<faults::FaultPointInjector> fault_points;  // null: no points armed
   sim::Duration partition_time = 0;
@@ -557,13 +571,6 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   shopper_config.wallet = NodeIdOf("wallet");
   shopper_config.point = NodeIdOf("point");
 
-  auto idle = [this](std::string_view name) {
-    auto n = std::make_unique<sim::Node>(
-        sim, net, NodeIdOf(name), std::string(name),
-        [](sim::NodeContext&) { return std::make_unique<IdleService>(); });
-    net.AddNode(n.get());
-    placeholders.push_back(std::move(n));
-  };
   client = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("client"), "client", [this](sim::NodeContext& ctx) {
         return std::make_unique<system::Shopper>(ctx, shopper_config, &migration_checker);
@@ -580,14 +587,14 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
   net.AddNode(client.get());
   net.AddNode(wallet.get());
   net.AddNode(broker.get());
-  idle("mirror");
+  AddIdle("mirror");
   point = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("point"), "point", [this](sim::NodeContext& ctx) {
         return std::make_unique<system::PointHome>(ctx, home_config, &*point_observers);
       });
   net.AddNode(point.get());
   for (std::string_view name : {"payment", "partner", "checkout", "marketplace"}) {
-    idle(name);
+    AddIdle(name);
   }
   controller = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("controller"), "controller", [this](sim::NodeContext& ctx) {
@@ -599,6 +606,7 @@ void World::BuildMigration(const Scenario& s, const RunOptions& o) {
       });
   net.AddNode(controller.get());
   net.AddNode(migrator.get());
+  AddIdle("hostile");
   // The migration checker sees every wallet movement first, then the
   // wallet checker.
   migration_checker.Watch([this]() -> sim::Database& { return wallet->db(); }, cashback_type,
@@ -814,6 +822,28 @@ void World::ConfigurePayments(const Scenario& s, const RunOptions& o) {
   partner_config.service_time_min = sim::FromMillis(p.partner_service_ms_min);
   partner_config.service_time_max = sim::FromMillis(p.partner_service_ms_max);
   partner_config.unavailable_rate = p.partner_unavailable;
+  // Every request the partner applies goes to its reference model too.
+  partner_config.audit = true;
+  partner_config.defect_key_ignores_params =
+      o.defects.Has(system::Defect::kPartnerKeyIgnoresParams);
+  partner_auditor.emplace(sim, models::PartnerRulesOf(partner_config),
+                          [this](const system::Violation&) { sim.Stop(); });
+
+  hostile_config.rate_per_s = p.misuse_rate_per_s;
+  hostile_config.until = sim::FromSeconds(s.duration_s);
+  hostile_config.wallet = NodeIdOf("wallet");
+  hostile_config.point = NodeIdOf("point");
+  hostile_config.partner = NodeIdOf("partner");
+  hostile_config.users = s.population.users;
+  hostile_config.wallet_ttl_max = sim::FromSeconds(s.wallet.hold_ttl_max_s);
+  hostile_config.point_ttl_max = hold_ttl;
+  hostile_config.partner_ttl_max = hold_ttl;
+  hostile_config.timeout = sim::FromMillis(p.rpc_timeout_ms);
+  hostile_config.partner_timeout = sim::FromMillis(p.partner_timeout_ms);
+  if (hostile_config.rate_per_s > 0) {
+    misuse_board.emplace(sim, system::kHostileCheckNames,
+                         [this](const system::Violation&) { sim.Stop(); });
+  }
 
   payment_config.id_worker = 2;
   payment_config.wallet = NodeIdOf("wallet");
@@ -905,6 +935,11 @@ std::string World::NotQuietReason(const Scenario* s) {
   if (wip > 0) {
     return s == nullptr ? "payments" : fmt::format("{} payments still WIP", wip);
   }
+  if (hostile_counters.running > 0) {
+    return s == nullptr
+               ? "hostile"
+               : fmt::format("{} misuse sequences still running", hostile_counters.running);
+  }
   return "";
 }
 
@@ -991,8 +1026,12 @@ std::vector<reports::CheckResult> World::CheckResults() const {
     add(point_checker.statuses());
     add(point_auditor->statuses());
     add(partner_checker.statuses());
+    add(partner_auditor->statuses());
     add(payment_checker.statuses());
     add(payment_auditor->statuses());
+    if (misuse_board) {
+      add(misuse_board->statuses());
+    }
   }
   if (migration) {
     add(point_checker.statuses());
@@ -1017,7 +1056,8 @@ void World::AddPaymentNodes() {
       });
   partner = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("partner"), "partner", [this](sim::NodeContext& ctx) {
-        return std::make_unique<system::Partner>(ctx, partner_config, &partner_counters);
+        return std::make_unique<system::Partner>(ctx, partner_config, &partner_counters,
+                                                 &*partner_auditor);
       });
   payment = std::make_unique<sim::Node>(
       sim, net, NodeIdOf("payment"), "payment", [this](sim::NodeContext& ctx) {
@@ -1036,6 +1076,26 @@ void World::AddPaymentNodes() {
        {point.get(), payment.get(), partner.get(), checkout.get(), marketplace.get()}) {
     net.AddNode(n);
   }
+  if (hostile_config.rate_per_s > 0) {
+    // The migration's nodes come before the hostile caller: idle here.
+    for (std::string_view name : {"controller", "migrator"}) {
+      AddIdle(name);
+    }
+    hostile = std::make_unique<sim::Node>(
+        sim, net, NodeIdOf("hostile"), "hostile", [this](sim::NodeContext& ctx) {
+          return std::make_unique<system::Hostile>(ctx, hostile_config, &hostile_counters,
+                                                   &*misuse_board);
+        });
+    net.AddNode(hostile.get());
+  }
+}
+
+void World::AddIdle(std::string_view name) {
+  auto n = std::make_unique<sim::Node>(
+      sim, net, NodeIdOf(name), std::string(name),
+      [](sim::NodeContext&) { return std::make_unique<IdleService>(); });
+  net.AddNode(n.get());
+  placeholders.push_back(std::move(n));
 }
 
 void SchedulePartitions(World& w, const Scenario& s, sim::Time safety_end) {
@@ -1116,6 +1176,35 @@ void ScheduleQueueActions(World& w, const Scenario& s, sim::Time safety_end) {
   }
 }
 
+// The hostile caller's figures: what it sent, what it heard, and how many
+// sequences of each kind it started.
+void CollectMisuse(const system::HostileCounters& h,
+                   std::vector<std::pair<std::string, int64_t>>& out) {
+  int64_t sequences = 0;
+  for (int64_t n : h.sequences) {
+    sequences += n;
+  }
+  out.push_back({"misuse.sequences", sequences});
+  out.push_back({"misuse.calls", h.calls});
+  out.push_back({"misuse.accepted", h.accepted});
+  out.push_back({"misuse.refused", h.refused});
+  out.push_back({"misuse.unavailable", h.unavailable});
+  out.push_back({"misuse.lost", h.lost});
+  out.push_back({"misuse.refusals_checked", h.refusals_checked});
+  out.push_back({"misuse.replays_checked", h.replays_checked});
+  out.push_back({"misuse.wrong", h.wrong});
+  for (size_t t = 0; t < system::kTccTargets; ++t) {
+    out.push_back({fmt::format("misuse.calls_to_{}",
+                               system::TccTargetName(static_cast<system::TccTarget>(t))),
+                   h.calls_to[t]});
+  }
+  for (size_t k = 0; k < system::kHostileWays; ++k) {
+    out.push_back(
+        {fmt::format("misuse.{}", system::HostileWayName(static_cast<system::HostileWay>(k))),
+         h.sequences[k]});
+  }
+}
+
 void CollectPayments(World& w, reports::RunResult& r) {
   auto& out = r.payments;
   sim::Database& db = w.payment->db();
@@ -1157,10 +1246,10 @@ void CollectPayments(World& w, reports::RunResult& r) {
   // The upstreams' misuse of the payment API (issue 12), both together.
   const system::UpstreamCounters& ck = w.checkout_counters;
   const system::UpstreamCounters& mk = w.marketplace_counters;
-  out.push_back({"misuse.sent", ck.misuse_sent + mk.misuse_sent});
-  out.push_back({"misuse.answered", ck.misuse_answered + mk.misuse_answered});
-  out.push_back({"misuse.refused", ck.misuse_refused + mk.misuse_refused});
-  out.push_back({"misuse.probes", ck.probes + mk.probes});
+  out.push_back({"upstream_misuse.sent", ck.misuse_sent + mk.misuse_sent});
+  out.push_back({"upstream_misuse.answered", ck.misuse_answered + mk.misuse_answered});
+  out.push_back({"upstream_misuse.refused", ck.misuse_refused + mk.misuse_refused});
+  out.push_back({"upstream_misuse.probes", ck.probes + mk.probes});
   const system::PointCounters pc = system::ReadPointCounters(w.point->db());
   out.push_back({"points.grants_provisional", pc.grants_provisional});
   out.push_back({"points.grants_confirmed", pc.grants_confirmed});
@@ -1171,6 +1260,9 @@ void CollectPayments(World& w, reports::RunResult& r) {
       {"points.dead_lettered", b == nullptr ? 0 : b->queues().DeadLettered(w.assignment_dlq)});
   out.push_back({"points.redriven", w.assignment_redriven});
   out.push_back({"points.poison_injected", w.assignment_poison});
+  if (w.hostile) {
+    CollectMisuse(w.hostile_counters, out);
+  }
 }
 
 void CollectRealised(World& w, reports::RunResult& r) {
@@ -1333,6 +1425,22 @@ void Collect(World& w, reports::RunResult& r) {
     };
     r.models.insert(r.models.end(), std::begin(figures), std::end(figures));
   }
+  if (w.partner_auditor) {
+    const models::PartnerModelStats& ps = w.partner_auditor->model().stats();
+    const std::pair<std::string, int64_t> figures[] = {
+        {"partner.requests", ps.requests},
+        {"partner.refusals", ps.refusals},
+        {"partner.declines", ps.declines},
+        {"partner.unavailable", ps.unavailable},
+        {"partner.confirms", ps.confirms},
+        {"partner.cancels", ps.cancels},
+        {"partner.empty_rollbacks", ps.empty_rollbacks},
+        {"partner.late_tries", ps.late_tries},
+        {"partner.holds_expired", ps.holds_expired},
+        {"partner.on_time_boundary", ps.on_time_boundary},
+    };
+    r.models.insert(r.models.end(), std::begin(figures), std::end(figures));
+  }
   if (w.payments) {
     CollectPayments(w, r);
   }
@@ -1413,12 +1521,14 @@ void CheckFinal(World& w, const Scenario& s) {
     w.point_checker.CheckFinal(w.point->db(), w.sim.Now());
     w.point_auditor->CheckFinal(w.point->db());
     w.partner_checker.CheckFinal(w.partner->db());
+    w.partner_auditor->CheckFinal(w.partner->db());
     w.payment_checker.CheckFinal(system::PaymentDatabases{
         &w.payment->db(),
         &w.wallet->db(),
         &w.point->db(),
         &w.partner->db(),
-        {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}}});
+        {{"checkout", &w.checkout->db()}, {"marketplace", &w.marketplace->db()}},
+        w.hostile ? std::string(system::kHostileKeyPrefix) : ""});
     if (!w.sim.stopped()) {
       w.payment_auditor->CheckFinal(w.payment->db());
     }
@@ -1528,19 +1638,7 @@ namespace {
 void Describe(const Scenario& s, const RunOptions& o, reports::RunResult& r) {
   r.swarm = o.swarm;
   if (o.swarm) {
-    auto drawn = ToJson(s)["faults"];
-    if (s.payments.enabled) {
-      // Swarm draws these payment knobs too; recorded beside the faults.
-      drawn["payments"] = {{"partner_unavailable", s.payments.partner_unavailable},
-                           {"assignment_failure", s.payments.assignment_failure},
-                           {"misuse_ratio", s.payments.misuse_ratio}};
-    }
-    drawn["workload"] = {{"boundary_ratio", s.workload.boundary_ratio},
-                         {"misuse", s.workload.mix.misuse}};
-    if (s.migration.enabled) {
-      drawn["migration"] = {{"misuse_ratio", s.migration.misuse_ratio}};
-    }
-    r.swarm_faults = drawn.dump();
+    r.swarm_faults = SwarmDraw(s).dump();
   }
   r.scenario_name = s.name;
   r.scenario_file = o.scenario_file;
@@ -1576,6 +1674,9 @@ void Start(World& w, const Scenario& s, const RunOptions& o, sim::Time safety_en
     for (sim::Node* n :
          {w.point.get(), w.partner.get(), w.payment.get(), w.checkout.get(), w.marketplace.get()}) {
       n->Start();
+    }
+    if (w.hostile) {
+      w.hostile->Start();
     }
   }
   if (w.migration) {
@@ -1663,7 +1764,10 @@ void Conclude(World& w, const Scenario& s, const RunOptions& o,
   for (const auto* v : {&w.checker.first_violation(), &w.wallet_auditor.first_violation(),
                         &w.messaging_checker.first_violation(), &w.point_checker.first_violation(),
                         w.point_auditor ? &w.point_auditor->first_violation() : &none,
-                        &w.partner_checker.first_violation(), &w.payment_checker.first_violation(),
+                        &w.partner_checker.first_violation(),
+                        w.partner_auditor ? &w.partner_auditor->first_violation() : &none,
+                        w.misuse_board ? &w.misuse_board->first_violation() : &none,
+                        &w.payment_checker.first_violation(),
                         &w.migration_checker.first_violation(), &w.queue_checker.first_violation(),
                         w.migration_auditor ? &w.migration_auditor->first_violation() : &none,
                         w.payment_auditor ? &w.payment_auditor->first_violation() : &none,

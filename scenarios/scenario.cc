@@ -686,6 +686,7 @@ constexpr std::string_view kPaymentsFields[] = {
     "assignment_failure",
     "assignment_redrive_at_s",
     "misuse_ratio",
+    "misuse_rate_per_s",
 };
 
 constexpr LatencyDistribution kDistributions[] = {
@@ -1206,6 +1207,7 @@ void ReadPayments(Reader& r, const Json& j, const std::string& pointer, Payments
   o.Number("assignment_redrive_at_s", Need::kOptional, kSecondsNonNegative,
            &p->assignment_redrive_at_s);
   o.Number("misuse_ratio", Need::kOptional, kProbability, &p->misuse_ratio);
+  o.Number("misuse_rate_per_s", Need::kOptional, AtLeast(0.0, 1e6), &p->misuse_rate_per_s);
   if (r.ok() && p->amount_max < p->amount_min) {
     r.Fail(o.PointerTo("amount_max"), "must be at least amount_min");
   }
@@ -1429,6 +1431,12 @@ void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
     if (r.ok() && !s->payments.enabled && needs_payments(node)) {
       r.Fail(pointer,
              fmt::format("node {} exists only when /payments/enabled is true", Quote(node)));
+    }
+    if (r.ok() && node == "hostile" &&
+        (!s->payments.enabled || s->payments.misuse_rate_per_s <= 0)) {
+      r.Fail(pointer, fmt::format("node {} exists only when /payments/enabled is true and "
+                                  "/payments/misuse_rate_per_s is above 0",
+                                  Quote(node)));
     }
     if (r.ok() && !s->messaging.enabled && needs_messaging(node)) {
       r.Fail(pointer,
@@ -1737,6 +1745,7 @@ nlohmann::json ToJson(const Scenario& s) {
            {"assignment_failure", s.payments.assignment_failure},
            {"assignment_redrive_at_s", s.payments.assignment_redrive_at_s},
            {"misuse_ratio", s.payments.misuse_ratio},
+           {"misuse_rate_per_s", s.payments.misuse_rate_per_s},
        }},
       {"migration",
        {

@@ -35,7 +35,7 @@ struct KnownNode {
   std::string_view name;
   bool crashable;
 };
-inline constexpr std::array<KnownNode, 11> kKnownNodes = {{
+inline constexpr std::array<KnownNode, 12> kKnownNodes = {{
     {"client", false},
     {"wallet", true},
     {"broker", true},
@@ -47,6 +47,9 @@ inline constexpr std::array<KnownNode, 11> kKnownNodes = {{
     {"marketplace", false},
     {"controller", true},
     {"migrator", true},
+    // Last, so that the others keep their numbers: the hostile caller of the
+    // payments world (/payments/misuse_rate_per_s), itself a workload.
+    {"hostile", false},
 }};
 
 // Upper bounds on durations, so that every duration converts to the simulator's 64-bit
@@ -294,6 +297,8 @@ struct PaymentsOptions {
   double assignment_failure = 0;    // fault: a point assignment fails transiently
   double assignment_redrive_at_s =
       0;  // operator: redrive the assignment dead-letter queue (0 = never)
+  double misuse_rate_per_s =
+      0;  // fault: the hostile caller's misuse sequences per second (0 = off)
 
   // The upstreams' misuse of the payment API (issue 12): the share of
   // finished orders an upstream follows with one misuse call.

@@ -759,6 +759,40 @@ TEST(PaymentsScenarioTest, CrossFieldRulesNameTheField) {
   ExpectError(doc, "/faults/crashes/0/node", "");
 }
 
+// The hostile caller (/payments/misuse_rate_per_s): off by default, read and
+// written back, refused below 0, and its node named by a fault only when it
+// exists.
+TEST(PaymentsScenarioTest, MisuseRateIsReadRoundTripsAndNamesItsErrors) {
+  EXPECT_EQ(ScenarioOf(PaymentsJson()).payments.misuse_rate_per_s, 0);
+  json doc = PaymentsJson();
+  doc["payments"]["misuse_rate_per_s"] = 2.5;
+  const Scenario s = ScenarioOf(doc);
+  EXPECT_EQ(s.payments.misuse_rate_per_s, 2.5);
+  EXPECT_EQ(ToJson(s)["payments"]["misuse_rate_per_s"], 2.5);
+  EXPECT_EQ(ScenarioOf(ToJson(s)), s);
+  doc["payments"]["misuse_rate_per_s"] = -1;
+  ExpectError(doc, "/payments/misuse_rate_per_s", "");
+  doc["payments"]["misuse_rate_per_s"] = "fast";
+  ExpectError(doc, "/payments/misuse_rate_per_s", "");
+  doc["payments"]["misuse_rate_per_s"] = 2e6;
+  ExpectError(doc, "/payments/misuse_rate_per_s", "");
+  // The hostile node exists only while it misuses.
+  doc = PaymentsJson();
+  doc["faults"] = {
+      {"partitions", {{{"between", {"hostile", "partner"}}, {"from_s", 1}, {"to_s", 2}}}}};
+  ExpectError(doc, "/faults/partitions/0/between/0", "/payments/misuse_rate_per_s");
+  doc["payments"]["misuse_rate_per_s"] = 1;
+  EXPECT_EQ(ScenarioOf(doc).faults.partitions.size(), 1u);
+  doc["payments"]["enabled"] = false;
+  doc["payments"]["charges"] = 0;
+  ExpectError(doc, "/faults/partitions/0/between/0", "/payments/enabled");
+  // It is a workload: never crashed.
+  doc = PaymentsJson();
+  doc["payments"]["misuse_rate_per_s"] = 1;
+  doc["faults"] = {{"crashes", {{{"node", "hostile"}, {"mean_interval_s", 10}}}}};
+  ExpectError(doc, "/faults/crashes/0/node", "cannot crash");
+}
+
 }  // namespace payments
 
 // ------------------------------------------------------------------------------------------------
@@ -802,9 +836,10 @@ TEST(RequiredChecksTest, EveryShippedScenarioLoadsAndRoundTrips) {
   for (const char* file :
        {"scenarios/quickstart.json", "scenarios/messaging.json", "scenarios/payments.json",
         "scenarios/chaos_wallet.json", "scenarios/chaos_payments.json",
-        "scenarios/chaos_migration_online.json", "scenarios/chaos_migration_partial.json",
-        "scenarios/migration_full.json", "scenarios/migration_partial.json",
-        "scenarios/migration_online.json", "scenarios/migration_gradual.json"}) {
+        "scenarios/chaos_tcc_misuse.json", "scenarios/chaos_migration_online.json",
+        "scenarios/chaos_migration_partial.json", "scenarios/migration_full.json",
+        "scenarios/migration_partial.json", "scenarios/migration_online.json",
+        "scenarios/migration_gradual.json"}) {
     auto loaded = LoadScenario(file);
     ASSERT_TRUE(std::holds_alternative<Scenario>(loaded))
         << FormatError(file, std::get<ScenarioError>(loaded));
@@ -819,7 +854,8 @@ TEST(RequiredChecksTest, EveryShippedScenarioLoadsAndRoundTrips) {
 namespace fault_plans {
 
 TEST(FaultPlanTest, ShippedChaosScenariosLoadAndRoundTrip) {
-  for (const char* file : {"scenarios/chaos_wallet.json", "scenarios/chaos_payments.json"}) {
+  for (const char* file : {"scenarios/chaos_wallet.json", "scenarios/chaos_payments.json",
+                           "scenarios/chaos_tcc_misuse.json"}) {
     auto loaded = LoadScenario(file);
     ASSERT_TRUE(std::holds_alternative<Scenario>(loaded))
         << FormatError(file, std::get<ScenarioError>(loaded));

@@ -80,7 +80,33 @@ Scenario Swarm(const Scenario& s, uint64_t seed) {
   // The shopper's misuse in the migration world, drawn last for the same
   // reason.
   rate(&out.migration.misuse_ratio);
+  // Drawn last, so that every draw above is what it was before this knob.
+  // The hostile caller is the scenario's workload as much as a fault, and
+  // the checks it feeds are required: scaled, never switched off.
+  out.payments.misuse_rate_per_s *= 0.25 + 0.75 * rng.UniformDouble();
   return out;
+}
+
+nlohmann::json SwarmDraw(const Scenario& s) {
+  nlohmann::json j = ToJson(s)["faults"];
+  // The knobs drawn outside /faults, by their JSON pointers, for the worlds
+  // the scenario runs.
+  if (s.messaging.enabled) {
+    j["/messaging/duplicate_delivery"] = s.messaging.duplicate_delivery;
+    j["/messaging/poison_messages"] = s.messaging.poison_messages;
+  }
+  if (s.payments.enabled) {
+    j["/payments/partner_unavailable"] = s.payments.partner_unavailable;
+    j["/payments/assignment_failure"] = s.payments.assignment_failure;
+    j["/payments/misuse_ratio"] = s.payments.misuse_ratio;
+    j["/payments/misuse_rate_per_s"] = s.payments.misuse_rate_per_s;
+  }
+  if (s.migration.enabled) {
+    j["/migration/misuse_ratio"] = s.migration.misuse_ratio;
+  }
+  j["/workload/boundary_ratio"] = s.workload.boundary_ratio;
+  j["/workload/mix/misuse"] = s.workload.mix.misuse;
+  return j;
 }
 
 }  // namespace paylab::scenarios

@@ -72,11 +72,15 @@ constexpr std::array<DefectInfo, static_cast<size_t>(Defect::kCount)> kCatalogue
     {Defect::kRollbackOfCommittedAnswersOk, "rollback_of_committed_answers_ok",
      "the new API answers ok to a Rollback of a committed payment (the money stays paid; the "
      "caller is told it was returned)",
-     DefectNeeds::kMigration, "misuse_refused", "scenarios/chaos_migration_online.json"},
+     DefectNeeds::kMigration, "shopper_misuse_refused", "scenarios/chaos_migration_online.json"},
     {Defect::kDeadLetterOneReceiveEarly, "dead_letter_one_receive_early",
      "a queue moves a message to its dead-letter queue on its max_receives-th receive instead of "
      "handing it out (>= where the contract says more than)",
      DefectNeeds::kMessaging, "broker_model_agrees", "scenarios/chaos_wallet.json"},
+    {Defect::kPartnerKeyIgnoresParams, "partner_key_ignores_params",
+     "the partner answers a Try by its key alone: the key again with another amount, user or "
+     "ttl hears the first answer instead of being refused",
+     DefectNeeds::kPayments, "partner_model_agrees", "scenarios/chaos_tcc_misuse.json"},
 }};
 
 }  // namespace

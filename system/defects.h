@@ -46,6 +46,7 @@ enum class Defect : uint8_t {
   kFeeRoundedUp,
   kRollbackOfCommittedAnswersOk,
   kDeadLetterOneReceiveEarly,
+  kPartnerKeyIgnoresParams,
   kCount,
 };
 

@@ -33,7 +33,7 @@ constexpr std::array<const char*, 9> kNames = {
     "reconciliation_clean",
     "migration_completes",
     "id_lookup_exact",
-    "misuse_refused",
+    "shopper_misuse_refused",
 };
 
 bool HasTable(sim::Database& db, std::string_view name) {

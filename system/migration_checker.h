@@ -27,7 +27,7 @@
 //                            wallet and the point service
 //   id_lookup_exact          a payment looked up by its ID is the payment
 //                            made (ID exclusivity: even wallet, odd point)
-//   misuse_refused           live, per misuse the shopper sent (shopper.h):
+//   shopper_misuse_refused   live, per misuse the shopper sent (shopper.h):
 //                            a replayed Prepare answers what it answered
 //                            (status and ID); a key reused with another
 //                            amount, a Commit of a rolled-back payment, a

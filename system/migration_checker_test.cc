@@ -1,4 +1,4 @@
-// Unit tests for misuse_refused (system/migration_checker.h): the answers a
+// Unit tests for shopper_misuse_refused (system/migration_checker.h): the answers a
 // misuse of the migration's APIs may get. A replayed Prepare must answer
 // what it answered; the other misuses must be refused; an unserved request
 // proves nothing. Each wrong answer fails with the expected and the actual
@@ -30,7 +30,7 @@ struct Judged {
 
   const CheckStatus& Misuse() const {
     for (const CheckStatus& c : checker.statuses()) {
-      if (c.name == "misuse_refused") {
+      if (c.name == "shopper_misuse_refused") {
         return c;
       }
     }
@@ -44,7 +44,7 @@ ShopMisuseAnswer Misuse(ShopMisuse kind, MigReply first, MigReply answer) {
       .kind = kind, .key = "op/7", .new_api = true, .first = first, .answer = answer};
 }
 
-TEST(MisuseRefused, AReplayAnsweringWhatItAnsweredAndRefusalsPass) {
+TEST(ShopperMisuseRefused, AReplayAnsweringWhatItAnsweredAndRefusalsPass) {
   Judged j;
   const MigReply prepared = Reply(MigStatus::kOk, 41, 500);
   j.checker.OnMisuse(Misuse(ShopMisuse::kReplayPrepare, prepared, prepared));
@@ -59,7 +59,7 @@ TEST(MisuseRefused, AReplayAnsweringWhatItAnsweredAndRefusalsPass) {
   EXPECT_EQ(j.Misuse().evaluations, 5);
 }
 
-TEST(MisuseRefused, AnUnservedRequestIsNotEvaluated) {
+TEST(ShopperMisuseRefused, AnUnservedRequestIsNotEvaluated) {
   Judged j;
   j.checker.OnMisuse(Misuse(ShopMisuse::kRollbackCommitted, Reply(MigStatus::kOk),
                             Reply(MigStatus::kUnavailable)));
@@ -69,7 +69,7 @@ TEST(MisuseRefused, AnUnservedRequestIsNotEvaluated) {
   EXPECT_EQ(j.Misuse().evaluations, 0);
 }
 
-TEST(MisuseRefused, AReplayAnsweredOtherwiseFailsWithBothAnswers) {
+TEST(ShopperMisuseRefused, AReplayAnsweredOtherwiseFailsWithBothAnswers) {
   Judged j;
   j.checker.OnMisuse(Misuse(ShopMisuse::kReplayPrepare, Reply(MigStatus::kOk, 41, 500),
                             Reply(MigStatus::kInvalid, 41, 500)));
@@ -81,7 +81,7 @@ TEST(MisuseRefused, AReplayAnsweredOtherwiseFailsWithBothAnswers) {
       << j.violations[0];
 }
 
-TEST(MisuseRefused, AnAcceptedContradictionFails) {
+TEST(ShopperMisuseRefused, AnAcceptedContradictionFails) {
   for (ShopMisuse kind : {ShopMisuse::kReusedKey, ShopMisuse::kCommitRolledBack,
                           ShopMisuse::kRollbackCommitted, ShopMisuse::kCommitUnknown}) {
     Judged j;

@@ -47,6 +47,70 @@ struct HoldRow {
 
 }  // namespace
 
+std::string_view PartnerAccountName(PartnerAccount a) {
+  switch (a) {
+    case PartnerAccount::kPoints:
+      return "POINTS";
+    case PartnerAccount::kIssue:
+      return "ISSUE";
+    case PartnerAccount::kHolds:
+      return "HOLDS";
+    case PartnerAccount::kClearing:
+      return "CLEARING";
+  }
+  return "?";
+}
+
+std::string_view PartnerHoldStateName(PartnerHoldState s) {
+  switch (s) {
+    case PartnerHoldState::kHeld:
+      return "held";
+    case PartnerHoldState::kConfirmed:
+      return "confirmed";
+    case PartnerHoldState::kCancelled:
+      return "cancelled";
+    case PartnerHoldState::kExpired:
+      return "expired";
+    case PartnerHoldState::kDeclined:
+      return "declined";
+    case PartnerHoldState::kTombstone:
+      return "tombstone";
+  }
+  return "?";
+}
+
+std::string_view PartnerMovementKindName(PartnerMovementKind k) {
+  switch (k) {
+    case PartnerMovementKind::kIssue:
+      return "partner_issue";
+    case PartnerMovementKind::kTry:
+      return "partner_try";
+    case PartnerMovementKind::kConfirm:
+      return "partner_confirm";
+    case PartnerMovementKind::kCancel:
+      return "partner_cancel";
+    case PartnerMovementKind::kExpire:
+      return "partner_expire";
+  }
+  return "?";
+}
+
+std::string_view PartnerOpName(PartnerOp op) {
+  switch (op) {
+    case PartnerOp::kPopulate:
+      return "populate";
+    case PartnerOp::kTry:
+      return "try";
+    case PartnerOp::kConfirm:
+      return "confirm";
+    case PartnerOp::kCancel:
+      return "cancel";
+    case PartnerOp::kExpire:
+      return "expire";
+  }
+  return "?";
+}
+
 struct Partner::Stmts {
   explicit Stmts(sim::Database& db)
       : user_count(db, "SELECT COUNT(*) FROM accounts WHERE user_id > 0 AND account = 0"),
@@ -66,8 +130,8 @@ struct Partner::Stmts {
         hold_set_try(db, "UPDATE holds SET try_movement = ? WHERE id = ?"),
         hold_resolve(db, "UPDATE holds SET state = ?, resolve_movement = ? WHERE id = ?"),
         holds_expired(db,
-                      "SELECT id, user_id, amount FROM holds WHERE state = 1 AND expires_at <= ? "
-                      "ORDER BY expires_at, id LIMIT ?") {}
+                      "SELECT id, user_id, amount, key FROM holds WHERE state = 1 AND "
+                      "expires_at <= ? ORDER BY expires_at, id LIMIT ?") {}
 
   sim::Statement user_count, balance, account_add, movement_insert, journal_insert, hold_get,
       hold_insert, hold_set_try, hold_resolve, holds_expired;
@@ -88,10 +152,12 @@ std::optional<HoldRow> ReadHold(sim::Statement& q, std::string_view key) {
 
 }  // namespace
 
-Partner::Partner(sim::NodeContext& ctx, const PartnerConfig& config, PartnerCounters* counters)
+Partner::Partner(sim::NodeContext& ctx, const PartnerConfig& config, PartnerCounters* counters,
+                 PartnerObserver* observer)
     : ctx_(ctx),
       config_(config),
       counters_(counters != nullptr ? counters : &own_counters_),
+      observer_(config.audit ? observer : nullptr),
       latency_rng_(ctx.Stream("partner.latency")),
       fault_rng_(ctx.Stream("partner.faults")) {
   PAYLAB_CHECK(config_.service_time_min >= 0);
@@ -110,10 +176,16 @@ asio::awaitable<void> Partner::Boot() {
 }
 
 void Partner::Populate() {
+  BeginAudit();
   st_->user_count.Step();
   const int64_t existing = st_->user_count.Int(0);
   st_->user_count.Reset();
+  const PartnerRequest request{.op = PartnerOp::kPopulate,
+                               .users = config_.users,
+                               .initial_balance = config_.initial_balance,
+                               .now = ctx_.Now()};
   if (existing > 0) {
+    EndAudit(request, Answer(TccStatus::kOk));  // populated before a restart: nothing to do
     return;
   }
   sim::Transaction txn(ctx_.db());
@@ -133,6 +205,40 @@ void Partner::Populate() {
     }
   }
   txn.Commit();
+  EndAudit(request, Answer(TccStatus::kOk));
+}
+
+// --- audit --------------------------------------------------------------------
+
+void Partner::BeginAudit() {
+  audit_movements_.clear();
+  audit_holds_.clear();
+  audit_hold_keys_.clear();
+}
+
+void Partner::NoteHold(const PartnerHoldChange& c) {
+  if (observer_ == nullptr) {
+    return;
+  }
+  audit_holds_.push_back(c);
+  audit_hold_keys_.emplace_back(c.key);
+}
+
+void Partner::EndAudit(const PartnerRequest& request, const TccReply& reply) {
+  if (observer_ == nullptr) {
+    return;
+  }
+  std::vector<PartnerMovementRecord> records;
+  records.reserve(audit_movements_.size());
+  for (const NotedMovement& m : audit_movements_) {
+    records.push_back(PartnerMovementRecord{m.id, m.kind, m.hold_id, m.at, m.entries});
+  }
+  // The keys point into storage that no longer moves.
+  for (size_t i = 0; i < audit_holds_.size(); ++i) {
+    audit_holds_[i].key = audit_hold_keys_[i];
+  }
+  observer_->OnPartnerApplied(PartnerApplied{request, reply, records, audit_holds_});
+  BeginAudit();
 }
 
 bool Partner::InOutage(sim::Time t) const {
@@ -161,37 +267,45 @@ asio::awaitable<bool> Partner::Admit() {
   co_return true;
 }
 
+// Each request is reported (audit) once it is done, unavailable answers
+// included: from Admit's decision to the report nothing suspends.
 asio::awaitable<TccReply> Partner::TryHold(TccTry t) {
   // Not `if (!co_await Admit())`: GCC 12 mishandles the awaitable there (it crashed).
   const bool admitted = co_await Admit();
-  if (!admitted) {
-    co_return Answer(TccStatus::kUnavailable);
-  }
-  co_return DoTry(t);
+  BeginAudit();
+  const TccReply reply = admitted ? DoTry(t) : Answer(TccStatus::kUnavailable);
+  EndAudit(PartnerRequest{.op = PartnerOp::kTry, .tcc = &t, .key = t.key, .now = ctx_.Now()},
+           reply);
+  co_return reply;
 }
 
 asio::awaitable<TccReply> Partner::ConfirmHold(std::string key) {
   // Not `if (!co_await Admit())`: GCC 12 mishandles the awaitable there (it crashed).
   const bool admitted = co_await Admit();
-  if (!admitted) {
-    co_return Answer(TccStatus::kUnavailable);
-  }
-  co_return DoConfirm(key);
+  BeginAudit();
+  const TccReply reply = admitted ? DoConfirm(key) : Answer(TccStatus::kUnavailable);
+  EndAudit(PartnerRequest{.op = PartnerOp::kConfirm, .key = key, .now = ctx_.Now()}, reply);
+  co_return reply;
 }
 
 asio::awaitable<TccReply> Partner::CancelHold(std::string key) {
   // Not `if (!co_await Admit())`: GCC 12 mishandles the awaitable there (it crashed).
   const bool admitted = co_await Admit();
-  if (!admitted) {
-    co_return Answer(TccStatus::kUnavailable);
-  }
-  co_return DoCancel(key);
+  BeginAudit();
+  const TccReply reply = admitted ? DoCancel(key) : Answer(TccStatus::kUnavailable);
+  EndAudit(PartnerRequest{.op = PartnerOp::kCancel, .key = key, .now = ctx_.Now()}, reply);
+  co_return reply;
 }
 
 asio::awaitable<void> Partner::ExpiryLoop() {
   for (;;) {
     co_await ctx_.Sleep(config_.expiry_scan_interval);
+    BeginAudit();
     const int64_t n = DoExpire(config_.expiry_batch_max);
+    EndAudit(
+        PartnerRequest{
+            .op = PartnerOp::kExpire, .limit = config_.expiry_batch_max, .now = ctx_.Now()},
+        Answer(TccStatus::kOk, 0, n));
     if (n > 0) {
       ctx_.Trace(sim::TraceKind::kNote, "partner.expire", n);
     }
@@ -199,9 +313,9 @@ asio::awaitable<void> Partner::ExpiryLoop() {
 }
 
 int64_t Partner::WriteMovement(PartnerMovementKind kind, int64_t hold_id,
-                               std::initializer_list<Entry> entries) {
+                               std::initializer_list<PartnerEntry> entries) {
   int64_t sum = 0;
-  for (const Entry& e : entries) {
+  for (const PartnerEntry& e : entries) {
     sum += e.delta;
   }
   // Write path: a movement that does not balance is a bug in this file.
@@ -215,7 +329,7 @@ int64_t Partner::WriteMovement(PartnerMovementKind kind, int64_t hold_id,
   }
   m.Bind(3, ctx_.Now()).Exec();
   const int64_t id = sqlite3_last_insert_rowid(ctx_.db().handle());
-  for (const Entry& e : entries) {
+  for (const PartnerEntry& e : entries) {
     st_->journal_insert.Bind(1, id)
         .Bind(2, e.user)
         .Bind(3, static_cast<int64_t>(e.account))
@@ -226,20 +340,53 @@ int64_t Partner::WriteMovement(PartnerMovementKind kind, int64_t hold_id,
         .Bind(3, e.delta)
         .Exec();
   }
+  if (observer_ != nullptr) {
+    audit_movements_.push_back(NotedMovement{id, kind, hold_id, ctx_.Now(), entries});
+  }
   return id;
 }
 
-void Partner::Release(int64_t hold_id, int64_t user, int64_t amount, PartnerHoldState final_state) {
+int64_t Partner::InsertHold(std::string_view key, int64_t user, int64_t amount, sim::Duration ttl,
+                            PartnerHoldState state, sim::Time expires_at) {
+  st_->hold_insert.Bind(1, key)
+      .Bind(2, user)
+      .Bind(3, amount)
+      .Bind(4, ttl)
+      .Bind(5, static_cast<int64_t>(state))
+      .Bind(6, expires_at)
+      .Bind(7, ctx_.Now())
+      .Exec();
+  const int64_t id = sqlite3_last_insert_rowid(ctx_.db().handle());
+  NoteHold(PartnerHoldChange{.created = true,
+                             .hold_id = id,
+                             .key = key,
+                             .user = user,
+                             .amount = amount,
+                             .ttl = ttl,
+                             .state = state,
+                             .expires_at = expires_at});
+  return id;
+}
+
+void Partner::ResolveHold(int64_t hold_id, PartnerHoldState state, int64_t movement) {
+  st_->hold_resolve.Bind(1, static_cast<int64_t>(state)).Bind(2, movement).Bind(3, hold_id).Exec();
+}
+
+void Partner::Release(int64_t hold_id, std::string_view key, int64_t user, int64_t amount,
+                      PartnerHoldState final_state) {
   const PartnerMovementKind kind = final_state == PartnerHoldState::kExpired
                                        ? PartnerMovementKind::kExpire
                                        : PartnerMovementKind::kCancel;
   const int64_t movement = WriteMovement(
       kind, hold_id,
       {{kSystem, PartnerAccount::kHolds, -amount}, {user, PartnerAccount::kPoints, amount}});
-  st_->hold_resolve.Bind(1, static_cast<int64_t>(final_state))
-      .Bind(2, movement)
-      .Bind(3, hold_id)
-      .Exec();
+  ResolveHold(hold_id, final_state, movement);
+  NoteHold(PartnerHoldChange{.hold_id = hold_id,
+                             .key = key,
+                             .user = user,
+                             .amount = amount,
+                             .state = final_state,
+                             .movement = movement});
   if (final_state == PartnerHoldState::kExpired) {
     ++counters_->expired;
   } else {
@@ -263,7 +410,8 @@ TccReply Partner::DoTry(const TccTry& t) {
       ctx_.Trace(sim::TraceKind::kNote, "partner.late_try", h->id);
       return Answer(TccStatus::kCancelled);
     }
-    if (h->user != t.user || h->amount != amount || h->ttl != t.ttl) {
+    const bool same = h->user == t.user && h->amount == amount && h->ttl == t.ttl;
+    if (!same && !config_.defect_key_ignores_params) {
       return Answer(TccStatus::kInvalid);
     }
     // Tried before: the first answer again.
@@ -279,17 +427,10 @@ TccReply Partner::DoTry(const TccTry& t) {
   if (!balance) {
     return Answer(TccStatus::kInvalid);  // no such user
   }
-  const sim::Time now = ctx_.Now();
   const bool enough = *balance >= amount;
-  st_->hold_insert.Bind(1, t.key)
-      .Bind(2, t.user)
-      .Bind(3, amount)
-      .Bind(4, t.ttl)
-      .Bind(5, static_cast<int64_t>(enough ? PartnerHoldState::kHeld : PartnerHoldState::kDeclined))
-      .Bind(6, now + t.ttl)
-      .Bind(7, now)
-      .Exec();
-  const int64_t hold = sqlite3_last_insert_rowid(db.handle());
+  const int64_t hold = InsertHold(t.key, t.user, amount, t.ttl,
+                                  enough ? PartnerHoldState::kHeld : PartnerHoldState::kDeclined,
+                                  ctx_.Now() + t.ttl);
   if (!enough) {
     // Remembered, so that a retried Try hears the same answer.
     txn.Commit();
@@ -300,6 +441,9 @@ TccReply Partner::DoTry(const TccTry& t) {
       PartnerMovementKind::kTry, hold,
       {{t.user, PartnerAccount::kPoints, -amount}, {kSystem, PartnerAccount::kHolds, amount}});
   st_->hold_set_try.Bind(1, movement).Bind(2, hold).Exec();
+  if (observer_ != nullptr) {
+    audit_holds_.back().movement = movement;  // the held hold's row, noted by InsertHold
+  }
   txn.Commit();
   ++counters_->tries_held;
   ctx_.Trace(sim::TraceKind::kCommit, "partner.try", hold, amount);
@@ -328,17 +472,20 @@ TccReply Partner::DoConfirm(const std::string& key) {
   }
   if (ctx_.Now() >= h->expires_at) {
     // Too late: release the points now rather than wait for the scan.
-    Release(h->id, h->user, h->amount, PartnerHoldState::kExpired);
+    Release(h->id, key, h->user, h->amount, PartnerHoldState::kExpired);
     txn.Commit();
     return Answer(TccStatus::kExpired);
   }
   const int64_t movement = WriteMovement(PartnerMovementKind::kConfirm, h->id,
                                          {{kSystem, PartnerAccount::kHolds, -h->amount},
                                           {kSystem, PartnerAccount::kClearing, h->amount}});
-  st_->hold_resolve.Bind(1, static_cast<int64_t>(PartnerHoldState::kConfirmed))
-      .Bind(2, movement)
-      .Bind(3, h->id)
-      .Exec();
+  ResolveHold(h->id, PartnerHoldState::kConfirmed, movement);
+  NoteHold(PartnerHoldChange{.hold_id = h->id,
+                             .key = key,
+                             .user = h->user,
+                             .amount = h->amount,
+                             .state = PartnerHoldState::kConfirmed,
+                             .movement = movement});
   txn.Commit();
   ++counters_->confirms;
   ctx_.Trace(sim::TraceKind::kCommit, "partner.confirm", h->id, h->amount);
@@ -354,15 +501,7 @@ TccReply Partner::DoCancel(const std::string& key) {
   if (!h) {
     // Empty rollback: remember the key so the Try still on its way is
     // refused and leaves no hanging hold.
-    const sim::Time now = ctx_.Now();
-    st_->hold_insert.Bind(1, key)
-        .Bind(2, kSystem)
-        .Bind(3, int64_t{0})
-        .Bind(4, int64_t{0})
-        .Bind(5, static_cast<int64_t>(PartnerHoldState::kTombstone))
-        .Bind(6, now)
-        .Bind(7, now)
-        .Exec();
+    InsertHold(key, kSystem, 0, 0, PartnerHoldState::kTombstone, ctx_.Now());
     txn.Commit();
     ++counters_->empty_rollbacks;
     ctx_.Trace(sim::TraceKind::kNote, "partner.empty_rollback");
@@ -381,7 +520,7 @@ TccReply Partner::DoCancel(const std::string& key) {
     case PartnerHoldState::kHeld:
       break;
   }
-  Release(h->id, h->user, h->amount, PartnerHoldState::kCancelled);
+  Release(h->id, key, h->user, h->amount, PartnerHoldState::kCancelled);
   txn.Commit();
   ctx_.Trace(sim::TraceKind::kCommit, "partner.cancel", h->id, h->amount);
   return Answer(TccStatus::kOk, h->id, h->amount);
@@ -390,12 +529,13 @@ TccReply Partner::DoCancel(const std::string& key) {
 int64_t Partner::DoExpire(int64_t limit) {
   struct Due {
     int64_t id, user, amount;
+    std::string key;
   };
   std::vector<Due> due;
   auto& q = st_->holds_expired;
   q.Bind(1, ctx_.Now()).Bind(2, limit);
   while (q.Step()) {
-    due.push_back(Due{q.Int(0), q.Int(1), q.Int(2)});
+    due.push_back(Due{q.Int(0), q.Int(1), q.Int(2), std::string(q.Text(3))});
   }
   q.Reset();
   if (due.empty()) {
@@ -403,7 +543,7 @@ int64_t Partner::DoExpire(int64_t limit) {
   }
   sim::Transaction txn(ctx_.db());
   for (const Due& d : due) {
-    Release(d.id, d.user, d.amount, PartnerHoldState::kExpired);
+    Release(d.id, d.key, d.user, d.amount, PartnerHoldState::kExpired);
   }
   txn.Commit();
   return static_cast<int64_t>(due.size());

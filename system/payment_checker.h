@@ -13,7 +13,9 @@
 //    merchants' unsettled-sales credits, and the captured escrows' amounts
 //    equal the wallet's payouts to sellers.
 //  - clearing_pairs_net_zero: each participant's clearing account and the
-//    payment ledger's mirror of it sum to zero (wallet, points, partner).
+//    payment ledger's mirror of it sum to zero (wallet, points, partner),
+//    leaving out what holds under PaymentDatabases::outside_key_prefix
+//    confirmed into it.
 //  - upstream_agrees: every order's final state matches its payment's
 //    status, and every payment belongs to an order.
 //  - grants_settled: every provisional point grant was confirmed or revoked,
@@ -47,6 +49,11 @@ struct PaymentDatabases {
   sim::Database* partner = nullptr;
   // Each upstream's name (its order-key prefix) and database.
   std::vector<std::pair<std::string, sim::Database*>> upstreams;
+  // Holds whose keys start with this prefix were tried and confirmed by a
+  // caller other than the payment service (the hostile caller,
+  // system/hostile.h): what they cleared is not the payment service's, and
+  // clearing_pairs_net_zero leaves it out. "" = no such caller.
+  std::string outside_key_prefix;
 };
 
 class PaymentChecker {

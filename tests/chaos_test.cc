@@ -123,16 +123,30 @@ TEST(Swarm, DrawsTheMisuseRatioWithoutMovingTheFaults) {
   }
   EXPECT_GT(on, 5);
   EXPECT_LT(on, 35);
-  scenarios::RunOptions o;
-  o.scenario_file = "scenarios/chaos_payments.json";
-  o.swarm = true;
-  o.seed = 3;
-  const auto r = scenarios::RunScenario(s, o);
-  const auto drawn = nlohmann::json::parse(r.swarm_faults, nullptr, false);
-  ASSERT_TRUE(drawn.is_object()) << r.swarm_faults;
-  EXPECT_EQ(drawn["payments"]["misuse_ratio"].get<double>(),
-            scenarios::Swarm(s, 3).payments.misuse_ratio)
-      << r.swarm_faults;
+  // Recorded with the faults, by its JSON pointer (report.json's
+  // swarm_faults is SwarmDraw of the drawn scenario).
+  const scenarios::Scenario drawn = scenarios::Swarm(s, 3);
+  EXPECT_EQ(scenarios::SwarmDraw(drawn)["/payments/misuse_ratio"].get<double>(),
+            drawn.payments.misuse_ratio);
+}
+
+// Swarm mode scales the hostile caller's misuse rate like a kept fault rate
+// (never off: its check is required), records it with the run's faults (by
+// its JSON pointer), and draws it last. Draws only: no run.
+TEST(Swarm, ScalesTheMisuseRateLastAndRecordsIt) {
+  const scenarios::Scenario s = Load("scenarios/chaos_tcc_misuse.json");
+  const double rate = s.payments.misuse_rate_per_s;
+  ASSERT_GT(rate, 0);
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    const scenarios::Scenario w = scenarios::Swarm(s, seed);
+    EXPECT_LE(w.payments.misuse_rate_per_s, rate);
+    EXPECT_GE(w.payments.misuse_rate_per_s, rate / 4);
+    EXPECT_EQ(scenarios::SwarmDraw(w)["/payments/misuse_rate_per_s"], w.payments.misuse_rate_per_s);
+    // Every fault drawn before it is what it is without the hostile caller.
+    scenarios::Scenario without = s;
+    without.payments.misuse_rate_per_s = 0;
+    EXPECT_EQ(scenarios::Swarm(without, seed).faults, w.faults) << seed;
+  }
 }
 
 class DefectSweep : public testing::TestWithParam<system::DefectInfo> {};

@@ -679,8 +679,8 @@ std::vector<std::string> SettleAndCheck(const Model& m, Sut& sut) {
   system::PartnerChecker partner_checker(sut.p.sim, on_violation);
   partner_checker.CheckFinal(partner_db);
   system::PaymentChecker payment_checker(sut.p.sim, on_violation);
-  payment_checker.CheckFinal(
-      system::PaymentDatabases{&payment_db, &wallet_db, &point_db, &partner_db, {{"s", &orders}}});
+  payment_checker.CheckFinal(system::PaymentDatabases{
+      &payment_db, &wallet_db, &point_db, &partner_db, {{"s", &orders}}, ""});
   for (const system::Violation& v : sut.violations) {
     failed.push_back(fmt::format("{} at t={:.3f} s: {}", v.check, sim::ToSeconds(v.at), v.detail));
   }

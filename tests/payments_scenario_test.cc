@@ -3,15 +3,21 @@
 // with lost replies, duplicate requests and deliveries, and crashes of the
 // payment, wallet, point and broker nodes — passes every check and shows its
 // figures; a smaller run replays to the same trace hash; and the payment
-// checks are listed and evaluated.
+// checks are listed and evaluated. A hostile caller misuses every TCC API
+// (scenarios/chaos_tcc_misuse.json, one seed), and every answer keeps the
+// contract.
 //
 // Under the sanitizers (PAYLAB_SANITIZED) the shipped scenario runs with a
 // tenth of its orders, to keep CI within its budget; the normal build runs it
 // whole.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <string>
+#include <variant>
 
 #include "reports/report.h"
 #include "scenarios/runner.h"
@@ -45,6 +51,22 @@ std::map<std::string, int64_t> AsMap(const std::vector<std::pair<std::string, in
 
 std::string Why(const reports::RunResult& r) {
   return r.violation ? r.violation->check + ": " + r.violation->detail : r.internal_error;
+}
+
+// One integer a query reads from an exported database file (-1: no answer).
+int64_t CountIn(const std::filesystem::path& file, const char* sql) {
+  sqlite3* db = nullptr;
+  int64_t n = -1;
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* q = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, nullptr) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW) {
+      n = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_finalize(q);
+  }
+  sqlite3_close(db);
+  return n;
 }
 
 #ifdef PAYLAB_SANITIZED
@@ -119,6 +141,66 @@ TEST(Payments, ShippedScenarioPassesUnderFaultsAndShowsItsFigures) {
     ASSERT_TRUE(evaluated.contains(check)) << check;
     EXPECT_GT(evaluated.at(check), 0) << check;
   }
+}
+
+// The hostile caller (system/hostile.h) of scenarios/chaos_tcc_misuse.json
+// misuses the TCC API of the wallet, the point service and the partner in
+// every way it knows, each way against each participant; the participants'
+// reference models predict every answer, the caller finds every answer the
+// contract decides a refusal or an exact replay (the run passes, each check
+// having judged), and it records every answer it heard in hostile.db.
+TEST(Payments, HostileMisuseOfEveryTccApiIsRefusedOrReplayed) {
+  auto loaded = scenarios::LoadScenario("scenarios/chaos_tcc_misuse.json");
+  ASSERT_TRUE(std::holds_alternative<scenarios::Scenario>(loaded));
+  const scenarios::Scenario s = std::get<scenarios::Scenario>(loaded);
+  ASSERT_GT(s.payments.misuse_rate_per_s, 0);
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("paylab_misuse_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  scenarios::RunOptions o;
+  o.seed = 1;
+  o.out_dir = dir.string();
+  const reports::RunResult r = scenarios::RunScenario(s, o);
+  ASSERT_EQ(r.outcome, reports::RunOutcome::kPass) << Why(r);
+  const auto p = AsMap(r.payments);
+  for (const char* kind :
+       {"confirm_before_try", "cancel_then_try", "try_twice_same", "try_twice_different",
+        "confirm_after_cancel", "cancel_after_confirm", "double_confirm", "confirm_after_expiry",
+        "range", "unknown_user", "bad_amount", "ttl_too_long"}) {
+    // Sequence n misuses participant n % 3: three of a kind meet all three.
+    EXPECT_GE(p.at(std::string("misuse.") + kind), 3) << kind;
+  }
+  for (const char* to :
+       {"misuse.calls_to_wallet", "misuse.calls_to_point", "misuse.calls_to_partner"}) {
+    EXPECT_GT(p.at(to), 0) << to;
+  }
+  EXPECT_GT(p.at("misuse.refused"), 0);
+  EXPECT_GT(p.at("misuse.accepted"), 0);
+  EXPECT_EQ(p.at("misuse.calls"), p.at("misuse.accepted") + p.at("misuse.refused") +
+                                      p.at("misuse.unavailable") + p.at("misuse.lost"));
+  EXPECT_GT(p.at("misuse.refusals_checked"), 0);
+  EXPECT_GT(p.at("misuse.replays_checked"), 0);
+  EXPECT_EQ(p.at("misuse.wrong"), 0);
+  std::map<std::string, int64_t> evaluated;
+  for (const auto& c : r.checks) {
+    evaluated[c.name] = c.evaluations;
+  }
+  for (const char* check : {"wallet_model_agrees", "point_model_agrees", "partner_model_agrees",
+                            "misuse_refused_or_replayed", "clearing_pairs_net_zero"}) {
+    EXPECT_GT(evaluated[check], 0) << check;
+  }
+  EXPECT_EQ(evaluated["misuse_refused_or_replayed"],
+            p.at("misuse.refusals_checked") + p.at("misuse.replays_checked"));
+  const auto m = AsMap(r.models);
+  EXPECT_GT(m.at("partner.requests"), 0);
+  EXPECT_GT(m.at("partner.refusals"), 0);
+  // Every answer heard is in hostile.db; the partner kept the hostile keys.
+  EXPECT_EQ(CountIn(dir / "hostile.db", "SELECT COUNT(*) FROM answers"),
+            p.at("misuse.calls") - p.at("misuse.lost"));
+  EXPECT_GT(CountIn(dir / "partner.db", "SELECT COUNT(*) FROM holds WHERE key LIKE 'hostile/%'"),
+            0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Payments, SameSeedSameTraceHash) {
