@@ -7,24 +7,13 @@
 
 namespace paylab::models {
 
-namespace {
-constexpr const char* kCheckNames[] = {"broker_model_agrees"};
-}  // namespace
-
 BrokerAuditor::BrokerAuditor(sim::Simulator& sim, BrokerRules rules,
                              std::function<void(const system::Violation&)> on_violation)
-    : board_(sim, kCheckNames, std::move(on_violation)), model_(std::move(rules)) {}
+    : check_(sim, "broker_model_agrees", std::move(on_violation)), model_(std::move(rules)) {}
 
 void BrokerAuditor::OnBrokerApplied(const system::BrokerApplied& a) {
-  if (failed_) {
-    return;  // after the first difference the model no longer follows the broker
-  }
-  std::string diff = model_.Check(a);
-  if (diff.empty()) {
-    board_.Pass(0);
-  } else {
-    failed_ = true;
-    board_.Fail(0, std::move(diff));
+  if (!check_.failed()) {
+    check_.Judge(model_.Check(a));
   }
 }
 
@@ -142,25 +131,8 @@ std::string BrokerAuditor::CompareQueues(sim::Database& db) const {
 }
 
 void BrokerAuditor::CheckFinal(sim::Database& db) {
-  if (failed_) {
-    return;
-  }
-  std::string diff = CompareMessages(db);
-  if (diff.empty()) {
-    diff = CompareProducers(db);
-  }
-  if (diff.empty()) {
-    diff = CompareOffsets(db);
-  }
-  if (diff.empty()) {
-    diff = CompareQueues(db);
-  }
-  if (diff.empty()) {
-    board_.Pass(0);
-  } else {
-    failed_ = true;
-    board_.Fail(0, "at the end: " + diff);
-  }
+  check_.JudgeFinal({[&] { return CompareMessages(db); }, [&] { return CompareProducers(db); },
+                     [&] { return CompareOffsets(db); }, [&] { return CompareQueues(db); }});
 }
 
 }  // namespace paylab::models

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "models/broker_model.h"
+#include "models/model_check.h"
 #include "sim/simulator.h"
 #include "sim/storage.h"
 #include "system/broker_audit.h"
@@ -46,9 +47,9 @@ class BrokerAuditor : public system::BrokerObserver {
   // Compares the model with the broker's database, at quiescence.
   void CheckFinal(sim::Database& broker_db);
 
-  const std::vector<system::CheckStatus>& statuses() const { return board_.statuses(); }
+  const std::vector<system::CheckStatus>& statuses() const { return check_.statuses(); }
   const std::optional<system::Violation>& first_violation() const {
-    return board_.first_violation();
+    return check_.first_violation();
   }
   const BrokerModel& model() const { return model_; }
 
@@ -58,9 +59,8 @@ class BrokerAuditor : public system::BrokerObserver {
   std::string CompareOffsets(sim::Database& db) const;
   std::string CompareQueues(sim::Database& db) const;
 
-  system::CheckBoard board_;
+  ModelCheck check_;
   BrokerModel model_;
-  bool failed_ = false;
 };
 
 }  // namespace paylab::models

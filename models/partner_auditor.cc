@@ -7,28 +7,17 @@
 
 namespace paylab::models {
 
-namespace {
-constexpr const char* kCheckNames[] = {"partner_model_agrees"};
-}  // namespace
-
 PartnerRules PartnerRulesOf(const system::PartnerConfig& config) {
   return PartnerRules{config.hold_ttl_max, config.unavailable_rate, config.outages};
 }
 
 PartnerAuditor::PartnerAuditor(sim::Simulator& sim, PartnerRules rules,
                                std::function<void(const system::Violation&)> on_violation)
-    : board_(sim, kCheckNames, std::move(on_violation)), model_(std::move(rules)) {}
+    : check_(sim, "partner_model_agrees", std::move(on_violation)), model_(std::move(rules)) {}
 
 void PartnerAuditor::OnPartnerApplied(const system::PartnerApplied& a) {
-  if (failed_) {
-    return;  // after the first difference the model no longer follows the partner
-  }
-  std::string diff = model_.Check(a);
-  if (diff.empty()) {
-    board_.Pass(0);
-  } else {
-    failed_ = true;
-    board_.Fail(0, std::move(diff));
+  if (!check_.failed()) {
+    check_.Judge(model_.Check(a));
   }
 }
 
@@ -87,19 +76,7 @@ std::string PartnerAuditor::CompareHolds(sim::Database& db) const {
 }
 
 void PartnerAuditor::CheckFinal(sim::Database& db) {
-  if (failed_) {
-    return;
-  }
-  std::string diff = CompareAccounts(db);
-  if (diff.empty()) {
-    diff = CompareHolds(db);
-  }
-  if (diff.empty()) {
-    board_.Pass(0);
-  } else {
-    failed_ = true;
-    board_.Fail(0, "at the end: " + diff);
-  }
+  check_.JudgeFinal({[&] { return CompareAccounts(db); }, [&] { return CompareHolds(db); }});
 }
 
 }  // namespace paylab::models

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "models/model_check.h"
 #include "models/partner_model.h"
 #include "sim/simulator.h"
 #include "sim/storage.h"
@@ -45,9 +46,9 @@ class PartnerAuditor : public system::PartnerObserver {
   // Compares the model with the partner's database, at quiescence.
   void CheckFinal(sim::Database& partner_db);
 
-  const std::vector<system::CheckStatus>& statuses() const { return board_.statuses(); }
+  const std::vector<system::CheckStatus>& statuses() const { return check_.statuses(); }
   const std::optional<system::Violation>& first_violation() const {
-    return board_.first_violation();
+    return check_.first_violation();
   }
   const PartnerModel& model() const { return model_; }
 
@@ -55,9 +56,8 @@ class PartnerAuditor : public system::PartnerObserver {
   std::string CompareAccounts(sim::Database& db) const;
   std::string CompareHolds(sim::Database& db) const;
 
-  system::CheckBoard board_;
+  ModelCheck check_;
   PartnerModel model_;
-  bool failed_ = false;
 };
 
 }  // namespace paylab::models

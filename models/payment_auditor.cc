@@ -7,24 +7,13 @@
 
 namespace paylab::models {
 
-namespace {
-constexpr const char* kCheckNames[] = {"payment_model_agrees"};
-}  // namespace
-
 PaymentAuditor::PaymentAuditor(sim::Simulator& sim, PaymentRules rules,
                                std::function<void(const system::Violation&)> on_violation)
-    : board_(sim, kCheckNames, std::move(on_violation)), model_(rules) {}
+    : check_(sim, "payment_model_agrees", std::move(on_violation)), model_(rules) {}
 
 void PaymentAuditor::OnPaymentApplied(const system::PaymentApplied& a) {
-  if (failed_) {
-    return;  // after the first difference the model no longer follows the service
-  }
-  std::string diff = model_.Check(a);
-  if (diff.empty()) {
-    board_.Pass(0);
-  } else {
-    failed_ = true;
-    board_.Fail(0, std::move(diff));
+  if (!check_.failed()) {
+    check_.Judge(model_.Check(a));
   }
 }
 
@@ -92,19 +81,7 @@ std::string PaymentAuditor::ComparePayments(sim::Database& db) const {
 }
 
 void PaymentAuditor::CheckFinal(sim::Database& db) {
-  if (failed_) {
-    return;
-  }
-  std::string diff = CompareAccounts(db);
-  if (diff.empty()) {
-    diff = ComparePayments(db);
-  }
-  if (diff.empty()) {
-    board_.Pass(0);
-  } else {
-    failed_ = true;
-    board_.Fail(0, "at the end: " + diff);
-  }
+  check_.JudgeFinal({[&] { return CompareAccounts(db); }, [&] { return ComparePayments(db); }});
 }
 
 }  // namespace paylab::models

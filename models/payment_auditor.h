@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "models/model_check.h"
 #include "models/payment_model.h"
 #include "sim/simulator.h"
 #include "sim/storage.h"
@@ -41,9 +42,9 @@ class PaymentAuditor : public system::PaymentObserver {
   // Compares the model with the payment database, at quiescence.
   void CheckFinal(sim::Database& payment_db);
 
-  const std::vector<system::CheckStatus>& statuses() const { return board_.statuses(); }
+  const std::vector<system::CheckStatus>& statuses() const { return check_.statuses(); }
   const std::optional<system::Violation>& first_violation() const {
-    return board_.first_violation();
+    return check_.first_violation();
   }
   const PaymentModel& model() const { return model_; }
 
@@ -51,9 +52,8 @@ class PaymentAuditor : public system::PaymentObserver {
   std::string CompareAccounts(sim::Database& db) const;
   std::string ComparePayments(sim::Database& db) const;
 
-  system::CheckBoard board_;
+  ModelCheck check_;
   PaymentModel model_;
-  bool failed_ = false;
 };
 
 }  // namespace paylab::models

@@ -7,24 +7,13 @@
 
 namespace paylab::models {
 
-namespace {
-constexpr const char* kCheckNames[] = {"point_model_agrees"};
-}  // namespace
-
 PointAuditor::PointAuditor(sim::Simulator& sim, PointRules rules,
                            std::function<void(const system::Violation&)> on_violation)
-    : board_(sim, kCheckNames, std::move(on_violation)), model_(rules) {}
+    : check_(sim, "point_model_agrees", std::move(on_violation)), model_(rules) {}
 
 void PointAuditor::OnPointApplied(const system::PointApplied& a) {
-  if (failed_) {
-    return;  // after the first difference the model no longer follows the ledger
-  }
-  std::string diff = model_.Check(a);
-  if (diff.empty()) {
-    board_.Pass(0);
-  } else {
-    failed_ = true;
-    board_.Fail(0, std::move(diff));
+  if (!check_.failed()) {
+    check_.Judge(model_.Check(a));
   }
 }
 
@@ -89,22 +78,8 @@ std::string PointAuditor::CompareHolds(sim::Database& db) const {
 }
 
 void PointAuditor::CheckFinal(sim::Database& db) {
-  if (failed_) {
-    return;
-  }
-  std::string diff = CompareAccounts(db);
-  if (diff.empty()) {
-    diff = CompareLots(db);
-  }
-  if (diff.empty()) {
-    diff = CompareHolds(db);
-  }
-  if (diff.empty()) {
-    board_.Pass(0);
-  } else {
-    failed_ = true;
-    board_.Fail(0, "at the end: " + diff);
-  }
+  check_.JudgeFinal({[&] { return CompareAccounts(db); }, [&] { return CompareLots(db); },
+                     [&] { return CompareHolds(db); }});
 }
 
 }  // namespace paylab::models

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "models/model_check.h"
 #include "models/point_model.h"
 #include "sim/simulator.h"
 #include "sim/storage.h"
@@ -43,9 +44,9 @@ class PointAuditor : public system::PointLedgerObserver {
   // Compares the model with the point database, at quiescence.
   void CheckFinal(sim::Database& point_db);
 
-  const std::vector<system::CheckStatus>& statuses() const { return board_.statuses(); }
+  const std::vector<system::CheckStatus>& statuses() const { return check_.statuses(); }
   const std::optional<system::Violation>& first_violation() const {
-    return board_.first_violation();
+    return check_.first_violation();
   }
   const PointModel& model() const { return model_; }
 
@@ -54,9 +55,8 @@ class PointAuditor : public system::PointLedgerObserver {
   std::string CompareLots(sim::Database& db) const;
   std::string CompareHolds(sim::Database& db) const;
 
-  system::CheckBoard board_;
+  ModelCheck check_;
   PointModel model_;
-  bool failed_ = false;
 };
 
 }  // namespace paylab::models

@@ -5,10 +5,6 @@
 
 namespace paylab::models {
 
-namespace {
-constexpr const char* kCheckNames[] = {"wallet_model_agrees"};
-}  // namespace
-
 WalletRules WalletRulesOf(const system::AccountTypes& types, sim::Duration hold_ttl_max) {
   WalletRules rules;
   rules.hold_ttl_max = hold_ttl_max;
@@ -24,23 +20,16 @@ WalletRules WalletRulesOf(const system::AccountTypes& types, sim::Duration hold_
 
 WalletAuditor::WalletAuditor(sim::Simulator& sim, WalletRules rules,
                              std::function<void(const system::Violation&)> on_violation)
-    : board_(sim, kCheckNames, std::move(on_violation)), model_(std::move(rules)) {}
+    : check_(sim, "wallet_model_agrees", std::move(on_violation)), model_(std::move(rules)) {}
 
 void WalletAuditor::OnApplied(const system::WalletApplied& a) {
-  if (failed_) {
-    return;  // after the first difference the model no longer follows the ledger
-  }
-  std::string diff = model_.Check(a);
-  if (diff.empty()) {
-    board_.Pass(0);
-  } else {
-    failed_ = true;
-    board_.Fail(0, std::move(diff));
+  if (!check_.failed()) {
+    check_.Judge(model_.Check(a));
   }
 }
 
 void WalletAuditor::CheckFinal(sim::Database& db) {
-  if (failed_) {
+  if (check_.failed()) {
     return;
   }
   std::string diff;
@@ -77,12 +66,7 @@ void WalletAuditor::CheckFinal(sim::Database& db) {
       }
     }
   }
-  if (diff.empty()) {
-    board_.Pass(0);
-  } else {
-    failed_ = true;
-    board_.Fail(0, "at the end: " + diff);
-  }
+  check_.JudgeFinal({[&diff] { return diff; }});
 }
 
 }  // namespace paylab::models

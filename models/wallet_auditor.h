@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 
+#include "models/model_check.h"
 #include "models/wallet_model.h"
 #include "sim/simulator.h"
 #include "sim/storage.h"
@@ -46,16 +47,15 @@ class WalletAuditor : public system::LedgerObserver {
   // Compares the model with the wallet's database, at quiescence.
   void CheckFinal(sim::Database& wallet_db);
 
-  const std::vector<system::CheckStatus>& statuses() const { return board_.statuses(); }
+  const std::vector<system::CheckStatus>& statuses() const { return check_.statuses(); }
   const std::optional<system::Violation>& first_violation() const {
-    return board_.first_violation();
+    return check_.first_violation();
   }
   const WalletModel& model() const { return model_; }
 
  private:
-  system::CheckBoard board_;
+  ModelCheck check_;
   WalletModel model_;
-  bool failed_ = false;
 };
 
 }  // namespace paylab::models
