@@ -66,7 +66,7 @@ std::map<uint64_t, int> SeedsIn(const fs::path& results) {
 TEST(SweepCli, KilledSweepResumesWithoutRerunningOrLosingSeeds) {
   const fs::path dir = TempDir("resume");
   const fs::path results = dir / "results.jsonl";
-  const uint64_t kSeeds = 120;
+  const uint64_t kSeeds = 40;
   // Start a one-job sweep and kill it hard once some seeds are recorded.
   const std::string seeds = "1.." + std::to_string(kSeeds);
   std::vector<std::string> args = {PAYLAB_BIN_PATH,
@@ -184,13 +184,13 @@ TEST(SweepCli, ShardsMergeIntoTheWholeSweep) {
   const fs::path dir = TempDir("shards");
   for (int k = 1; k <= 3; ++k) {
     const Ran r =
-        Paylab("sweep scenarios/chaos_wallet.json --seeds 10..39 --shard " + std::to_string(k) +
+        Paylab("sweep scenarios/chaos_wallet.json --seeds 10..24 --shard " + std::to_string(k) +
                    "/3 --results " + (dir / ("shard" + std::to_string(k) + ".jsonl")).string(),
                dir);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-    EXPECT_EQ(SeedsIn(dir / ("shard" + std::to_string(k) + ".jsonl")).size(), 10u);
+    EXPECT_EQ(SeedsIn(dir / ("shard" + std::to_string(k) + ".jsonl")).size(), 5u);
   }
-  const Ran whole = Paylab("sweep scenarios/chaos_wallet.json --seeds 10..39 --results " +
+  const Ran whole = Paylab("sweep scenarios/chaos_wallet.json --seeds 10..24 --results " +
                                (dir / "whole.jsonl").string(),
                            dir);
   ASSERT_EQ(whole.exit_code, 0);
@@ -210,10 +210,10 @@ TEST(SweepCli, ShardsMergeIntoTheWholeSweep) {
     const auto j = nlohmann::json::parse(line);
     single[j["seed"].get<uint64_t>()] = j["trace_hash"].get<std::string>();
   }
-  EXPECT_EQ(merged.size(), 30u);
+  EXPECT_EQ(merged.size(), 15u);
   EXPECT_EQ(merged, single);
   // A results file of another sweep is refused, by sweep and by merge.
-  const Ran other = Paylab("sweep scenarios/chaos_wallet.json --seeds 10..39 --swarm --results " +
+  const Ran other = Paylab("sweep scenarios/chaos_wallet.json --seeds 10..24 --swarm --results " +
                                (dir / "whole.jsonl").string(),
                            dir);
   EXPECT_EQ(other.exit_code, 2);
