@@ -46,6 +46,9 @@ enum PayState : int {
   // Prepare answers ok again, as the wallet's ledger replays its stored
   // answer (the same key, the same answer, through either API).
   kRolledBackPrepared = 7,
+  // Expired after its Prepare answered ok: a Commit hears expired, a
+  // replayed Prepare ok again (the first answer), as with the wallet.
+  kExpiredPrepared = 8,
 };
 
 MigReply Status(MigStatus s) {
@@ -308,6 +311,7 @@ MigReply PointHome::ReplyOf(const Pay& p) {
       r.status = MigStatus::kDeclined;
       break;
     case kExpiredPay:
+    case kExpiredPrepared:
       r.status = MigStatus::kExpired;
       break;
     case kRolledBack:
@@ -316,6 +320,14 @@ MigReply PointHome::ReplyOf(const Pay& p) {
     default:
       r.status = MigStatus::kUnavailable;
       break;
+  }
+  return r;
+}
+
+MigReply PointHome::PrepareReplyOf(const Pay& p) {
+  MigReply r = ReplyOf(p);
+  if (p.state == kExpiredPrepared) {
+    r.status = MigStatus::kOk;  // what the Prepare answered
   }
   return r;
 }
@@ -468,10 +480,11 @@ asio::awaitable<MigReply> PointHome::CrossDebit(MigPay p) {
     pay->expires_at = ctx_.Now() + pay->ttl;
     SavePay(*pay);
   }
-  co_return ReplyOf(*pay);
+  co_return PrepareReplyOf(*pay);
 }
 
 asio::awaitable<bool> PointHome::Release(Pay& pay, int final_state) {
+  const bool prepared = pay.state == kPrepared;
   if (pay.state == kComputed) {
     const TccReply c = Live().CancelDebit(pay.key, ctx_.Now());
     if (c.status != TccStatus::kOk) {
@@ -495,7 +508,7 @@ asio::awaitable<bool> PointHome::Release(Pay& pay, int final_state) {
   if (pay.state == kPoints || pay.state == kPrepared) {
     Refund(pay);
   }
-  pay.state = final_state;
+  pay.state = final_state == kExpiredPay && prepared ? kExpiredPrepared : final_state;
   SavePay(pay);
   co_return true;
 }
@@ -541,6 +554,7 @@ asio::awaitable<MigReply> PointHome::ResolvePay(MigResolve r, bool commit) {
       }
       co_return commit ? ReplyOf(*pay) : Status(MigStatus::kInvalid);
     case kExpiredPay:
+    case kExpiredPrepared:
       co_return commit ? ReplyOf(*pay) : Status(MigStatus::kOk);
     case kRolledBack:
     case kRolledBackPrepared:

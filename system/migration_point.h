@@ -170,6 +170,8 @@ class PointHome : public sim::Service, public PointLedgerObserver {
   void ForgetAttempt(std::string_view key);
   void Count(std::string_view name, int64_t by = 1);
   MigReply ReplyOf(const Pay& pay);
+  // The answer to a Prepare, first or replayed: once it answered ok, ok.
+  MigReply PrepareReplyOf(const Pay& pay);
   PointLedger& Live();
 
   sim::NodeContext& ctx_;

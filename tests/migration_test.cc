@@ -167,6 +167,24 @@ TEST(MigrationTerms, ALostExpiryIsCaughtAtTheSwitch) {
   }
 }
 
+// A payment whose hold expired after its Prepare answered ok, then rolled
+// back: a replayed Prepare answers the first answer (ok) through the new API
+// as through the old one (the point service answered expired). Holds of one
+// second, commits up to four seconds late, and every payment misused make
+// seed 5 reach it; shopper_misuse_refused judged it.
+TEST(MigrationMisuse, AReplayedPrepareOfAnExpiredPaymentAnswersTheFirstAnswer) {
+  scenarios::Scenario s = Load("scenarios/chaos_migration_online.json");
+  s.migration.misuse_ratio = 1.0;
+  s.migration.commit_delay_s_max = 4;
+  s.workload.hold_ttl_s = 1;
+  s.wallet.expiry_scan_interval_s = 0.5;
+  scenarios::RunOptions o;
+  o.seed = 5;
+  const reports::RunResult r = scenarios::RunScenario(s, o);
+  ExpectPassed(r, "seed 5");
+  EXPECT_GT(Evaluations(r, "shopper_misuse_refused"), 100);
+}
+
 TEST(MigrationScenario, BadMigrationFieldsAreNamed) {
   const std::string base = ReadFile("scenarios/chaos_migration_online.json");
   auto with = [&](const std::string& from, const std::string& to) {
