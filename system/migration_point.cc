@@ -504,6 +504,14 @@ asio::awaitable<bool> PointHome::Release(Pay& pay, int final_state) {
     if (!r.ok()) {
       co_return false;
     }
+    if (pay.state == kPrepared && r.value.status == MigStatus::kInvalid) {
+      // The wallet refuses to release a hold it committed: a Commit reached
+      // it and its answer was lost. The payment is committed; its points
+      // stay spent.
+      pay.state = kCommitted;
+      SavePay(pay);
+      co_return false;
+    }
   }
   if (pay.state == kPoints || pay.state == kPrepared) {
     Refund(pay);

@@ -185,6 +185,25 @@ TEST(MigrationMisuse, AReplayedPrepareOfAnExpiredPaymentAnswersTheFirstAnswer) {
   EXPECT_GT(Evaluations(r, "shopper_misuse_refused"), 100);
 }
 
+// A Commit that reached the wallet (its hold committed) whose answer was
+// lost leaves the payment prepared at the point service; when its expiry
+// sweep then asks the wallet to roll the hold back, the wallet refuses: the
+// payment is committed, and its points stay spent (the sweep refunded them,
+// and payment_money_exact saw the wallet hold committed beside the refund).
+// One-second holds and commits up to four seconds late make seed 10 reach it.
+TEST(MigrationPayments, AnExpiredPaymentWhoseWalletHoldCommittedStaysCommitted) {
+  scenarios::Scenario s = Load("scenarios/chaos_migration_online.json");
+  s.migration.misuse_ratio = 0;
+  s.migration.commit_delay_s_max = 4;
+  s.workload.hold_ttl_s = 1;
+  s.wallet.expiry_scan_interval_s = 0.5;
+  scenarios::RunOptions o;
+  o.seed = 10;
+  const reports::RunResult r = scenarios::RunScenario(s, o);
+  ExpectPassed(r, "seed 10");
+  EXPECT_GT(Evaluations(r, "payment_money_exact"), 0);
+}
+
 TEST(MigrationScenario, BadMigrationFieldsAreNamed) {
   const std::string base = ReadFile("scenarios/chaos_migration_online.json");
   auto with = [&](const std::string& from, const std::string& to) {
