@@ -7,22 +7,22 @@
 #include <chrono>
 #include <memory>
 
-#include "scenarios/runner.h"
-#include "scenarios/scenario.h"
+#include "harness/runner.h"
+#include "harness/schema/scenario.h"
 #include "sim/context.h"
 #include "sim/network.h"
 #include "sim/node.h"
 #include "sim/random.h"
 #include "sim/simulator.h"
 #include "sim/storage.h"
-#include "system/account_types.h"
-#include "system/broker.h"
-#include "system/broker_log.h"
-#include "system/ledger.h"
-#include "system/payment.h"
-#include "system/point_ledger.h"
-#include "system/point_service.h"
-#include "system/wallet.h"
+#include "system/wallet/account_types.h"
+#include "system/messaging/broker.h"
+#include "system/messaging/broker_log.h"
+#include "system/wallet/ledger.h"
+#include "system/payments/payment_service.h"
+#include "system/points/point_ledger.h"
+#include "system/points/point_service.h"
+#include "system/wallet/wallet.h"
 
 namespace paylab::cli {
 

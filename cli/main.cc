@@ -21,12 +21,12 @@
 #include "reports/chrome_trace.h"
 #include "reports/report.h"
 #include "reports/sweep_results.h"
-#include "scenarios/compare.h"
-#include "scenarios/runner.h"
-#include "scenarios/scenario.h"
-#include "scenarios/shrink.h"
-#include "scenarios/sweep.h"
-#include "system/defects.h"
+#include "harness/compare.h"
+#include "harness/runner.h"
+#include "harness/schema/scenario.h"
+#include "harness/shrink.h"
+#include "harness/sweep.h"
+#include "system/common/defects.h"
 
 namespace {
 

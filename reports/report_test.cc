@@ -77,7 +77,7 @@ TEST(ReportTest, ACheckNeverEvaluatedIsNotEvaluatedNeverOk) {
 }
 
 TEST(ReportTest, ARequiredCheckNeverEvaluatedIsAFailure) {
-  // As the runner leaves it (scenarios/runner.h): the run failed on it.
+  // As the runner leaves it (harness/runner.h): the run failed on it.
   RunResult r = Sample();
   r.checks.push_back({"queue_drained", 0, 1, true});
   r.outcome = RunOutcome::kCheckFailed;

@@ -1,4 +1,4 @@
-// Stateful property test of the broker's log (system/broker_log.h) against a model made of plain
+// Stateful property test of the broker's log (system/messaging/broker_log.h) against a model made of plain
 // std containers.
 //
 // RapidCheck generates a sequence of commands on a log with two topics: "orders" (3 partitions,
@@ -34,7 +34,7 @@
 #include "sim/random.h"
 #include "sim/storage.h"
 #include "sim/time.h"
-#include "system/broker_log.h"
+#include "system/messaging/broker_log.h"
 
 namespace paylab::system {
 namespace {

@@ -6,7 +6,7 @@
 // scenarios (online, partial maintenance), 570 seeds in all, pass every
 // check. The deep tier (tools/sweep-deep) runs 1,000 seeds of each, plain
 // and swarm, outside CI's budget. Second, that the checks catch real bugs: for every defect in the
-// catalogue (system/defects.h), a sweep of at most 200 seeds of the
+// catalogue (system/common/defects.h), a sweep of at most 200 seeds of the
 // defect's chaos scenario fails, and some failing seed fails the very check
 // the catalogue names. Each test prints the seed of the first failure and
 // the command that replays it.
@@ -26,12 +26,12 @@
 #include <ostream>
 #include <string>
 
-#include "scenarios/runner.h"
-#include "scenarios/scenario.h"
-#include "scenarios/shrink.h"
-#include "scenarios/swarm.h"
-#include "scenarios/sweep.h"
-#include "system/defects.h"
+#include "harness/runner.h"
+#include "harness/schema/scenario.h"
+#include "harness/shrink.h"
+#include "harness/swarm.h"
+#include "harness/sweep.h"
+#include "system/common/defects.h"
 
 namespace paylab {
 namespace system {

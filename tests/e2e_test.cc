@@ -22,8 +22,8 @@
 
 #include "cli_runner.h"
 #include "reports/report.h"
-#include "scenarios/runner.h"
-#include "scenarios/scenario.h"
+#include "harness/runner.h"
+#include "harness/schema/scenario.h"
 
 namespace paylab {
 namespace {

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "system/ids.h"
+#include "system/common/ids.h"
 
 namespace paylab::system {
 namespace {

@@ -29,8 +29,8 @@
 
 #include "sim/simulator.h"
 #include "sim/storage.h"
-#include "system/ledger.h"
-#include "system/wallet_checker.h"
+#include "system/wallet/ledger.h"
+#include "checks/wallet_checker.h"
 
 namespace paylab::system {
 

@@ -10,8 +10,8 @@
 #include <string>
 
 #include "reports/report.h"
-#include "scenarios/runner.h"
-#include "scenarios/scenario.h"
+#include "harness/runner.h"
+#include "harness/schema/scenario.h"
 
 namespace paylab {
 namespace {

@@ -9,9 +9,9 @@
 
 #include "cli_runner.h"
 #include "reports/report.h"
-#include "scenarios/runner.h"
-#include "scenarios/scenario.h"
-#include "system/defects.h"
+#include "harness/runner.h"
+#include "harness/schema/scenario.h"
+#include "system/common/defects.h"
 
 namespace paylab {
 namespace {

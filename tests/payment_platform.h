@@ -15,12 +15,12 @@
 #include "sim/network.h"
 #include "sim/node.h"
 #include "sim/simulator.h"
-#include "system/broker.h"
-#include "system/partner.h"
-#include "system/payment.h"
-#include "system/point_service.h"
-#include "system/upstream.h"
-#include "system/wallet.h"
+#include "system/messaging/broker.h"
+#include "system/payments/partner.h"
+#include "system/payments/payment_service.h"
+#include "system/points/point_service.h"
+#include "system/payments/upstream.h"
+#include "system/wallet/wallet.h"
 
 namespace paylab::payment_testing {
 

@@ -1,4 +1,4 @@
-// Stateful property test of the payment service (system/payment.h) and its
+// Stateful property test of the payment service (system/payments/payment_service.h) and its
 // participants under faults: any interleaving of create, capture and void,
 // under any fault schedule, ends consistent at quiescence.
 //
@@ -55,13 +55,14 @@
 #include "sim/node.h"
 #include "sim/storage.h"
 #include "sim/time.h"
-#include "system/check_board.h"
-#include "system/partner.h"
-#include "system/payment.h"
-#include "system/payment_checker.h"
-#include "system/point_checker.h"
-#include "system/upstream.h"
-#include "system/wallet_checker.h"
+#include "system/common/check_board.h"
+#include "checks/partner_checker.h"
+#include "system/payments/partner.h"
+#include "system/payments/payment_service.h"
+#include "checks/payment_checker.h"
+#include "checks/point_checker.h"
+#include "system/payments/upstream.h"
+#include "checks/wallet_checker.h"
 #include "tests/payment_platform.h"
 
 namespace paylab {

@@ -10,7 +10,7 @@
 //    so the customer's funds are released;
 //  - a Cancel that overtakes its Try at the partner: an empty rollback, then
 //    the late Try refused, and no hold left.
-#include "system/payment.h"
+#include "system/payments/payment_service.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>

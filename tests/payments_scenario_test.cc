@@ -20,8 +20,8 @@
 #include <variant>
 
 #include "reports/report.h"
-#include "scenarios/runner.h"
-#include "scenarios/scenario.h"
+#include "harness/runner.h"
+#include "harness/schema/scenario.h"
 
 namespace paylab {
 namespace {
@@ -143,7 +143,7 @@ TEST(Payments, ShippedScenarioPassesUnderFaultsAndShowsItsFigures) {
   }
 }
 
-// The hostile caller (system/hostile.h) of scenarios/chaos_tcc_misuse.json
+// The hostile caller (workloads/hostile.h) of scenarios/chaos_tcc_misuse.json
 // misuses the TCC API of the wallet, the point service and the partner in
 // every way it knows, each way against each participant; the participants'
 // reference models predict every answer, the caller finds every answer the

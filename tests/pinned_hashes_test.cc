@@ -27,9 +27,9 @@
 
 #include "reports/report.h"
 #include "reports/run_result.h"
-#include "scenarios/runner.h"
-#include "scenarios/scenario.h"
-#include "system/defects.h"
+#include "harness/runner.h"
+#include "harness/schema/scenario.h"
+#include "system/common/defects.h"
 
 namespace paylab {
 namespace {

@@ -1,4 +1,4 @@
-// Property tests for the point ledger (system/point_ledger.h): debit by range.
+// Property tests for the point ledger (system/points/point_ledger.h): debit by range.
 //
 // RapidCheck generates a user's lots (amounts, expiries, confirmed or only
 // provisional), the moment of the debit and a range [MIN, MAX], and then
@@ -32,10 +32,10 @@
 #include "sim/simulator.h"
 #include "sim/storage.h"
 #include "sim/time.h"
-#include "system/payment_event.h"
-#include "system/point_checker.h"
-#include "system/point_ledger.h"
-#include "system/tcc.h"
+#include "system/points/payment_event.h"
+#include "checks/point_checker.h"
+#include "system/points/point_ledger.h"
+#include "system/common/tcc.h"
 
 namespace paylab::system {
 

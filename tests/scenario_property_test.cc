@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "scenarios/runner.h"
-#include "scenarios/scenario.h"
-#include "system/defects.h"
+#include "harness/runner.h"
+#include "harness/schema/scenario.h"
+#include "system/common/defects.h"
 
 namespace paylab {
 namespace {
