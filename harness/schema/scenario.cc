@@ -317,6 +317,8 @@ struct Range {
   bool interval = false;  // report as "must be in [min, max]" rather than one side
   std::string_view min_name;
   std::string_view max_name;
+  // The lower bound is the value of the sibling field min_name, read first.
+  bool min_is_field = false;
 };
 
 // >= min (and <= max, reported separately).
@@ -341,6 +343,15 @@ template <typename T>
 constexpr Range<T> Within(T min, T max) {
   Range<T> r = AtLeast(min, max);
   r.interval = true;
+  return r;
+}
+
+// >= the sibling field `field` (and <= max).
+template <typename T>
+constexpr Range<T> AtLeastField(std::string_view field, T max = std::numeric_limits<T>::max()) {
+  Range<T> r = AtLeast(std::numeric_limits<T>::lowest(), max);
+  r.min_name = field;
+  r.min_is_field = true;
   return r;
 }
 
@@ -571,6 +582,143 @@ class ObjectReader {
   std::string pointer_;
 };
 
+// ----------------------------------------------------------------------------------------------
+// Knob tables (knobs.h): each section's scalar knobs, read, checked and written from one list.
+
+// No range: a bool or a string.
+constexpr std::monostate kAny{};
+using KnobRange = std::variant<std::monostate, Range<int64_t>, Range<double>>;
+
+// What the loader needs of the scenario beyond the section it reads.
+struct ReadContext {
+  const std::vector<AccountTypeSpec>* types = nullptr;
+};
+
+template <typename S>
+struct Knob {
+  std::string_view name;
+  // The member; none for a field the section reads with its own code.
+  std::variant<std::monostate, bool S::*, int64_t S::*, double S::*, std::string S::*> member;
+  Need need = Need::kOptional;
+  KnobRange range;
+  std::string_view unit;
+  std::string_view doc;
+
+  bool custom() const { return std::holds_alternative<std::monostate>(member); }
+};
+
+// A rule across fields, checked once `after` is read; its error names `at`
+// ("" = the section's object), with " (the default)" when mark_default and
+// `at` was absent.
+template <typename S>
+struct Rule {
+  std::string_view after;
+  std::string_view at;
+  std::optional<std::string> (*check)(const S&, const ReadContext&);
+  bool mark_default = false;
+};
+
+// A section: its knobs in order, its rules, and its own code for custom fields.
+template <typename S>
+struct Section {
+  std::vector<Knob<S>> knobs;
+  std::vector<Rule<S>> rules;
+  void (*read_custom)(Reader&, ObjectReader&, std::string_view field, const ReadContext&,
+                      S*) = nullptr;
+  nlohmann::json (*write_custom)(std::string_view field, const S&) = nullptr;
+
+  std::vector<std::string_view> FieldNames() const {
+    std::vector<std::string_view> names;
+    for (const Knob<S>& k : knobs) {
+      names.push_back(k.name);
+    }
+    return names;
+  }
+};
+
+#define PAYLAB_KNOB_ENTRY(type, name, default_value, need, range, unit, doc) \
+  Knob<S>{#name, &S::name, Need::need, KnobRange(range), unit, doc},
+#define PAYLAB_FIELD_ENTRY(name, doc) Knob<S>{#name, std::monostate{}, Need::kOptional, kAny, "", doc},
+
+// The range of `k` for the value being read: a bound named after a sibling
+// field takes that field's value (already read, or its default).
+template <typename S, typename T>
+Range<T> ResolvedRange(const Section<S>& section, const Range<T>& range, const S& out) {
+  if (!range.min_is_field) {
+    return range;
+  }
+  Range<T> resolved = range;
+  for (const Knob<S>& k : section.knobs) {
+    if (k.name == range.min_name) {
+      resolved.min = out.*std::get<T S::*>(k.member);
+    }
+  }
+  return resolved;
+}
+
+template <typename S>
+void ReadKnob(Reader& r, ObjectReader& o, const Section<S>& section, const Knob<S>& k, S* out) {
+  std::visit(
+      [&](auto member) {
+        using M = decltype(member);
+        if constexpr (std::is_same_v<M, bool S::*>) {
+          o.Bool(k.name, k.need, &(out->*member));
+        } else if constexpr (std::is_same_v<M, std::string S::*>) {
+          o.String(k.name, k.need, &(out->*member));
+        } else if constexpr (std::is_same_v<M, int64_t S::*>) {
+          o.Integer(k.name, k.need, ResolvedRange(section, std::get<Range<int64_t>>(k.range), *out),
+                    &(out->*member));
+        } else if constexpr (std::is_same_v<M, double S::*>) {
+          o.Number(k.name, k.need, ResolvedRange(section, std::get<Range<double>>(k.range), *out),
+                   &(out->*member));
+        }
+      },
+      k.member);
+}
+
+// Reads a section's object: every knob in order, each rule once its field is read.
+template <typename S>
+void ReadSection(Reader& r, const Json& j, const std::string& pointer, const Section<S>& section,
+                 const ReadContext& context, S* out) {
+  const std::vector<std::string_view> names = section.FieldNames();
+  ObjectReader o(r, j, pointer, names);
+  for (const Knob<S>& k : section.knobs) {
+    if (k.custom()) {
+      section.read_custom(r, o, k.name, context, out);
+    } else {
+      ReadKnob(r, o, section, k, out);
+    }
+    for (const Rule<S>& rule : section.rules) {
+      if (rule.after != k.name || !r.ok()) {
+        continue;
+      }
+      if (std::optional<std::string> why = rule.check(*out, context)) {
+        const bool defaulted = rule.mark_default && !o.Has(rule.at);
+        r.Fail(rule.at.empty() ? pointer : o.PointerTo(rule.at),
+               defaulted ? *why + " (the default)" : *why);
+      }
+    }
+  }
+}
+
+// A section as canonical JSON: every field, defaults included.
+template <typename S>
+nlohmann::json WriteSection(const Section<S>& section, const S& s) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const Knob<S>& k : section.knobs) {
+    std::visit(
+        [&](auto member) {
+          if constexpr (std::is_same_v<decltype(member), std::monostate>) {
+            out[std::string(k.name)] = section.write_custom(k.name, s);
+          } else {
+            out[std::string(k.name)] = s.*member;
+          }
+        },
+        k.member);
+  }
+  return out;
+}
+
 // Field lists, in the order the walk reads them (and README.md documents them).
 constexpr std::string_view kScenarioFields[] = {
     "name",    "description", "duration_s", "settle_s",  "account_types", "population", "workload",
@@ -579,13 +727,7 @@ constexpr std::string_view kChecksFields[] = {"required"};
 constexpr std::string_view kAccountTypeFields[] = {
     "name", "debit_priority", "allow_negative", "expires_after_days", "auto_create", "balance_cap"};
 constexpr std::string_view kPopulationFields[] = {"users", "initial_balances"};
-constexpr std::string_view kWorkloadFields[] = {
-    "operations",      "rate_per_s",       "mix",           "amount_min", "amount_max",
-    "deposit_type",    "rollback_ratio",   "abandon_ratio", "hold_ttl_s", "timeout_ms",
-    "retry_count_max", "retry_backoff_ms", "boundary_ratio"};
-constexpr std::string_view kMixFields[] = {"deposit", "transfer", "two_phase", "misuse"};
 constexpr std::string_view kNetworkFields[] = {"latency_ms"};
-constexpr std::string_view kLatencyFields[] = {"distribution", "min", "max", "median", "sigma"};
 constexpr std::string_view kFaultsFields[] = {"drop_request", "drop_reply",   "duplicate_request",
                                               "delay",        "delay_ms_max", "crashes",
                                               "partitions",   "points",       "schedule"};
@@ -600,94 +742,7 @@ constexpr std::string_view kRpcFaultKinds[] = {"drop_request", "drop_reply", "du
 constexpr std::string_view kCrashFields[] = {"node", "mean_interval_s", "downtime_s_min",
                                              "downtime_s_max"};
 constexpr std::string_view kPartitionFields[] = {"between", "from_s", "to_s"};
-constexpr std::string_view kWalletFields[] = {"expiry_scan_interval_s", "hold_ttl_max_s"};
-constexpr std::string_view kMessagingFields[] = {"enabled",
-                                                 "partitions",
-                                                 "idempotent_producer",
-                                                 "relay_interval_ms",
-                                                 "relay_batch_max",
-                                                 "consumer_members",
-                                                 "poll_interval_ms",
-                                                 "fetch_max",
-                                                 "session_timeout_ms",
-                                                 "rpc_timeout_ms",
-                                                 "duplicate_delivery",
-                                                 "audit_queue",
-                                                 "visibility_timeout_ms",
-                                                 "max_receives",
-                                                 "dead_letter_queue",
-                                                 "poison_messages",
-                                                 "redrive_at_s"};
 
-constexpr std::string_view kMigrationFields[] = {"enabled",
-                                                 "strategy",
-                                                 "cashback_type",
-                                                 "money_type",
-                                                 "start_s",
-                                                 "copy_ms_per_user",
-                                                 "batch_size",
-                                                 "cohorts",
-                                                 "cohort_gap_s",
-                                                 "banner_lead_s",
-                                                 "cohort_attempts_max",
-                                                 "drain_timeout_s",
-                                                 "job_rate_per_s",
-                                                 "dual_write",
-                                                 "reconcile_interval_s",
-                                                 "reconcile_batch",
-                                                 "rpc_timeout_ms",
-                                                 "sample_interval_s",
-                                                 "pay",
-                                                 "earn",
-                                                 "topup",
-                                                 "lookup",
-                                                 "use_points_ratio",
-                                                 "new_api_ratio",
-                                                 "pair_ratio",
-                                                 "misuse_ratio",
-                                                 "earn_min",
-                                                 "earn_max",
-                                                 "commit_delay_s_max",
-                                                 "maintenance_retry_s"};
-constexpr std::string_view kPaymentsFields[] = {
-    "enabled",
-    "merchants",
-    "initial_points",
-    "point_expiry_days",
-    "charges",
-    "charge_rate_per_s",
-    "escrows",
-    "escrow_rate_per_s",
-    "p2p_ratio",
-    "partner_ratio",
-    "partner_amount_max",
-    "partner_initial_balance",
-    "partner_unavailable",
-    "partner_service_ms_min",
-    "partner_service_ms_max",
-    "amount_min",
-    "amount_max",
-    "void_ratio",
-    "capture_delay_s_min",
-    "capture_delay_s_max",
-    "upstream_timeout_ms",
-    "upstream_retry_count_max",
-    "rpc_timeout_ms",
-    "partner_timeout_ms",
-    "worker_attempts_max",
-    "queue_backoff_s_min",
-    "queue_backoff_s_max",
-    "batch_interval_s",
-    "recovery_horizon_days",
-    "hold_ttl_s",
-    "fee_bp",
-    "clearing_interval_s",
-    "reward_bp",
-    "assignment_failure",
-    "assignment_redrive_at_s",
-    "misuse_ratio",
-    "misuse_rate_per_s",
-};
 
 constexpr LatencyDistribution kDistributions[] = {
     LatencyDistribution::kConstant, LatencyDistribution::kUniform, LatencyDistribution::kLogNormal};
@@ -879,97 +934,115 @@ void ReadInitialBalances(Reader& r, const Json& j, const std::string& pointer,
   }
 }
 
-void ReadMix(Reader& r, const Json& j, const std::string& pointer, Mix* mix) {
-  ObjectReader o(r, j, pointer, kMixFields);
-  o.Number("deposit", Need::kOptional, AtLeast(0.0), &mix->deposit);
-  o.Number("transfer", Need::kOptional, AtLeast(0.0), &mix->transfer);
-  o.Number("two_phase", Need::kOptional, AtLeast(0.0), &mix->two_phase);
-  o.Number("misuse", Need::kOptional, AtLeast(0.0), &mix->misuse);
-  if (r.failed()) {
-    return;
-  }
-  double sum = mix->deposit + mix->transfer + mix->two_phase + mix->misuse;
-  if (!(sum > 0) || !std::isfinite(sum)) {
-    r.Fail(pointer, fmt::format("weights must have a finite sum > 0, got {}", sum));
-  }
+const Section<Mix>& MixSection() {
+  using S = Mix;
+  static const Section<Mix> kSection{
+      {PAYLAB_MIX_KNOBS(PAYLAB_KNOB_ENTRY, PAYLAB_FIELD_ENTRY)},
+      {{"misuse", "",
+        [](const Mix& m, const ReadContext&) -> std::optional<std::string> {
+          const double sum = m.deposit + m.transfer + m.two_phase + m.misuse;
+          if (!(sum > 0) || !std::isfinite(sum)) {
+            return fmt::format("weights must have a finite sum > 0, got {}", sum);
+          }
+          return std::nullopt;
+        }}}};
+  return kSection;
 }
 
-void ReadWorkload(Reader& r, const Json& j, const std::string& pointer,
-                  const std::vector<AccountTypeSpec>& types, Workload* w) {
-  ObjectReader o(r, j, pointer, kWorkloadFields);
-  o.Integer("operations", Need::kRequired, AtLeast<int64_t>(1), &w->operations);
-  o.Number("rate_per_s", Need::kRequired, Above(0.0), &w->rate_per_s);
-  if (const Json* mix = o.Get("mix", Need::kOptional)) {
-    ReadMix(r, *mix, o.PointerTo("mix"), &w->mix);
-  }
-  o.Integer("amount_min", Need::kOptional, AtLeast<int64_t>(1), &w->amount_min);
-  Range<int64_t> amount_max_range = AtLeast<int64_t>(w->amount_min);
-  amount_max_range.min_name = "amount_min";
-  o.Integer("amount_max", Need::kOptional, amount_max_range, &w->amount_max);
-
+// The deposit type: a type the scenario names, by default the one with the
+// highest debit_priority.
+void ReadDepositType(Reader& r, ObjectReader& o, const std::vector<AccountTypeSpec>& types,
+                     std::string* out) {
   if (const Json* deposit = o.Get("deposit_type", Need::kOptional)) {
     std::string deposit_pointer = o.PointerTo("deposit_type");
-    if (r.ReadString(*deposit, deposit_pointer, &w->deposit_type) &&
-        FindType(types, w->deposit_type) == nullptr) {
-      r.Fail(deposit_pointer, UnknownTypeReason(w->deposit_type, types));
+    if (r.ReadString(*deposit, deposit_pointer, out) && FindType(types, *out) == nullptr) {
+      r.Fail(deposit_pointer, UnknownTypeReason(*out, types));
     }
   } else if (r.ok() && !types.empty()) {
     auto highest = std::max_element(types.begin(), types.end(),
                                     [](const AccountTypeSpec& a, const AccountTypeSpec& b) {
                                       return a.debit_priority < b.debit_priority;
                                     });
-    w->deposit_type = highest->name;
+    *out = highest->name;
   }
-
-  o.Number("rollback_ratio", Need::kOptional, kProbability, &w->rollback_ratio);
-  o.Number("abandon_ratio", Need::kOptional, kProbability, &w->abandon_ratio);
-  if (r.ok() && w->rollback_ratio + w->abandon_ratio > 1) {
-    r.Fail(o.PointerTo("abandon_ratio"),
-           fmt::format("rollback_ratio + abandon_ratio must be <= 1, got {} + {}",
-                       w->rollback_ratio, w->abandon_ratio));
-  }
-  o.Number("hold_ttl_s", Need::kOptional, kSecondsPositive, &w->hold_ttl_s);
-  o.Number("timeout_ms", Need::kOptional, kMillisPositive, &w->timeout_ms);
-  o.Integer("retry_count_max", Need::kOptional, Within<int64_t>(0, 100), &w->retry_count_max);
-  o.Number("retry_backoff_ms", Need::kOptional, kMillisNonNegative, &w->retry_backoff_ms);
-  o.Number("boundary_ratio", Need::kOptional, kProbability, &w->boundary_ratio);
 }
 
-void ReadLatency(Reader& r, const Json& j, const std::string& pointer, LatencySpec* l) {
-  ObjectReader o(r, j, pointer, kLatencyFields);
-  if (const Json* d = o.Get("distribution", Need::kOptional)) {
-    std::string d_pointer = o.PointerTo("distribution");
-    std::string name;
-    if (r.ReadString(*d, d_pointer, &name)) {
-      auto it = std::find_if(std::begin(kDistributions), std::end(kDistributions),
-                             [&](LatencyDistribution x) { return ToString(x) == name; });
-      if (it == std::end(kDistributions)) {
-        r.Fail(d_pointer,
-               fmt::format("must be one of {}; got {}",
-                           JoinNames(kDistributions,
-                                     [](LatencyDistribution x) { return Quote(ToString(x)); }),
-                           Quote(name)));
-      } else {
-        l->distribution = *it;
-      }
-    }
+const Section<Workload>& WorkloadSection() {
+  using S = Workload;
+  static const Section<Workload> kSection{
+      {PAYLAB_WORKLOAD_KNOBS(PAYLAB_KNOB_ENTRY, PAYLAB_FIELD_ENTRY)},
+      {{"abandon_ratio", "abandon_ratio",
+        [](const Workload& w, const ReadContext&) -> std::optional<std::string> {
+          if (w.rollback_ratio + w.abandon_ratio > 1) {
+            return fmt::format("rollback_ratio + abandon_ratio must be <= 1, got {} + {}",
+                               w.rollback_ratio, w.abandon_ratio);
+          }
+          return std::nullopt;
+        }}},
+      [](Reader& r, ObjectReader& o, std::string_view field, const ReadContext& context,
+         Workload* w) {
+        if (field == "mix") {
+          if (const Json* mix = o.Get("mix", Need::kOptional)) {
+            ReadSection(r, *mix, o.PointerTo("mix"), MixSection(), context, &w->mix);
+          }
+        } else {
+          ReadDepositType(r, o, *context.types, &w->deposit_type);
+        }
+      },
+      [](std::string_view field, const Workload& w) -> nlohmann::json {
+        if (field == "mix") {
+          return WriteSection(MixSection(), w.mix);
+        }
+        return w.deposit_type;
+      }};
+  return kSection;
+}
+
+void ReadDistribution(Reader& r, ObjectReader& o, LatencySpec* l) {
+  const Json* d = o.Get("distribution", Need::kOptional);
+  std::string name;
+  if (d == nullptr || !r.ReadString(*d, o.PointerTo("distribution"), &name)) {
+    return;
   }
-  o.Number("min", Need::kOptional, kMillisNonNegative, &l->min);
-  Range<double> max_range = AtLeast(l->min, kDurationMillisMax);
-  max_range.min_name = "min";
-  o.Number("max", Need::kOptional, max_range, &l->max);
-  o.Number("median", Need::kOptional, kMillisPositive, &l->median);
-  Range<double> median_range = Within(l->min, l->max);
-  median_range.min_name = "min";
-  median_range.max_name = "max";
-  r.CheckRange(o.PointerTo("median"), l->median, median_range, !o.Has("median"));
-  o.Number("sigma", Need::kOptional, AtLeast(0.0), &l->sigma);
+  auto it = std::find_if(std::begin(kDistributions), std::end(kDistributions),
+                         [&](LatencyDistribution x) { return ToString(x) == name; });
+  if (it == std::end(kDistributions)) {
+    r.Fail(o.PointerTo("distribution"),
+           fmt::format("must be one of {}; got {}",
+                       JoinNames(kDistributions,
+                                 [](LatencyDistribution x) { return Quote(ToString(x)); }),
+                       Quote(name)));
+  } else {
+    l->distribution = *it;
+  }
+}
+
+const Section<LatencySpec>& LatencySection() {
+  using S = LatencySpec;
+  static const Section<LatencySpec> kSection{
+      {PAYLAB_LATENCY_KNOBS(PAYLAB_KNOB_ENTRY, PAYLAB_FIELD_ENTRY)},
+      {{"median", "median",
+        [](const LatencySpec& l, const ReadContext&) -> std::optional<std::string> {
+          Range<double> in = Within(l.min, l.max);
+          in.min_name = "min";
+          in.max_name = "max";
+          return RangeViolation(l.median, in);
+        },
+        /*mark_default=*/true}},
+      [](Reader& r, ObjectReader& o, std::string_view, const ReadContext&, LatencySpec* l) {
+        ReadDistribution(r, o, l);
+      },
+      [](std::string_view, const LatencySpec& l) -> nlohmann::json {
+        return std::string(ToString(l.distribution));
+      }};
+  return kSection;
 }
 
 void ReadNetwork(Reader& r, const Json& j, const std::string& pointer, Network* n) {
   ObjectReader o(r, j, pointer, kNetworkFields);
   if (const Json* latency = o.Get("latency_ms", Need::kOptional)) {
-    ReadLatency(r, *latency, o.PointerTo("latency_ms"), &n->latency_ms);
+    ReadSection(r, *latency, o.PointerTo("latency_ms"), LatencySection(), ReadContext{},
+                &n->latency_ms);
   }
 }
 
@@ -1136,151 +1209,97 @@ void ReadFaults(Reader& r, const Json& j, const std::string& pointer, Faults* f)
   }
 }
 
-void ReadWallet(Reader& r, const Json& j, const std::string& pointer, WalletOptions* w) {
-  ObjectReader o(r, j, pointer, kWalletFields);
-  o.Number("expiry_scan_interval_s", Need::kOptional, kSecondsPositive, &w->expiry_scan_interval_s);
-  o.Number("hold_ttl_max_s", Need::kOptional, kSecondsPositive, &w->hold_ttl_max_s);
+const Section<WalletOptions>& WalletSection() {
+  using S = WalletOptions;
+  static const Section<WalletOptions> kSection{
+      {PAYLAB_WALLET_KNOBS(PAYLAB_KNOB_ENTRY, PAYLAB_FIELD_ENTRY)}, {}, nullptr, nullptr};
+  return kSection;
 }
 
-void ReadMessaging(Reader& r, const Json& j, const std::string& pointer, MessagingOptions* m) {
-  ObjectReader o(r, j, pointer, kMessagingFields);
-  o.Bool("enabled", Need::kOptional, &m->enabled);
-  o.Integer("partitions", Need::kOptional, Within<int64_t>(1, 64), &m->partitions);
-  o.Bool("idempotent_producer", Need::kOptional, &m->idempotent_producer);
-  o.Number("relay_interval_ms", Need::kOptional, kMillisPositive, &m->relay_interval_ms);
-  o.Integer("relay_batch_max", Need::kOptional, Within<int64_t>(1, 10000), &m->relay_batch_max);
-  o.Integer("consumer_members", Need::kOptional, Within<int64_t>(1, 16), &m->consumer_members);
-  o.Number("poll_interval_ms", Need::kOptional, kMillisPositive, &m->poll_interval_ms);
-  o.Integer("fetch_max", Need::kOptional, Within<int64_t>(1, 10000), &m->fetch_max);
-  o.Number("session_timeout_ms", Need::kOptional, kMillisPositive, &m->session_timeout_ms);
-  o.Number("rpc_timeout_ms", Need::kOptional, kMillisPositive, &m->rpc_timeout_ms);
-  o.Number("duplicate_delivery", Need::kOptional, kProbability, &m->duplicate_delivery);
-  o.Bool("audit_queue", Need::kOptional, &m->audit_queue);
-  o.Number("visibility_timeout_ms", Need::kOptional, kMillisPositive, &m->visibility_timeout_ms);
-  o.Integer("max_receives", Need::kOptional, Within<int64_t>(1, 1000), &m->max_receives);
-  o.Bool("dead_letter_queue", Need::kOptional, &m->dead_letter_queue);
-  o.Integer("poison_messages", Need::kOptional, Within<int64_t>(0, 1000), &m->poison_messages);
-  o.Number("redrive_at_s", Need::kOptional, kSecondsNonNegative, &m->redrive_at_s);
+const Section<MessagingOptions>& MessagingSection() {
+  using S = MessagingOptions;
+  static const Section<MessagingOptions> kSection{
+      {PAYLAB_MESSAGING_KNOBS(PAYLAB_KNOB_ENTRY, PAYLAB_FIELD_ENTRY)}, {}, nullptr, nullptr};
+  return kSection;
 }
 
-void ReadPayments(Reader& r, const Json& j, const std::string& pointer, PaymentsOptions* p) {
-  ObjectReader o(r, j, pointer, kPaymentsFields);
-  o.Bool("enabled", Need::kOptional, &p->enabled);
-  o.Integer("merchants", Need::kOptional, Within<int64_t>(1, 1000000), &p->merchants);
-  o.Integer("initial_points", Need::kOptional, AtLeast<int64_t>(0), &p->initial_points);
-  o.Number("point_expiry_days", Need::kOptional, kDaysPositive, &p->point_expiry_days);
-  o.Integer("charges", Need::kOptional, AtLeast<int64_t>(0), &p->charges);
-  o.Number("charge_rate_per_s", Need::kOptional, kRatePositive, &p->charge_rate_per_s);
-  o.Integer("escrows", Need::kOptional, AtLeast<int64_t>(0), &p->escrows);
-  o.Number("escrow_rate_per_s", Need::kOptional, kRatePositive, &p->escrow_rate_per_s);
-  o.Number("p2p_ratio", Need::kOptional, kProbability, &p->p2p_ratio);
-  o.Number("partner_ratio", Need::kOptional, kProbability, &p->partner_ratio);
-  o.Integer("partner_amount_max", Need::kOptional, AtLeast<int64_t>(1), &p->partner_amount_max);
-  o.Integer("partner_initial_balance", Need::kOptional, AtLeast<int64_t>(0),
-            &p->partner_initial_balance);
-  o.Number("partner_unavailable", Need::kOptional, kProbability, &p->partner_unavailable);
-  o.Number("partner_service_ms_min", Need::kOptional, kMillisNonNegative,
-           &p->partner_service_ms_min);
-  o.Number("partner_service_ms_max", Need::kOptional, kMillisNonNegative,
-           &p->partner_service_ms_max);
-  o.Integer("amount_min", Need::kOptional, AtLeast<int64_t>(1), &p->amount_min);
-  o.Integer("amount_max", Need::kOptional, AtLeast<int64_t>(1), &p->amount_max);
-  o.Number("void_ratio", Need::kOptional, kProbability, &p->void_ratio);
-  o.Number("capture_delay_s_min", Need::kOptional, kSecondsNonNegative, &p->capture_delay_s_min);
-  o.Number("capture_delay_s_max", Need::kOptional, kSecondsNonNegative, &p->capture_delay_s_max);
-  o.Number("upstream_timeout_ms", Need::kOptional, kMillisPositive, &p->upstream_timeout_ms);
-  o.Integer("upstream_retry_count_max", Need::kOptional, Within<int64_t>(0, 100),
-            &p->upstream_retry_count_max);
-  o.Number("rpc_timeout_ms", Need::kOptional, kMillisPositive, &p->rpc_timeout_ms);
-  o.Number("partner_timeout_ms", Need::kOptional, kMillisPositive, &p->partner_timeout_ms);
-  o.Integer("worker_attempts_max", Need::kOptional, Within<int64_t>(1, 100),
-            &p->worker_attempts_max);
-  o.Number("queue_backoff_s_min", Need::kOptional, kSecondsPositive, &p->queue_backoff_s_min);
-  o.Number("queue_backoff_s_max", Need::kOptional, kSecondsPositive, &p->queue_backoff_s_max);
-  o.Number("batch_interval_s", Need::kOptional, kSecondsNonNegative, &p->batch_interval_s);
-  o.Number("recovery_horizon_days", Need::kOptional, kDaysPositive, &p->recovery_horizon_days);
-  o.Number("hold_ttl_s", Need::kOptional, kSecondsPositive, &p->hold_ttl_s);
-  o.Integer("fee_bp", Need::kOptional, Within<int64_t>(0, 10000), &p->fee_bp);
-  o.Number("clearing_interval_s", Need::kOptional, kSecondsNonNegative, &p->clearing_interval_s);
-  o.Integer("reward_bp", Need::kOptional, Within<int64_t>(0, 10000), &p->reward_bp);
-  o.Number("assignment_failure", Need::kOptional, kProbability, &p->assignment_failure);
-  o.Number("assignment_redrive_at_s", Need::kOptional, kSecondsNonNegative,
-           &p->assignment_redrive_at_s);
-  o.Number("misuse_ratio", Need::kOptional, kProbability, &p->misuse_ratio);
-  o.Number("misuse_rate_per_s", Need::kOptional, AtLeast(0.0, 1e6), &p->misuse_rate_per_s);
-  if (r.ok() && p->amount_max < p->amount_min) {
-    r.Fail(o.PointerTo("amount_max"), "must be at least amount_min");
-  }
-  if (r.ok() && p->partner_service_ms_max < p->partner_service_ms_min) {
-    r.Fail(o.PointerTo("partner_service_ms_max"), "must be at least partner_service_ms_min");
-  }
-  if (r.ok() && p->capture_delay_s_max < p->capture_delay_s_min) {
-    r.Fail(o.PointerTo("capture_delay_s_max"), "must be at least capture_delay_s_min");
-  }
-  if (r.ok() && p->queue_backoff_s_max < p->queue_backoff_s_min) {
-    r.Fail(o.PointerTo("queue_backoff_s_max"), "must be at least queue_backoff_s_min");
-  }
+const Section<PaymentsOptions>& PaymentsSection() {
+  using S = PaymentsOptions;
+  using P = PaymentsOptions;
+  using Why = std::optional<std::string>;
+  static const Section<PaymentsOptions> kSection{
+      {PAYLAB_PAYMENTS_KNOBS(PAYLAB_KNOB_ENTRY, PAYLAB_FIELD_ENTRY)},
+      {{"misuse_rate_per_s", "amount_max",
+        [](const P& p, const ReadContext&) -> Why {
+          return p.amount_max < p.amount_min ? Why("must be at least amount_min") : std::nullopt;
+        }},
+       {"misuse_rate_per_s", "partner_service_ms_max",
+        [](const P& p, const ReadContext&) -> Why {
+          return p.partner_service_ms_max < p.partner_service_ms_min
+                     ? Why("must be at least partner_service_ms_min")
+                     : std::nullopt;
+        }},
+       {"misuse_rate_per_s", "capture_delay_s_max",
+        [](const P& p, const ReadContext&) -> Why {
+          return p.capture_delay_s_max < p.capture_delay_s_min
+                     ? Why("must be at least capture_delay_s_min")
+                     : std::nullopt;
+        }},
+       {"misuse_rate_per_s", "queue_backoff_s_max",
+        [](const P& p, const ReadContext&) -> Why {
+          return p.queue_backoff_s_max < p.queue_backoff_s_min
+                     ? Why("must be at least queue_backoff_s_min")
+                     : std::nullopt;
+        }}}};
+  return kSection;
 }
 
-void ReadMigration(Reader& r, const Json& j, const std::string& pointer,
-                   const std::vector<AccountTypeSpec>& types, MigrationOptions* m) {
-  ObjectReader o(r, j, pointer, kMigrationFields);
-  o.Bool("enabled", Need::kOptional, &m->enabled);
-  o.String("strategy", Need::kOptional, &m->strategy);
-  if (r.ok() && !ParseStrategy(m->strategy)) {
-    r.Fail(o.PointerTo("strategy"), fmt::format("unknown strategy {}; expected one of {}",
-                                                Quote(m->strategy), StrategyNames()));
+// Why the migration names an account type the scenario lacks (the types
+// must exist when the migration runs; a disabled section may keep its
+// defaults in any scenario).
+std::optional<std::string> MissingType(const MigrationOptions& m, const std::string& name,
+                                       const ReadContext& context) {
+  const bool found = FindType(*context.types, name) != nullptr;
+  if (m.enabled && !found) {
+    return fmt::format("no account type is named {} (see /account_types)", Quote(name));
   }
-  for (auto [field, out] :
-       {std::pair{"cashback_type", &m->cashback_type}, std::pair{"money_type", &m->money_type}}) {
-    o.String(field, Need::kOptional, out);
-    bool found = false;
-    for (const AccountTypeSpec& t : types) {
-      found = found || t.name == *out;
-    }
-    // The types must exist when the migration runs (a disabled section may
-    // keep its defaults in any scenario).
-    if (r.ok() && m->enabled && !found) {
-      r.Fail(o.PointerTo(field),
-             fmt::format("no account type is named {} (see /account_types)", Quote(*out)));
-    }
-  }
-  if (r.ok() && m->cashback_type == m->money_type) {
-    r.Fail(o.PointerTo("money_type"), "must differ from cashback_type");
-  }
-  o.Number("start_s", Need::kOptional, kSecondsNonNegative, &m->start_s);
-  o.Number("copy_ms_per_user", Need::kOptional, AtLeast(0.0, 60000.0), &m->copy_ms_per_user);
-  o.Integer("batch_size", Need::kOptional, Within<int64_t>(1, 100000), &m->batch_size);
-  o.Integer("cohorts", Need::kOptional, Within<int64_t>(1, 10000), &m->cohorts);
-  o.Number("cohort_gap_s", Need::kOptional, kSecondsNonNegative, &m->cohort_gap_s);
-  o.Number("banner_lead_s", Need::kOptional, kSecondsNonNegative, &m->banner_lead_s);
-  o.Integer("cohort_attempts_max", Need::kOptional, Within<int64_t>(1, 100),
-            &m->cohort_attempts_max);
-  o.Number("drain_timeout_s", Need::kOptional, kSecondsPositive, &m->drain_timeout_s);
-  o.Number("job_rate_per_s", Need::kOptional, kRatePositive, &m->job_rate_per_s);
-  o.Bool("dual_write", Need::kOptional, &m->dual_write);
-  o.Number("reconcile_interval_s", Need::kOptional, kSecondsNonNegative, &m->reconcile_interval_s);
-  o.Integer("reconcile_batch", Need::kOptional, Within<int64_t>(1, 100000), &m->reconcile_batch);
-  o.Number("rpc_timeout_ms", Need::kOptional, kMillisPositive, &m->rpc_timeout_ms);
-  o.Number("sample_interval_s", Need::kOptional, Above(0.0, 86400.0), &m->sample_interval_s);
-  for (auto [field, out] : {std::pair{"pay", &m->pay}, std::pair{"earn", &m->earn},
-                            std::pair{"topup", &m->topup}, std::pair{"lookup", &m->lookup}}) {
-    o.Number(field, Need::kOptional, AtLeast(0.0, 1e6), out);
-  }
-  if (r.ok() && m->pay + m->earn + m->topup + m->lookup <= 0) {
-    r.Fail(o.PointerTo("pay"), "the weights pay, earn, topup and lookup must not all be 0");
-  }
-  o.Number("use_points_ratio", Need::kOptional, kProbability, &m->use_points_ratio);
-  o.Number("new_api_ratio", Need::kOptional, kProbability, &m->new_api_ratio);
-  o.Number("pair_ratio", Need::kOptional, kProbability, &m->pair_ratio);
-  o.Number("misuse_ratio", Need::kOptional, kProbability, &m->misuse_ratio);
-  o.Integer("earn_min", Need::kOptional, AtLeast<int64_t>(1), &m->earn_min);
-  o.Integer("earn_max", Need::kOptional, AtLeast<int64_t>(1), &m->earn_max);
-  if (r.ok() && m->earn_max < m->earn_min) {
-    r.Fail(o.PointerTo("earn_max"), "must be at least earn_min");
-  }
-  o.Number("commit_delay_s_max", Need::kOptional, kSecondsNonNegative, &m->commit_delay_s_max);
-  o.Number("maintenance_retry_s", Need::kOptional, kSecondsPositive, &m->maintenance_retry_s);
+  return std::nullopt;
+}
+
+const Section<MigrationOptions>& MigrationSection() {
+  using S = MigrationOptions;
+  using M = MigrationOptions;
+  using Why = std::optional<std::string>;
+  static const Section<MigrationOptions> kSection{
+      {PAYLAB_MIGRATION_KNOBS(PAYLAB_KNOB_ENTRY, PAYLAB_FIELD_ENTRY)},
+      {{"strategy", "strategy",
+        [](const M& m, const ReadContext&) -> Why {
+          if (ParseStrategy(m.strategy)) {
+            return std::nullopt;
+          }
+          return fmt::format("unknown strategy {}; expected one of {}", Quote(m.strategy),
+                             StrategyNames());
+        }},
+       {"cashback_type", "cashback_type",
+        [](const M& m, const ReadContext& c) { return MissingType(m, m.cashback_type, c); }},
+       {"money_type", "money_type",
+        [](const M& m, const ReadContext& c) { return MissingType(m, m.money_type, c); }},
+       {"money_type", "money_type",
+        [](const M& m, const ReadContext&) -> Why {
+          return m.cashback_type == m.money_type ? Why("must differ from cashback_type")
+                                                 : std::nullopt;
+        }},
+       {"lookup", "pay",
+        [](const M& m, const ReadContext&) -> Why {
+          if (m.pay + m.earn + m.topup + m.lookup <= 0) {
+            return Why("the weights pay, earn, topup and lookup must not all be 0");
+          }
+          return std::nullopt;
+        }},
+       {"earn_max", "earn_max", [](const M& m, const ReadContext&) -> Why {
+          return m.earn_max < m.earn_min ? Why("must be at least earn_min") : std::nullopt;
+        }}}};
+  return kSection;
 }
 
 bool IsValidCheckName(std::string_view name) {
@@ -1317,6 +1336,96 @@ void ReadChecks(Reader& r, const Json& j, const std::string& pointer, ChecksOpti
   }
 }
 
+// The rules between sections: which platform a scenario builds, and what
+// it needs of the others.
+void CheckPlatformRules(Reader& r, const Scenario& s) {
+  if (r.ok() && s.migration.enabled && (s.payments.enabled || s.messaging.enabled)) {
+    r.Fail(s.payments.enabled ? "/payments/enabled" : "/messaging/enabled",
+           "the migration world has its own services (the wallet, the point service, a broker "
+           "for the dual-write): turn payments and messaging off when /migration/enabled is true");
+  }
+  if (r.ok() && s.migration.enabled && s.population.users < 2) {
+    r.Fail("/population/users", "a migration needs at least 2 users (payments go to a user)");
+  }
+  if (r.ok() && s.migration.enabled && s.workload.hold_ttl_s > s.wallet.hold_ttl_max_s) {
+    r.Fail("/workload/hold_ttl_s",
+           fmt::format("must be at most /wallet/hold_ttl_max_s ({})", s.wallet.hold_ttl_max_s));
+  }
+  if (r.ok() && s.payments.enabled && !s.messaging.enabled) {
+    r.Fail("/payments/enabled",
+           "payments need messaging (the completion notifications): set /messaging/enabled");
+  }
+  if (r.ok() && s.payments.enabled && s.payments.hold_ttl_s > s.wallet.hold_ttl_max_s) {
+    r.Fail("/payments/hold_ttl_s",
+           fmt::format("must be at most /wallet/hold_ttl_max_s ({}), or the wallet refuses the "
+                       "payments' holds",
+                       s.wallet.hold_ttl_max_s));
+  }
+  if (r.ok() && s.payments.enabled && s.population.users < 2) {
+    r.Fail("/population/users", "payments need at least 2 users (P2P transfers)");
+  }
+}
+
+// Every node a fault names must exist in the platform the scenario builds.
+void CheckFaultNodesExist(Reader& r, const Scenario& s) {
+  // The payment nodes only with
+  // payments on, the broker and the mirror only with messaging on.
+  std::vector<std::pair<std::string, std::string_view>> named;  // pointer, node
+  for (size_t i = 0; i < s.faults.crashes.size(); ++i) {
+    named.emplace_back(fmt::format("/faults/crashes/{}/node", i), s.faults.crashes[i].node);
+  }
+  for (size_t i = 0; i < s.faults.partitions.size(); ++i) {
+    for (size_t k = 0; k < 2; ++k) {
+      named.emplace_back(fmt::format("/faults/partitions/{}/between/{}", i, k),
+                         s.faults.partitions[i].between[k]);
+    }
+  }
+  for (size_t i = 0; i < s.faults.schedule.crashes.size(); ++i) {
+    named.emplace_back(fmt::format("/faults/schedule/crashes/{}/node", i),
+                       s.faults.schedule.crashes[i].node);
+  }
+  for (size_t i = 0; i < s.faults.schedule.clock_steps.size(); ++i) {
+    named.emplace_back(fmt::format("/faults/schedule/clock_steps/{}/node", i),
+                       s.faults.schedule.clock_steps[i].node);
+  }
+  auto needs_payments = [](std::string_view node) {
+    return node == "point" || node == "payment" || node == "partner" || node == "checkout" ||
+           node == "marketplace";
+  };
+  auto needs_messaging = [](std::string_view node) { return node == "broker" || node == "mirror"; };
+  auto in_migration = [](std::string_view node) {
+    return node == "client" || node == "wallet" || node == "broker" || node == "point" ||
+           node == "controller" || node == "migrator";
+  };
+  for (const auto& [pointer, node] : named) {
+    if (s.migration.enabled) {
+      if (r.ok() && !in_migration(node)) {
+        r.Fail(pointer, fmt::format("node {} is not part of the migration world (its nodes: "
+                                    "client, wallet, broker, point, controller, migrator)",
+                                    Quote(node)));
+      }
+      continue;
+    }
+    if (r.ok() && (node == "controller" || node == "migrator")) {
+      r.Fail(pointer,
+             fmt::format("node {} exists only when /migration/enabled is true", Quote(node)));
+    }
+    if (r.ok() && !s.payments.enabled && needs_payments(node)) {
+      r.Fail(pointer,
+             fmt::format("node {} exists only when /payments/enabled is true", Quote(node)));
+    }
+    if (r.ok() && node == "hostile" &&
+        (!s.payments.enabled || s.payments.misuse_rate_per_s <= 0)) {
+      r.Fail(pointer, fmt::format("node {} exists only when /payments/enabled is true and "
+                                  "/payments/misuse_rate_per_s is above 0",
+                                  Quote(node)));
+    }
+    if (r.ok() && !s.messaging.enabled && needs_messaging(node)) {
+      r.Fail(pointer,
+             fmt::format("node {} exists only when /messaging/enabled is true", Quote(node)));
+    }
+  }}
+
 void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
   ObjectReader o(r, doc, "", kScenarioFields);
   o.String("name", Need::kRequired, &s->name);
@@ -1338,7 +1447,8 @@ void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
     }
   }
   if (const Json* workload = o.Get("workload", Need::kRequired)) {
-    ReadWorkload(r, *workload, o.PointerTo("workload"), s->account_types, &s->workload);
+    ReadSection(r, *workload, o.PointerTo("workload"), WorkloadSection(),
+                ReadContext{&s->account_types}, &s->workload);
   }
   if (const Json* network = o.Get("network", Need::kOptional)) {
     ReadNetwork(r, *network, o.PointerTo("network"), &s->network);
@@ -1347,102 +1457,25 @@ void ReadScenario(Reader& r, const Json& doc, Scenario* s) {
     ReadFaults(r, *faults, o.PointerTo("faults"), &s->faults);
   }
   if (const Json* wallet = o.Get("wallet", Need::kOptional)) {
-    ReadWallet(r, *wallet, o.PointerTo("wallet"), &s->wallet);
+    ReadSection(r, *wallet, o.PointerTo("wallet"), WalletSection(), ReadContext{}, &s->wallet);
   }
   if (const Json* messaging = o.Get("messaging", Need::kOptional)) {
-    ReadMessaging(r, *messaging, o.PointerTo("messaging"), &s->messaging);
+    ReadSection(r, *messaging, o.PointerTo("messaging"), MessagingSection(), ReadContext{},
+                &s->messaging);
   }
   if (const Json* payments = o.Get("payments", Need::kOptional)) {
-    ReadPayments(r, *payments, o.PointerTo("payments"), &s->payments);
+    ReadSection(r, *payments, o.PointerTo("payments"), PaymentsSection(), ReadContext{},
+                &s->payments);
   }
   if (const Json* migration = o.Get("migration", Need::kOptional)) {
-    ReadMigration(r, *migration, o.PointerTo("migration"), s->account_types, &s->migration);
+    ReadSection(r, *migration, o.PointerTo("migration"), MigrationSection(),
+                ReadContext{&s->account_types}, &s->migration);
   }
   if (const Json* checks = o.Get("checks", Need::kOptional)) {
     ReadChecks(r, *checks, o.PointerTo("checks"), &s->checks);
   }
-  if (r.ok() && s->migration.enabled && (s->payments.enabled || s->messaging.enabled)) {
-    r.Fail(s->payments.enabled ? "/payments/enabled" : "/messaging/enabled",
-           "the migration world has its own services (the wallet, the point service, a broker "
-           "for the dual-write): turn payments and messaging off when /migration/enabled is true");
-  }
-  if (r.ok() && s->migration.enabled && s->population.users < 2) {
-    r.Fail("/population/users", "a migration needs at least 2 users (payments go to a user)");
-  }
-  if (r.ok() && s->migration.enabled && s->workload.hold_ttl_s > s->wallet.hold_ttl_max_s) {
-    r.Fail("/workload/hold_ttl_s",
-           fmt::format("must be at most /wallet/hold_ttl_max_s ({})", s->wallet.hold_ttl_max_s));
-  }
-  if (r.ok() && s->payments.enabled && !s->messaging.enabled) {
-    r.Fail("/payments/enabled",
-           "payments need messaging (the completion notifications): set /messaging/enabled");
-  }
-  if (r.ok() && s->payments.enabled && s->payments.hold_ttl_s > s->wallet.hold_ttl_max_s) {
-    r.Fail("/payments/hold_ttl_s",
-           fmt::format("must be at most /wallet/hold_ttl_max_s ({}), or the wallet refuses the "
-                       "payments' holds",
-                       s->wallet.hold_ttl_max_s));
-  }
-  if (r.ok() && s->payments.enabled && s->population.users < 2) {
-    r.Fail("/population/users", "payments need at least 2 users (P2P transfers)");
-  }
-  // Every node a fault names must exist: the payment nodes only with
-  // payments on, the broker and the mirror only with messaging on.
-  std::vector<std::pair<std::string, std::string_view>> named;  // pointer, node
-  for (size_t i = 0; i < s->faults.crashes.size(); ++i) {
-    named.emplace_back(fmt::format("/faults/crashes/{}/node", i), s->faults.crashes[i].node);
-  }
-  for (size_t i = 0; i < s->faults.partitions.size(); ++i) {
-    for (size_t k = 0; k < 2; ++k) {
-      named.emplace_back(fmt::format("/faults/partitions/{}/between/{}", i, k),
-                         s->faults.partitions[i].between[k]);
-    }
-  }
-  for (size_t i = 0; i < s->faults.schedule.crashes.size(); ++i) {
-    named.emplace_back(fmt::format("/faults/schedule/crashes/{}/node", i),
-                       s->faults.schedule.crashes[i].node);
-  }
-  for (size_t i = 0; i < s->faults.schedule.clock_steps.size(); ++i) {
-    named.emplace_back(fmt::format("/faults/schedule/clock_steps/{}/node", i),
-                       s->faults.schedule.clock_steps[i].node);
-  }
-  auto needs_payments = [](std::string_view node) {
-    return node == "point" || node == "payment" || node == "partner" || node == "checkout" ||
-           node == "marketplace";
-  };
-  auto needs_messaging = [](std::string_view node) { return node == "broker" || node == "mirror"; };
-  auto in_migration = [](std::string_view node) {
-    return node == "client" || node == "wallet" || node == "broker" || node == "point" ||
-           node == "controller" || node == "migrator";
-  };
-  for (const auto& [pointer, node] : named) {
-    if (s->migration.enabled) {
-      if (r.ok() && !in_migration(node)) {
-        r.Fail(pointer, fmt::format("node {} is not part of the migration world (its nodes: "
-                                    "client, wallet, broker, point, controller, migrator)",
-                                    Quote(node)));
-      }
-      continue;
-    }
-    if (r.ok() && (node == "controller" || node == "migrator")) {
-      r.Fail(pointer,
-             fmt::format("node {} exists only when /migration/enabled is true", Quote(node)));
-    }
-    if (r.ok() && !s->payments.enabled && needs_payments(node)) {
-      r.Fail(pointer,
-             fmt::format("node {} exists only when /payments/enabled is true", Quote(node)));
-    }
-    if (r.ok() && node == "hostile" &&
-        (!s->payments.enabled || s->payments.misuse_rate_per_s <= 0)) {
-      r.Fail(pointer, fmt::format("node {} exists only when /payments/enabled is true and "
-                                  "/payments/misuse_rate_per_s is above 0",
-                                  Quote(node)));
-    }
-    if (r.ok() && !s->messaging.enabled && needs_messaging(node)) {
-      r.Fail(pointer,
-             fmt::format("node {} exists only when /messaging/enabled is true", Quote(node)));
-    }
-  }
+  CheckPlatformRules(r, *s);
+  CheckFaultNodesExist(r, *s);
 }
 
 std::variant<Scenario, ScenarioError> ParseUnguarded(std::string_view json_text) {
@@ -1560,9 +1593,67 @@ std::string FormatError(const std::filesystem::path& file, const ScenarioError& 
   return fmt::format("{}: {}: {}", file.string(), OneLine(e.pointer), OneLine(e.reason));
 }
 
-nlohmann::json ToJson(const Scenario& s) {
+namespace {
+
+std::string DefaultText(const nlohmann::json& value) {
+  if (value.is_number_float()) {
+    const double d = value.get<double>();
+    if (d == std::trunc(d) && std::fabs(d) < 1e15) {
+      return fmt::format("`{}`", static_cast<int64_t>(d));
+    }
+    return fmt::format("`{}`", d);
+  }
+  return fmt::format("`{}`", value.dump());
+}
+
+template <typename S>
+std::vector<KnobDoc> DocsOf(const Section<S>& section) {
+  const nlohmann::json defaults = WriteSection(section, S{});
+  std::vector<KnobDoc> docs;
+  for (const Knob<S>& k : section.knobs) {
+    KnobDoc d{std::string(k.name), "", std::string(k.unit), "", std::string(k.doc)};
+    std::visit(
+        [&](auto member) {
+          using M = decltype(member);
+          if constexpr (std::is_same_v<M, bool S::*>) {
+            d.type = "bool";
+          } else if constexpr (std::is_same_v<M, int64_t S::*>) {
+            d.type = "integer";
+          } else if constexpr (std::is_same_v<M, double S::*>) {
+            d.type = "number";
+          } else if constexpr (std::is_same_v<M, std::string S::*>) {
+            d.type = "string";
+          }
+        },
+        k.member);
+    if (!k.custom()) {
+      d.default_value = k.need == Need::kRequired ? "required"
+                                                  : DefaultText(defaults[std::string(k.name)]);
+    }
+    docs.push_back(std::move(d));
+  }
+  return docs;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::vector<KnobDoc>>> KnobReference() {
+  return {
+      {"workload", DocsOf(WorkloadSection())},
+      {"workload.mix", DocsOf(MixSection())},
+      {"network.latency_ms", DocsOf(LatencySection())},
+      {"wallet", DocsOf(WalletSection())},
+      {"messaging", DocsOf(MessagingSection())},
+      {"payments", DocsOf(PaymentsSection())},
+      {"migration", DocsOf(MigrationSection())},
+  };
+}
+
+namespace {
+
+nlohmann::json AccountTypesJson(const std::vector<AccountTypeSpec>& account_types) {
   nlohmann::json types = nlohmann::json::array();
-  for (const AccountTypeSpec& t : s.account_types) {
+  for (const AccountTypeSpec& t : account_types) {
     types.push_back({
         {"name", t.name},
         {"debit_priority", t.debit_priority},
@@ -1572,14 +1663,34 @@ nlohmann::json ToJson(const Scenario& s) {
         {"balance_cap", t.balance_cap},
     });
   }
-  nlohmann::json balances = nlohmann::json::object();
-  for (const auto& [name, amount] : s.population.initial_balances) {
-    balances[name] = amount;
-  }
-  const Workload& w = s.workload;
-  const LatencySpec& l = s.network.latency_ms;
+  return types;
+}
+
+nlohmann::json ScheduleJson(const FaultSchedule& schedule) {
   nlohmann::json crashes = nlohmann::json::array();
-  for (const CrashSpec& c : s.faults.crashes) {
+  for (const ScheduledCrashSpec& c : schedule.crashes) {
+    crashes.push_back({{"node", c.node}, {"at_s", c.at_s}, {"downtime_s", c.downtime_s}});
+  }
+  nlohmann::json clock_steps = nlohmann::json::array();
+  for (const ClockStepSpec& c : schedule.clock_steps) {
+    clock_steps.push_back({{"node", c.node}, {"at_s", c.at_s}, {"step_ms", c.step_ms}});
+  }
+  nlohmann::json rpc_faults = nlohmann::json::array();
+  for (const RpcFaultSpec& f : schedule.rpc_faults) {
+    rpc_faults.push_back({{"method", f.method},
+                          {"nth", f.nth},
+                          {"fault", f.fault},
+                          {"delay_ms", f.delay_ms},
+                          {"reply", f.reply}});
+  }
+  return {{"crashes", std::move(crashes)},
+          {"clock_steps", std::move(clock_steps)},
+          {"rpc_faults", std::move(rpc_faults)}};
+}
+
+nlohmann::json FaultsJson(const Faults& f) {
+  nlohmann::json crashes = nlohmann::json::array();
+  for (const CrashSpec& c : f.crashes) {
     crashes.push_back({
         {"node", c.node},
         {"mean_interval_s", c.mean_interval_s},
@@ -1588,7 +1699,7 @@ nlohmann::json ToJson(const Scenario& s) {
     });
   }
   nlohmann::json partitions = nlohmann::json::array();
-  for (const PartitionSpec& p : s.faults.partitions) {
+  for (const PartitionSpec& p : f.partitions) {
     partitions.push_back({
         {"between", nlohmann::json::array({p.between[0], p.between[1]})},
         {"from_s", p.from_s},
@@ -1596,7 +1707,7 @@ nlohmann::json ToJson(const Scenario& s) {
     });
   }
   nlohmann::json points = nlohmann::json::array();
-  for (const FaultPointSpec& p : s.faults.points) {
+  for (const FaultPointSpec& p : f.points) {
     points.push_back({
         {"point", p.point},
         {"probability", p.probability},
@@ -1605,181 +1716,44 @@ nlohmann::json ToJson(const Scenario& s) {
         {"downtime_s_max", p.downtime_s_max},
     });
   }
-  nlohmann::json scheduled_crashes = nlohmann::json::array();
-  for (const ScheduledCrashSpec& c : s.faults.schedule.crashes) {
-    scheduled_crashes.push_back({{"node", c.node}, {"at_s", c.at_s}, {"downtime_s", c.downtime_s}});
-  }
-  nlohmann::json clock_steps = nlohmann::json::array();
-  for (const ClockStepSpec& c : s.faults.schedule.clock_steps) {
-    clock_steps.push_back({{"node", c.node}, {"at_s", c.at_s}, {"step_ms", c.step_ms}});
-  }
-  nlohmann::json rpc_faults = nlohmann::json::array();
-  for (const RpcFaultSpec& f : s.faults.schedule.rpc_faults) {
-    rpc_faults.push_back({{"method", f.method},
-                          {"nth", f.nth},
-                          {"fault", f.fault},
-                          {"delay_ms", f.delay_ms},
-                          {"reply", f.reply}});
+  return {
+      {"drop_request", f.drop_request},
+      {"drop_reply", f.drop_reply},
+      {"duplicate_request", f.duplicate_request},
+      {"delay", f.delay},
+      {"delay_ms_max", f.delay_ms_max},
+      {"crashes", std::move(crashes)},
+      {"partitions", std::move(partitions)},
+      {"points", std::move(points)},
+      {"schedule", ScheduleJson(f.schedule)},
+  };
+}
+
+}  // namespace
+
+nlohmann::json ToJson(const Scenario& s) {
+  nlohmann::json balances = nlohmann::json::object();
+  for (const auto& [name, amount] : s.population.initial_balances) {
+    balances[name] = amount;
   }
   return nlohmann::json{
       {"name", s.name},
       {"description", s.description},
       {"duration_s", s.duration_s},
       {"settle_s", s.settle_s},
-      {"account_types", std::move(types)},
+      {"account_types", AccountTypesJson(s.account_types)},
       {"population",
        {
            {"users", s.population.users},
            {"initial_balances", std::move(balances)},
        }},
-      {"workload",
-       {
-           {"operations", w.operations},
-           {"rate_per_s", w.rate_per_s},
-           {"mix",
-            {
-                {"deposit", w.mix.deposit},
-                {"transfer", w.mix.transfer},
-                {"two_phase", w.mix.two_phase},
-                {"misuse", w.mix.misuse},
-            }},
-           {"amount_min", w.amount_min},
-           {"amount_max", w.amount_max},
-           {"deposit_type", w.deposit_type},
-           {"rollback_ratio", w.rollback_ratio},
-           {"abandon_ratio", w.abandon_ratio},
-           {"hold_ttl_s", w.hold_ttl_s},
-           {"timeout_ms", w.timeout_ms},
-           {"retry_count_max", w.retry_count_max},
-           {"retry_backoff_ms", w.retry_backoff_ms},
-           {"boundary_ratio", w.boundary_ratio},
-       }},
-      {"network",
-       {
-           {"latency_ms",
-            {
-                {"distribution", std::string(ToString(l.distribution))},
-                {"min", l.min},
-                {"max", l.max},
-                {"median", l.median},
-                {"sigma", l.sigma},
-            }},
-       }},
-      {"faults",
-       {
-           {"drop_request", s.faults.drop_request},
-           {"drop_reply", s.faults.drop_reply},
-           {"duplicate_request", s.faults.duplicate_request},
-           {"delay", s.faults.delay},
-           {"delay_ms_max", s.faults.delay_ms_max},
-           {"crashes", std::move(crashes)},
-           {"partitions", std::move(partitions)},
-           {"points", std::move(points)},
-           {"schedule",
-            {
-                {"crashes", std::move(scheduled_crashes)},
-                {"clock_steps", std::move(clock_steps)},
-                {"rpc_faults", std::move(rpc_faults)},
-            }},
-       }},
-      {"wallet",
-       {
-           {"expiry_scan_interval_s", s.wallet.expiry_scan_interval_s},
-           {"hold_ttl_max_s", s.wallet.hold_ttl_max_s},
-       }},
-      {"messaging",
-       {
-           {"enabled", s.messaging.enabled},
-           {"partitions", s.messaging.partitions},
-           {"idempotent_producer", s.messaging.idempotent_producer},
-           {"relay_interval_ms", s.messaging.relay_interval_ms},
-           {"relay_batch_max", s.messaging.relay_batch_max},
-           {"consumer_members", s.messaging.consumer_members},
-           {"poll_interval_ms", s.messaging.poll_interval_ms},
-           {"fetch_max", s.messaging.fetch_max},
-           {"session_timeout_ms", s.messaging.session_timeout_ms},
-           {"rpc_timeout_ms", s.messaging.rpc_timeout_ms},
-           {"duplicate_delivery", s.messaging.duplicate_delivery},
-           {"audit_queue", s.messaging.audit_queue},
-           {"visibility_timeout_ms", s.messaging.visibility_timeout_ms},
-           {"max_receives", s.messaging.max_receives},
-           {"dead_letter_queue", s.messaging.dead_letter_queue},
-           {"poison_messages", s.messaging.poison_messages},
-           {"redrive_at_s", s.messaging.redrive_at_s},
-       }},
-      {"payments",
-       {
-           {"enabled", s.payments.enabled},
-           {"merchants", s.payments.merchants},
-           {"initial_points", s.payments.initial_points},
-           {"point_expiry_days", s.payments.point_expiry_days},
-           {"charges", s.payments.charges},
-           {"charge_rate_per_s", s.payments.charge_rate_per_s},
-           {"escrows", s.payments.escrows},
-           {"escrow_rate_per_s", s.payments.escrow_rate_per_s},
-           {"p2p_ratio", s.payments.p2p_ratio},
-           {"partner_ratio", s.payments.partner_ratio},
-           {"partner_amount_max", s.payments.partner_amount_max},
-           {"partner_initial_balance", s.payments.partner_initial_balance},
-           {"partner_unavailable", s.payments.partner_unavailable},
-           {"partner_service_ms_min", s.payments.partner_service_ms_min},
-           {"partner_service_ms_max", s.payments.partner_service_ms_max},
-           {"amount_min", s.payments.amount_min},
-           {"amount_max", s.payments.amount_max},
-           {"void_ratio", s.payments.void_ratio},
-           {"capture_delay_s_min", s.payments.capture_delay_s_min},
-           {"capture_delay_s_max", s.payments.capture_delay_s_max},
-           {"upstream_timeout_ms", s.payments.upstream_timeout_ms},
-           {"upstream_retry_count_max", s.payments.upstream_retry_count_max},
-           {"rpc_timeout_ms", s.payments.rpc_timeout_ms},
-           {"partner_timeout_ms", s.payments.partner_timeout_ms},
-           {"worker_attempts_max", s.payments.worker_attempts_max},
-           {"queue_backoff_s_min", s.payments.queue_backoff_s_min},
-           {"queue_backoff_s_max", s.payments.queue_backoff_s_max},
-           {"batch_interval_s", s.payments.batch_interval_s},
-           {"recovery_horizon_days", s.payments.recovery_horizon_days},
-           {"hold_ttl_s", s.payments.hold_ttl_s},
-           {"fee_bp", s.payments.fee_bp},
-           {"clearing_interval_s", s.payments.clearing_interval_s},
-           {"reward_bp", s.payments.reward_bp},
-           {"assignment_failure", s.payments.assignment_failure},
-           {"assignment_redrive_at_s", s.payments.assignment_redrive_at_s},
-           {"misuse_ratio", s.payments.misuse_ratio},
-           {"misuse_rate_per_s", s.payments.misuse_rate_per_s},
-       }},
-      {"migration",
-       {
-           {"enabled", s.migration.enabled},
-           {"strategy", s.migration.strategy},
-           {"cashback_type", s.migration.cashback_type},
-           {"money_type", s.migration.money_type},
-           {"start_s", s.migration.start_s},
-           {"copy_ms_per_user", s.migration.copy_ms_per_user},
-           {"batch_size", s.migration.batch_size},
-           {"cohorts", s.migration.cohorts},
-           {"cohort_gap_s", s.migration.cohort_gap_s},
-           {"banner_lead_s", s.migration.banner_lead_s},
-           {"cohort_attempts_max", s.migration.cohort_attempts_max},
-           {"drain_timeout_s", s.migration.drain_timeout_s},
-           {"job_rate_per_s", s.migration.job_rate_per_s},
-           {"dual_write", s.migration.dual_write},
-           {"reconcile_interval_s", s.migration.reconcile_interval_s},
-           {"reconcile_batch", s.migration.reconcile_batch},
-           {"rpc_timeout_ms", s.migration.rpc_timeout_ms},
-           {"sample_interval_s", s.migration.sample_interval_s},
-           {"pay", s.migration.pay},
-           {"earn", s.migration.earn},
-           {"topup", s.migration.topup},
-           {"lookup", s.migration.lookup},
-           {"use_points_ratio", s.migration.use_points_ratio},
-           {"new_api_ratio", s.migration.new_api_ratio},
-           {"pair_ratio", s.migration.pair_ratio},
-           {"misuse_ratio", s.migration.misuse_ratio},
-           {"earn_min", s.migration.earn_min},
-           {"earn_max", s.migration.earn_max},
-           {"commit_delay_s_max", s.migration.commit_delay_s_max},
-           {"maintenance_retry_s", s.migration.maintenance_retry_s},
-       }},
+      {"workload", WriteSection(WorkloadSection(), s.workload)},
+      {"network", {{"latency_ms", WriteSection(LatencySection(), s.network.latency_ms)}}},
+      {"faults", FaultsJson(s.faults)},
+      {"wallet", WriteSection(WalletSection(), s.wallet)},
+      {"messaging", WriteSection(MessagingSection(), s.messaging)},
+      {"payments", WriteSection(PaymentsSection(), s.payments)},
+      {"migration", WriteSection(MigrationSection(), s.migration)},
       {"checks", {{"required", s.checks.required}}},
   };
 }

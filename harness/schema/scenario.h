@@ -24,7 +24,10 @@
 #include <variant>
 #include <vector>
 
+#include "harness/schema/knobs.h"
+#include "sim/time.h"
 #include "system/migration/controller.h"
+#include "system/payments/payment_service.h"
 
 namespace paylab::scenarios {
 
@@ -63,7 +66,8 @@ inline constexpr std::string_view kReservedTypePrefix = "SYS_";
 // The wallet plans a debit or credit across at most this many account types.
 inline constexpr size_t kAccountTypesMax = 16;
 
-// Default values live in the member initialisers below and nowhere else; README.md repeats them.
+// A section's knobs are declared once, in knobs.h (type, name, default, range, unit, doc); the
+// structs below expand them. README.md repeats them, and a test holds the two together.
 
 // One configured account type of the wallet ledger.
 struct AccountTypeSpec {
@@ -86,28 +90,16 @@ struct Population {
 
 // Relative weights of the operation kinds the client sends; they need not sum to 1.
 struct Mix {
-  double deposit = 0;
-  double transfer = 1;
-  double two_phase = 0;
-  double misuse = 0;
+  PAYLAB_MIX_KNOBS(PAYLAB_DECLARE_KNOB, PAYLAB_SKIP_FIELD)
 
   bool operator==(const Mix&) const = default;
 };
 
 struct Workload {
-  int64_t operations = 0;  // >= 1
-  double rate_per_s = 0;   // > 0
+  // Fields the loader reads with its own code (knobs.h, FIELD).
   Mix mix;
-  int64_t amount_min = 1;
-  int64_t amount_max = 10000;
-  std::string deposit_type;  // filled by the parser: defaults to the highest debit_priority type
-  double rollback_ratio = 0.1;
-  double abandon_ratio = 0.02;
-  double hold_ttl_s = 30;
-  double timeout_ms = 200;
-  int64_t retry_count_max = 5;
-  double retry_backoff_ms = 50;
-  double boundary_ratio = 0;  // share of operations aimed at a boundary (an instant, an amount)
+  std::string deposit_type;  // filled by the loader: defaults to the highest debit_priority type
+  PAYLAB_WORKLOAD_KNOBS(PAYLAB_DECLARE_KNOB, PAYLAB_SKIP_FIELD)
 
   bool operator==(const Workload&) const = default;
 };
@@ -120,10 +112,7 @@ std::string_view ToString(LatencyDistribution d);
 // Per-message network latency, in milliseconds.
 struct LatencySpec {
   LatencyDistribution distribution = LatencyDistribution::kLogNormal;
-  double min = 0.2;
-  double max = 50;
-  double median = 1;  // in [min, max]; also the value of a constant distribution
-  double sigma = 0.5;
+  PAYLAB_LATENCY_KNOBS(PAYLAB_DECLARE_KNOB, PAYLAB_SKIP_FIELD)
 
   bool operator==(const LatencySpec&) const = default;
 };
@@ -227,8 +216,7 @@ struct Faults {
 };
 
 struct WalletOptions {
-  double expiry_scan_interval_s = 5;
-  double hold_ttl_max_s = 3600;
+  PAYLAB_WALLET_KNOBS(PAYLAB_DECLARE_KNOB, PAYLAB_SKIP_FIELD)
 
   bool operator==(const WalletOptions&) const = default;
 };
@@ -236,23 +224,7 @@ struct WalletOptions {
 // Messaging (issue 3): the wallet publishes every movement through its
 // outbox to a broker topic; the mirror node consumes it as a consumer group.
 struct MessagingOptions {
-  bool enabled = false;
-  int64_t partitions = 4;
-  bool idempotent_producer = false;
-  double relay_interval_ms = 50;
-  int64_t relay_batch_max = 100;
-  int64_t consumer_members = 2;
-  double poll_interval_ms = 50;
-  int64_t fetch_max = 100;
-  double session_timeout_ms = 3000;
-  double rpc_timeout_ms = 200;
-  double duplicate_delivery = 0;  // fault: probability a fetch re-delivers earlier messages
-  bool audit_queue = true;        // a queue fed by the topic, read by the mirror's audit worker
-  double visibility_timeout_ms = 1000;
-  int64_t max_receives = 10;
-  bool dead_letter_queue = true;
-  int64_t poison_messages = 0;  // fault: undecodable messages put into the audit queue
-  double redrive_at_s = 0;      // operator action: redrive the dead-letter queue (0 = never)
+  PAYLAB_MESSAGING_KNOBS(PAYLAB_DECLARE_KNOB, PAYLAB_SKIP_FIELD)
 
   bool operator==(const MessagingOptions&) const = default;
 };
@@ -260,49 +232,7 @@ struct MessagingOptions {
 // Payments (issue 4): the point service, the payment orchestrator, the external partner and
 // the two upstreams (checkout: charges; marketplace: escrows and P2P transfers).
 struct PaymentsOptions {
-  bool enabled =
-      false;  // the point, payment, partner, checkout and marketplace nodes; needs messaging
-  int64_t merchants = 100;                 // merchants the checkout charges for, ids 1..merchants
-  int64_t initial_points = 0;              // points per user at the start (confirmed lots)
-  double point_expiry_days = 90;           // how long a lot of points lives
-  int64_t charges = 0;                     // checkout orders
-  double charge_rate_per_s = 1;            // their Poisson arrival rate
-  int64_t escrows = 0;                     // marketplace orders (escrows and P2P transfers)
-  double escrow_rate_per_s = 1;            // their Poisson arrival rate
-  double p2p_ratio = 0.1;                  // share of marketplace orders that are P2P transfers
-  double partner_ratio = 0.2;              // share of escrows that also pay with partner points
-  int64_t partner_amount_max = 500;        // the most partner points an escrow takes
-  int64_t partner_initial_balance = 5000;  // partner points per user at the start
-  double partner_unavailable = 0.05;       // fault: the partner answers unavailable
-  double partner_service_ms_min = 20;      // the partner's service time, lower bound
-  double partner_service_ms_max = 500;     // and upper bound
-  int64_t amount_min = 100;                // order amounts, lower bound
-  int64_t amount_max = 5000;               // and upper bound
-  double void_ratio = 0.1;                 // share of authorised orders voided instead of captured
-  double capture_delay_s_min = 1;          // delay between authorisation and capture
-  double capture_delay_s_max = 60;         // and its upper bound
-  double upstream_timeout_ms = 2000;       // the upstreams' timeout per payment call
-  int64_t upstream_retry_count_max = 4;    // retries of a create before the order is marked failed
-  double rpc_timeout_ms = 300;             // the payment service's timeout per participant call
-  double partner_timeout_ms = 2000;        // its timeout for the partner
-  int64_t worker_attempts_max = 5;         // layer 1: calls per step before the worker gives up
-  double queue_backoff_s_min = 60;         // layer 2: the request queue's first backoff
-  double queue_backoff_s_max = 3600;       // and its cap
-  double batch_interval_s = 3600;          // layer 3: the recovery batch's period (0 = off)
-  double recovery_horizon_days = 3;        // how far back the batch looks for WIP payments
-  double hold_ttl_s = 86400;        // the participants' holds; at most /wallet/hold_ttl_max_s
-  int64_t fee_bp = 250;             // merchant fee in basis points
-  double clearing_interval_s = 60;  // the clearing job's period (0 = off)
-  int64_t reward_bp = 100;          // points granted per payment, in basis points of its amount
-  double assignment_failure = 0;    // fault: a point assignment fails transiently
-  double assignment_redrive_at_s =
-      0;  // operator: redrive the assignment dead-letter queue (0 = never)
-  double misuse_rate_per_s =
-      0;  // fault: the hostile caller's misuse sequences per second (0 = off)
-
-  // The upstreams' misuse of the payment API (issue 12): the share of
-  // finished orders an upstream follows with one misuse call.
-  double misuse_ratio = 0;
+  PAYLAB_PAYMENTS_KNOBS(PAYLAB_DECLARE_KNOB, PAYLAB_SKIP_FIELD)
 
   bool operator==(const PaymentsOptions&) const = default;
 };
@@ -313,37 +243,7 @@ struct PaymentsOptions {
 // /workload), the wallet, the broker (dual-write), the point service, the
 // controller and the migrator.
 struct MigrationOptions {
-  bool enabled = false;
-  std::string strategy = "online";         // full_maintenance, partial_maintenance, online, gradual
-  std::string cashback_type = "CASHBACK";  // the account that moves
-  std::string money_type = "MONEY";        // where top-ups go
-  double start_s = 10;                     // when the migration starts
-  double copy_ms_per_user = 1;             // the time moving one user's data takes
-  int64_t batch_size = 500;                // full: users moved per batch
-  int64_t cohorts = 4;                     // partial: cohorts, equal ranges of users
-  double cohort_gap_s = 60;                // partial: from one cohort's window to the next
-  double banner_lead_s = 20;               // partial: banner shown this long before a window
-  int64_t cohort_attempts_max = 3;         // partial: tries of a cohort before it is skipped
-  double drain_timeout_s = 60;             // how long a drain waits for in-flight holds
-  double job_rate_per_s = 200;             // online, gradual: users started per second
-  bool dual_write = true;                  // online: copies kept by dual-write
-  double reconcile_interval_s = 2;         // online: a reconciliation batch this often (0 = off)
-  int64_t reconcile_batch = 500;           // users per reconciliation batch
-  double rpc_timeout_ms = 200;             // the services' timeout per call to another
-  double sample_interval_s = 5;            // the report's time series resolution
-  // The shopper's traffic (sized and timed by /workload).
-  double pay = 0.6;  // weights of the operation kinds
-  double earn = 0.25;
-  double topup = 0.1;
-  double lookup = 0.05;
-  double use_points_ratio = 0.7;    // share of payments that may use points
-  double new_api_ratio = 0.5;       // share of payments sent to the point service's new API
-  double pair_ratio = 0.05;         // share of payments with a concurrent twin for the same user
-  double misuse_ratio = 0;          // share of finished payments followed by one misuse
-  int64_t earn_min = 10;            // cashback credited per earn, lower bound
-  int64_t earn_max = 300;           // and upper bound
-  double commit_delay_s_max = 5;    // a checkout's pause between prepare and commit
-  double maintenance_retry_s = 30;  // an earn refused for maintenance is retried after this
+  PAYLAB_MIGRATION_KNOBS(PAYLAB_DECLARE_KNOB, PAYLAB_SKIP_FIELD)
 
   bool operator==(const MigrationOptions&) const = default;
 };
@@ -403,6 +303,21 @@ std::variant<Scenario, ScenarioError> LoadScenario(const std::filesystem::path& 
 // One line for a human: "<file>: <pointer>: <reason>", or "<file>: <reason>" when the pointer is
 // empty (the error concerns the whole file).
 std::string FormatError(const std::filesystem::path& file, const ScenarioError& e);
+
+// One knob as the field reference documents it (scenarios/README.md).
+struct KnobDoc {
+  std::string name;
+  std::string type;           // "integer", "number", "bool", "string"; "" for a custom field
+  std::string unit;           // "" when none
+  std::string default_value;  // as README writes it: `60`, `"online"`, `true`; "required"; ""
+                              // for a custom field (its default is described in prose)
+  std::string doc;
+};
+
+// Every section the knob tables declare (knobs.h), by the README heading
+// that documents it ("workload", "workload.mix", "network.latency_ms",
+// "wallet", "messaging", "payments", "migration"), with its knobs in order.
+std::vector<std::pair<std::string, std::vector<KnobDoc>>> KnobReference();
 
 // The canonical JSON form of `s`: every field present, defaults included, keys sorted.
 // REQUIRES: s is valid (for instance, it came from ParseScenario); otherwise the result may not

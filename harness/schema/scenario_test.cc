@@ -942,3 +942,124 @@ TEST(FaultPlanTest, BadValuesNameTheField) {
 
 }  // namespace
 }  // namespace paylab::scenarios
+
+// The field reference in scenarios/README.md against the knob tables
+// (knobs.h): every knob has a row in its section's table, with the same
+// type, unit and default, and the table has no row the knobs lack. A row
+// may document several knobs ("`a`, `b`" with defaults "`1`, `2`").
+namespace paylab::scenarios::readme_reference {
+
+struct Row {
+  std::string type, unit, default_value;
+};
+
+std::string Trim(std::string s) {
+  const auto b = s.find_first_not_of(' ');
+  const auto e = s.find_last_not_of(' ');
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> Cells(const std::string& line) {
+  std::vector<std::string> cells;
+  std::string cell;
+  for (size_t i = 1; i < line.size(); ++i) {
+    if (line[i] == '|' && line[i - 1] != '\\') {
+      cells.push_back(Trim(cell));
+      cell.clear();
+    } else {
+      cell += line[i];
+    }
+  }
+  return cells;
+}
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = s.find("`, `", start);
+    if (comma == std::string::npos) {
+      out.push_back(s.substr(start));
+      return out;
+    }
+    out.push_back(s.substr(start, comma + 1 - start));
+    start = comma + 3;
+  }
+}
+
+std::string Unquote(const std::string& s) {
+  return s.size() >= 2 && s.front() == '`' && s.back() == '`' ? s.substr(1, s.size() - 2) : s;
+}
+
+// The rows of the first table under "## `heading`" or "### `heading`".
+std::map<std::string, Row> RowsUnder(const std::string& readme, const std::string& heading) {
+  std::map<std::string, Row> rows;
+  std::istringstream lines(readme);
+  std::string line;
+  bool in_section = false;
+  std::vector<std::string> header;
+  while (std::getline(lines, line)) {
+    if (line.starts_with("#")) {
+      if (in_section && !rows.empty()) break;
+      in_section = line.ends_with("`" + heading + "`");
+      header.clear();
+      continue;
+    }
+    if (!in_section || !line.starts_with("|")) {
+      if (in_section && !rows.empty()) break;
+      continue;
+    }
+    const std::vector<std::string> cells = Cells(line);
+    if (header.empty()) {
+      header = cells;
+      continue;
+    }
+    if (cells.empty() || cells[0].starts_with("---")) continue;
+    const auto column = [&](const std::string& name) -> std::string {
+      for (size_t i = 0; i < header.size() && i < cells.size(); ++i) {
+        if (header[i] == name) return cells[i];
+      }
+      return "";
+    };
+    const std::vector<std::string> names = SplitList(cells[0]);
+    const std::vector<std::string> defaults = SplitList(column("default"));
+    for (size_t i = 0; i < names.size(); ++i) {
+      rows[Unquote(names[i])] = Row{column("type"), column("unit"),
+                                    defaults.size() == names.size() ? defaults[i] : column("default")};
+    }
+  }
+  return rows;
+}
+
+TEST(KnobReference, ReadmeDocumentsEveryKnobAsTheTableDeclaresIt) {
+  std::ifstream in(std::string(PAYLAB_SOURCE_DIR) + "/scenarios/README.md");
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string readme = text.str();
+  int compared = 0;
+  for (const auto& [heading, knobs] : KnobReference()) {
+    const std::map<std::string, Row> rows = RowsUnder(readme, heading);
+    EXPECT_EQ(rows.size(), knobs.size()) << "README section `" << heading << "`";
+    for (const KnobDoc& k : knobs) {
+      const auto it = rows.find(k.name);
+      if (it == rows.end()) {
+        ADD_FAILURE() << "README section `" << heading << "` has no row for `" << k.name
+                      << "`; add: | `" << k.name << "` | " << k.type << " | " << k.unit << " | "
+                      << k.default_value << " | ... | " << k.doc << " |";
+        continue;
+      }
+      ++compared;
+      if (!k.type.empty()) {
+        EXPECT_EQ(it->second.type, k.type) << heading << "." << k.name << ": type";
+        EXPECT_EQ(it->second.default_value, k.default_value) << heading << "." << k.name
+                                                             << ": default";
+      }
+      if (!it->second.unit.empty() || !k.unit.empty()) {
+        EXPECT_EQ(it->second.unit, k.unit) << heading << "." << k.name << ": unit";
+      }
+    }
+  }
+  EXPECT_GT(compared, 100) << "the README's tables were not found";
+}
+
+}  // namespace paylab::scenarios::readme_reference

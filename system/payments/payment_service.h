@@ -150,7 +150,7 @@ struct PaymentConfig {
   // request queue (a crash) and older than one period is never resumed.
   bool defect_batch_skips_old_wip = false;
   // The holds' lifetime at the participants: longer than any capture delay.
-  sim::Duration hold_ttl = 3 * 86400 * sim::kSecond;
+  sim::Duration hold_ttl = 86400 * sim::kSecond;
   // Clearing: the fee in basis points, and how often the job runs (0: off).
   int64_t fee_bp = 250;
   sim::Duration clearing_interval = 60 * sim::kSecond;
