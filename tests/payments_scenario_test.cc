@@ -77,6 +77,28 @@ constexpr int kDivide = 1;
 constexpr int kDivideReplay = 20;
 #endif
 
+// /payments/topic_partitions reaches the broker: the payment events land in
+// exactly that many partitions, and the run still passes.
+TEST(Payments, TopicPartitionsSetThePaymentTopicsPartitions) {
+  scenarios::Scenario s = Smaller(Payments(), 40);
+  s.payments.topic_partitions = 2;
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("paylab_topic_partitions_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  scenarios::RunOptions o;
+  o.seed = 5;
+  o.out_dir = dir.string();
+  const reports::RunResult r = scenarios::RunScenario(s, o);
+  EXPECT_EQ(r.outcome, reports::RunOutcome::kPass) << Why(r);
+  EXPECT_EQ(CountIn(dir / "broker.db",
+                    "SELECT COUNT(DISTINCT partition) FROM messages WHERE topic = 'payment.events'"),
+            2);
+  EXPECT_EQ(CountIn(dir / "broker.db",
+                    "SELECT COUNT(*) FROM messages WHERE topic = 'payment.events' AND partition >= 2"),
+            0);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Payments, ShippedScenarioPassesUnderFaultsAndShowsItsFigures) {
   scenarios::RunOptions o;
   o.seed = 1;

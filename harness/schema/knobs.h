@@ -105,6 +105,8 @@
 #define PAYLAB_PAYMENTS_KNOBS(KNOB, FIELD)                                                     \
   KNOB(bool, enabled, false, kOptional, kAny, "",                                              \
        "The point, payment, partner, checkout and marketplace nodes; needs messaging.")        \
+  KNOB(int64_t, topic_partitions, 4, kOptional, Within<int64_t>(1, 64), "partitions",         \
+       "Partitions of the payment events topic.")                                              \
   KNOB(int64_t, merchants, 100, kOptional, Within<int64_t>(1, 1000000), "merchants",           \
        "Merchants the checkout charges for, ids 1..merchants.")                                \
   KNOB(int64_t, initial_points, 0, kOptional, AtLeast<int64_t>(0), "points",                   \

@@ -32,7 +32,8 @@ void PaymentsWorld::Configure(const Scenario& s, const RunOptions& o) {
 void PaymentsWorld::ConfigureTopic(const Scenario& s) {
   const std::string topic(system::kPaymentTopic);
   system::BrokerConfig& bc = broker_.config;
-  bc.topics.push_back(system::TopicConfig{topic, 4, s.messaging.idempotent_producer});
+  bc.topics.push_back(system::TopicConfig{
+      topic, static_cast<int32_t>(s.payments.topic_partitions), s.messaging.idempotent_producer});
   const sim::Duration visibility = sim::FromMillis(s.messaging.visibility_timeout_ms);
   // One queue per consumer of the completion notifications. The upstreams
   // leave a notification for a still-pending order on the queue, so theirs
