@@ -18,6 +18,7 @@
 // faults can be replayed as an explicit schedule.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -30,6 +31,16 @@
 #include "sim/simulator.h"
 
 namespace paylab::faults {
+
+// The named fault points placed in service code (scenarios/README.md). Add a
+// name here when a service gets a new one: scenario files may arm only these.
+inline constexpr std::array<std::string_view, 4> kFaultPoints = {
+    "wallet.after_commit",     // a wallet RPC committed, its reply not sent
+    "relay.after_publish",     // an outbox row published, not yet marked sent
+    "payment.between_phases",  // a participant acted, the payment's step not recorded
+    "consumer.after_apply",    // a queue message applied, not yet deleted
+};
+
 
 struct FaultPointPlan {
   std::string point;

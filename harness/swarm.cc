@@ -71,7 +71,7 @@ Scenario Swarm(const Scenario& s, uint64_t seed) {
   // stay what they were.
   rate(&out.workload.boundary_ratio);
   rate(&out.workload.mix.misuse);
-  // The upstreams' misuse (issue 12): off, or a share up to the scenario's,
+  // The upstreams' misuse: off, or a share up to the scenario's,
   // from a stream of its own so that no fault above moves.
   sim::Rng misuse(seed, "swarm.misuse");
   const bool misuse_kept = misuse.Bernoulli(0.5);

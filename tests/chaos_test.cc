@@ -103,7 +103,7 @@ TEST(ChaosClean, PartialMaintenanceMigrationSweepPassesEveryCheck) {
   ExpectClean("scenarios/chaos_migration_partial.json", 80, false);
 }
 
-// The upstreams' misuse share is drawn too (issue 12): off for some seeds, a
+// The upstreams' misuse share is drawn too: off for some seeds, a
 // share up to the scenario's for others, from its own stream (the faults
 // drawn are the ones a scenario without misuse draws), and recorded with
 // the faults so the run says what it had.

@@ -1,4 +1,4 @@
-// The migration (issue 6): the four strategies on 10,000 users, determinism,
+// The migration: the four strategies on 10,000 users, determinism,
 // the loader's migration section, and `paylab compare` end to end, its page
 // opened in headless Chromium.
 #include <gtest/gtest.h>

@@ -24,6 +24,8 @@
 #include <variant>
 #include <vector>
 
+#include "faults/fault_points.h"
+#include "faults/known_nodes.h"
 #include "harness/schema/knobs.h"
 #include "sim/time.h"
 #include "system/migration/controller.h"
@@ -31,29 +33,10 @@
 
 namespace paylab::scenarios {
 
-// The simulated nodes a scenario may name (fault targets). Add a node here when the system grows
-// one; the loader and its error messages take the list from this array. `crashable` is false for
-// a node whose crash the simulator does not model: the client is the workload itself.
-struct KnownNode {
-  std::string_view name;
-  bool crashable;
-};
-inline constexpr std::array<KnownNode, 12> kKnownNodes = {{
-    {"client", false},
-    {"wallet", true},
-    {"broker", true},
-    {"mirror", true},
-    {"point", true},
-    {"payment", true},
-    {"partner", true},
-    {"checkout", false},
-    {"marketplace", false},
-    {"controller", true},
-    {"migrator", true},
-    // Last, so that the others keep their numbers: the hostile caller of the
-    // payments world (/payments/misuse_rate_per_s), itself a workload.
-    {"hostile", false},
-}};
+using faults::kFaultPoints;
+using faults::KnownNode;
+using faults::kKnownNodes;
+
 
 // Upper bounds on durations, so that every duration converts to the simulator's 64-bit
 // nanosecond clock (which spans about 292 years) with room to add several of them together.
@@ -142,14 +125,6 @@ struct PartitionSpec {
   bool operator==(const PartitionSpec&) const = default;
 };
 
-// The named fault points placed in service code (see faults/fault_points.h and
-// scenarios/README.md). Add a name here when a service gets a new one.
-inline constexpr std::array<std::string_view, 4> kFaultPoints = {
-    "wallet.after_commit",     // a wallet RPC committed, its reply not sent
-    "relay.after_publish",     // an outbox row published, not yet marked sent
-    "payment.between_phases",  // a participant acted, the payment's step not recorded
-    "consumer.after_apply",    // a queue message applied, not yet deleted
-};
 
 // A fault point armed: the node that reaches it crashes there.
 struct FaultPointSpec {
@@ -221,7 +196,7 @@ struct WalletOptions {
   bool operator==(const WalletOptions&) const = default;
 };
 
-// Messaging (issue 3): the wallet publishes every movement through its
+// Messaging: the wallet publishes every movement through its
 // outbox to a broker topic; the mirror node consumes it as a consumer group.
 struct MessagingOptions {
   PAYLAB_MESSAGING_KNOBS(PAYLAB_DECLARE_KNOB, PAYLAB_SKIP_FIELD)
@@ -229,7 +204,7 @@ struct MessagingOptions {
   bool operator==(const MessagingOptions&) const = default;
 };
 
-// Payments (issue 4): the point service, the payment orchestrator, the external partner and
+// Payments: the point service, the payment orchestrator, the external partner and
 // the two upstreams (checkout: charges; marketplace: escrows and P2P transfers).
 struct PaymentsOptions {
   PAYLAB_PAYMENTS_KNOBS(PAYLAB_DECLARE_KNOB, PAYLAB_SKIP_FIELD)
@@ -237,7 +212,7 @@ struct PaymentsOptions {
   bool operator==(const PaymentsOptions&) const = default;
 };
 
-// The migration (issue 6): CASHBACK moves from the wallet to the point
+// The migration: CASHBACK moves from the wallet to the point
 // service while the shopper's traffic runs. With it on, the run builds the
 // migration world: the shopper (as the client node, its traffic sized by
 // /workload), the wallet, the broker (dual-write), the point service, the

@@ -667,7 +667,7 @@ TEST(ScenarioRobustnessTest, MutatedValuesNeverThrow) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The payments section (issue 4).
+// The payments section.
 
 namespace payments {
 
@@ -722,7 +722,7 @@ TEST(PaymentsScenarioTest, BadValuesNameTheField) {
   ExpectError(doc, "/payments/charges_per_s", "unknown field");
 }
 
-// The upstreams' misuse share (issue 12): a probability, off by default,
+// The upstreams' misuse share: a probability, off by default,
 // kept by the round trip.
 TEST(PaymentsScenarioTest, MisuseRatioIsAProbabilityThatRoundTrips) {
   EXPECT_EQ(ScenarioOf(PaymentsJson()).payments.misuse_ratio, 0);
@@ -796,7 +796,7 @@ TEST(PaymentsScenarioTest, MisuseRateIsReadRoundTripsAndNamesItsErrors) {
 }  // namespace payments
 
 // ------------------------------------------------------------------------------------------------
-// Fault plans: fault points and the explicit schedule (issue 5).
+// Fault plans: fault points and the explicit schedule.
 
 namespace required_checks {
 
