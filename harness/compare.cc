@@ -17,6 +17,7 @@
 #include "reports/report.h"
 #include "reports/sweep_results.h"
 #include "harness/runner.h"
+#include "sim/check.h"
 
 namespace paylab::scenarios {
 
@@ -295,6 +296,159 @@ std::string BarChart(std::string_view id, std::string_view title,
   return svg;
 }
 
+using RunKey = std::pair<system::MigrationStrategy, uint64_t>;
+
+struct Job {
+  system::MigrationStrategy strategy;
+  uint64_t seed;
+};
+
+// Returns "" or why the comparison cannot run (the scenario has no
+// migration, the output directory cannot be made).
+std::string CheckCanRun(const Scenario& scenario, const CompareOptions& o) {
+  if (!scenario.migration.enabled) {
+    return fmt::format("{}: /migration/enabled is false: compare runs migration strategies",
+                       o.scenario_file);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(o.out_dir, ec);
+  if (ec) {
+    return fmt::format("--out {}: cannot create the directory: {}", o.out_dir, ec.message());
+  }
+  return "";
+}
+
+// Runs done before (an interrupted comparison), from the runs file: they
+// are reused.
+std::map<RunKey, CompareRun> ReadDoneRuns(const CompareOptions& o, const std::string& fingerprint) {
+  std::map<RunKey, CompareRun> done;
+  std::ifstream in(RunsPath(o));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (auto r = RunFromJson(line, fingerprint)) {
+      done[{r->strategy, r->seed}] = std::move(*r);
+    }
+  }
+  return done;
+}
+
+// The runs not done yet, by strategy (in the order asked), then seed.
+std::vector<Job> PendingJobs(const CompareOptions& o, const std::map<RunKey, CompareRun>& done) {
+  std::vector<Job> jobs;
+  for (system::MigrationStrategy st : o.strategies) {
+    for (uint64_t seed = o.first;; ++seed) {
+      if (done.count({st, seed}) == 0) {
+        jobs.push_back(Job{st, seed});
+      }
+      if (seed == o.last) {
+        break;
+      }
+    }
+  }
+  return jobs;
+}
+
+// One strategy under one seed, run and kept as compare keeps it.
+CompareRun RunJob(const Scenario& scenario, const CompareOptions& o, const Job& job) {
+  RunOptions ro;
+  ro.seed = job.seed;
+  ro.scenario_file = o.scenario_file;
+  ro.strategy = std::string(system::MigrationStrategyName(job.strategy));
+  const reports::RunResult r = RunScenario(scenario, ro);
+  CompareRun c;
+  c.strategy = job.strategy;
+  c.seed = job.seed;
+  c.passed = r.outcome == reports::RunOutcome::kPass;
+  if (r.outcome == reports::RunOutcome::kInternalError) {
+    c.check = "internal_error";
+    c.detail = r.internal_error;
+  } else if (r.violation) {
+    c.check = r.violation->check;
+    c.detail = r.violation->detail;
+  }
+  c.replay = reports::ReplayCommand(r);
+  c.wall_time_s = r.wall_time_s;
+  c.figures = r.migration;
+  c.series = r.migration_series;
+  return c;
+}
+
+// Runs the pending jobs on o.jobs threads. Each finished run is appended to
+// the runs file at once (so an interrupted comparison loses only the runs
+// in flight), reported, and kept with the runs done before.
+class ParallelRuns {
+ public:
+  ParallelRuns(const Scenario& scenario, const CompareOptions& o, const std::vector<Job>& jobs,
+               const std::string& fingerprint, std::ofstream* log,
+               std::map<RunKey, CompareRun>* done)
+      : scenario_(scenario),
+        o_(o),
+        jobs_(jobs),
+        fingerprint_(fingerprint),
+        log_(*log),
+        done_(*done) {}
+
+  // Returns when every job has run.
+  void Run(int64_t total, const CompareProgressFn& progress, CompareOutcome* out) {
+    int64_t finished = out->reused;
+    std::vector<std::thread> workers;
+    const int64_t n =
+        std::max<int64_t>(1, std::min<int64_t>(o_.jobs, static_cast<int64_t>(jobs_.size())));
+    for (int64_t k = 0; k < n; ++k) {
+      workers.emplace_back([&] { Work(total, progress, &finished, out); });
+    }
+    for (std::thread& t : workers) {
+      t.join();
+    }
+  }
+
+ private:
+  void Work(int64_t total, const CompareProgressFn& progress, int64_t* finished,
+            CompareOutcome* out) {
+    for (;;) {
+      const size_t i = next_.fetch_add(1);
+      if (i >= jobs_.size()) {
+        return;
+      }
+      CompareRun c = RunJob(scenario_, o_, jobs_[i]);
+      const std::lock_guard<std::mutex> lock(mu_);
+      log_ << RunToJson(c, fingerprint_).dump() << '\n';
+      log_.flush();
+      ++*finished;
+      ++out->ran;
+      if (progress) {
+        progress(*finished, total, c);
+      }
+      PAYLAB_CHECK(!done_.contains({c.strategy, c.seed}));
+      done_[{c.strategy, c.seed}] = std::move(c);
+    }
+  }
+
+  const Scenario& scenario_;
+  const CompareOptions& o_;
+  const std::vector<Job>& jobs_;
+  const std::string& fingerprint_;
+  std::atomic<size_t> next_{0};
+  std::mutex mu_;  // guards what the workers write: the log, the outcome, done_
+  std::ofstream& log_;
+  std::map<RunKey, CompareRun>& done_;
+};
+
+// Every run, by strategy (in the order asked), then seed.
+std::vector<CompareRun> InOrder(const CompareOptions& o,
+                                const std::map<RunKey, CompareRun>& done) {
+  std::vector<CompareRun> runs;
+  for (system::MigrationStrategy st : o.strategies) {
+    for (uint64_t seed = o.first;; ++seed) {
+      runs.push_back(done.at({st, seed}));
+      if (seed == o.last) {
+        break;
+      }
+    }
+  }
+  return runs;
+}
+
 }  // namespace
 
 std::string ParseStrategies(const std::string& text, std::vector<system::MigrationStrategy>* out) {
@@ -328,44 +482,13 @@ CompareOutcome RunCompare(const Scenario& scenario, const CompareOptions& o,
                           const CompareProgressFn& progress) {
   const auto wall_start = std::chrono::steady_clock::now();
   CompareOutcome out;
-  if (!scenario.migration.enabled) {
-    out.error = fmt::format("{}: /migration/enabled is false: compare runs migration strategies",
-                            o.scenario_file);
+  out.error = CheckCanRun(scenario, o);
+  if (!out.error.empty()) {
     return out;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(o.out_dir, ec);
-  if (ec) {
-    out.error = fmt::format("--out {}: cannot create the directory: {}", o.out_dir, ec.message());
-    return out;
-  }
-  // Runs done before (an interrupted comparison): reused.
-  std::map<std::pair<system::MigrationStrategy, uint64_t>, CompareRun> done;
   const std::string fingerprint = Fingerprint(scenario);
-  {
-    std::ifstream in(RunsPath(o));
-    std::string line;
-    while (std::getline(in, line)) {
-      if (auto r = RunFromJson(line, fingerprint)) {
-        done[{r->strategy, r->seed}] = std::move(*r);
-      }
-    }
-  }
-  struct Job {
-    system::MigrationStrategy strategy;
-    uint64_t seed;
-  };
-  std::vector<Job> jobs;
-  for (system::MigrationStrategy st : o.strategies) {
-    for (uint64_t seed = o.first;; ++seed) {
-      if (done.count({st, seed}) == 0) {
-        jobs.push_back(Job{st, seed});
-      }
-      if (seed == o.last) {
-        break;
-      }
-    }
-  }
+  std::map<RunKey, CompareRun> done = ReadDoneRuns(o, fingerprint);
+  const std::vector<Job> jobs = PendingJobs(o, done);
   const int64_t total =
       static_cast<int64_t>(o.strategies.size()) * static_cast<int64_t>(o.last - o.first + 1);
   out.reused = total - static_cast<int64_t>(jobs.size());
@@ -374,63 +497,8 @@ CompareOutcome RunCompare(const Scenario& scenario, const CompareOptions& o,
     out.error = fmt::format("--out {}: cannot write {}", o.out_dir, RunsPath(o));
     return out;
   }
-  std::mutex mu;
-  std::atomic<size_t> next{0};
-  int64_t finished = out.reused;
-  auto work = [&] {
-    for (;;) {
-      const size_t i = next.fetch_add(1);
-      if (i >= jobs.size()) {
-        return;
-      }
-      RunOptions ro;
-      ro.seed = jobs[i].seed;
-      ro.scenario_file = o.scenario_file;
-      ro.strategy = std::string(system::MigrationStrategyName(jobs[i].strategy));
-      const reports::RunResult r = RunScenario(scenario, ro);
-      CompareRun c;
-      c.strategy = jobs[i].strategy;
-      c.seed = jobs[i].seed;
-      c.passed = r.outcome == reports::RunOutcome::kPass;
-      if (r.outcome == reports::RunOutcome::kInternalError) {
-        c.check = "internal_error";
-        c.detail = r.internal_error;
-      } else if (r.violation) {
-        c.check = r.violation->check;
-        c.detail = r.violation->detail;
-      }
-      c.replay = reports::ReplayCommand(r);
-      c.wall_time_s = r.wall_time_s;
-      c.figures = r.migration;
-      c.series = r.migration_series;
-      const std::lock_guard<std::mutex> lock(mu);
-      log << RunToJson(c, fingerprint).dump() << '\n';
-      log.flush();
-      ++finished;
-      ++out.ran;
-      if (progress) {
-        progress(finished, total, c);
-      }
-      done[{c.strategy, c.seed}] = std::move(c);
-    }
-  };
-  std::vector<std::thread> workers;
-  const int64_t n =
-      std::max<int64_t>(1, std::min<int64_t>(o.jobs, static_cast<int64_t>(jobs.size())));
-  for (int64_t k = 0; k < n; ++k) {
-    workers.emplace_back(work);
-  }
-  for (std::thread& t : workers) {
-    t.join();
-  }
-  for (system::MigrationStrategy st : o.strategies) {
-    for (uint64_t seed = o.first;; ++seed) {
-      out.runs.push_back(done.at({st, seed}));
-      if (seed == o.last) {
-        break;
-      }
-    }
-  }
+  ParallelRuns(scenario, o, jobs, fingerprint, &log, &done).Run(total, progress, &out);
+  out.runs = InOrder(o, done);
   out.wall_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return out;
