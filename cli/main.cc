@@ -557,121 +557,146 @@ int Merge(const MergeArgs& a) {
   return Conclude(all, identity ? identity->scenario_name : "", a.junit);
 }
 
+CLI::App* AddRunCommand(CLI::App& app, RunArgs* run) {
+  CLI::App* cmd = app.add_subcommand("run", "Run one scenario under one seed");
+  cmd->add_option("scenario", run->scenario, "Scenario file (JSON)")->required();
+  cmd->add_option("--seed", run->seed, "The seed that decides every choice of the run")
+      ->default_val(1);
+  cmd->add_option("--out", run->out,
+                  "Directory for report.json and the nodes' databases "
+                  "(default: out/<scenario>/seed-<seed>)");
+  cmd->add_option("--trace", run->trace, "Write every trace event to FILE (JSON lines)");
+  cmd->add_option("--defect", run->defects,
+                  "Switch on a deliberate bug the checks must catch (never in a normal run); "
+                  "see paylab defects");
+  cmd->add_flag("--swarm", run->swarm,
+                "Redraw the scenario's faults from the seed (a random subset at random rates)");
+  cmd->add_option("--strategy", run->strategy,
+                  "Run this migration strategy instead of the scenario's");
+  return cmd;
+}
+
+CLI::App* AddReplayCommand(CLI::App& app, RunArgs* replay) {
+  CLI::App* cmd = app.add_subcommand(
+      "replay", "Run a seed again and export its trace as a timeline (Chrome trace format)");
+  cmd->add_option("scenario", replay->scenario, "Scenario file (JSON)")->required();
+  cmd->add_option("--seed", replay->seed, "The seed to replay")->required();
+  cmd->add_option("--trace-out", replay->trace_out,
+                  "Write the timeline to FILE.json (Perfetto, chrome://tracing)");
+  cmd->add_option("--expect-hash", replay->expect_hash,
+                  "Fail unless the run's trace hash is this one (16 hex digits)");
+  cmd->add_option("--out", replay->out,
+                  "Directory for report.json, the databases and trace.jsonl "
+                  "(default: out/<scenario>/seed-<seed>)");
+  cmd->add_option("--trace", replay->trace, "Also keep the raw trace in FILE (JSON lines)");
+  cmd->add_option("--defect", replay->defects, "Switch on a deliberate bug (as the run did)");
+  cmd->add_flag("--swarm", replay->swarm, "Redraw the faults from the seed (as the run did)");
+  cmd->add_option("--strategy", replay->strategy, "The migration strategy (as the run did)");
+  return cmd;
+}
+
+CLI::App* AddSweepCommand(CLI::App& app, SweepArgs* sweep) {
+  CLI::App* cmd = app.add_subcommand(
+      "sweep", "Run a scenario under many seeds in parallel; resumable; JSON lines and JUnit");
+  cmd->add_option("scenario", sweep->scenario, "Scenario file (JSON)")->required();
+  cmd->add_option("--seeds", sweep->seeds, "Seeds A..B, inclusive")->required();
+  cmd->add_flag("--swarm", sweep->swarm, "Per seed, redraw the faults (swarm testing)");
+  cmd->add_option("--jobs", sweep->jobs, "Seeds run at once (default: one per core)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  cmd->add_option("--shard", sweep->shard, "Run only shard K of N (seed index modulo N), e.g. 3/8");
+  cmd->add_option("--results", sweep->results,
+                  "Append one JSON line per seed to FILE; seeds already in it are skipped");
+  cmd->add_option("--junit", sweep->junit, "Write JUnit XML (one test case per seed)");
+  cmd->add_option("--defect", sweep->defects, "Switch on a deliberate bug (see paylab defects)");
+  cmd->add_option("--max-failures", sweep->max_failures,
+                  "Stop starting seeds after this many failures (0: run them all)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
+  return cmd;
+}
+
+CLI::App* AddCompareCommand(CLI::App& app, CompareArgs* compare) {
+  CLI::App* cmd = app.add_subcommand(
+      "compare",
+      "Run a migration scenario under several strategies and the same seeds; write compare.json "
+      "and compare.html");
+  cmd->add_option("scenario", compare->scenario, "Scenario file (JSON), migration on")
+      ->required();
+  cmd->add_option("--strategies", compare->strategies, "Comma-separated strategies")
+      ->default_val(compare->strategies);
+  cmd->add_option("--seeds", compare->seeds, "Seeds A..B, inclusive")
+      ->default_val(compare->seeds);
+  cmd->add_option("--out", compare->out,
+                  "Directory for compare.json, compare.html and compare-runs.jsonl "
+                  "(default: out/<scenario>/compare)");
+  cmd->add_option("--jobs", compare->jobs, "Runs at once (default: one per core)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  return cmd;
+}
+
+CLI::App* AddShrinkCommand(CLI::App& app, ShrinkArgs* shrink) {
+  CLI::App* cmd = app.add_subcommand(
+      "shrink", "Shrink a failing seed to a small scenario with an explicit fault schedule");
+  cmd->add_option("scenario", shrink->scenario, "Scenario file (JSON)")->required();
+  cmd->add_option("--seed", shrink->seed, "The failing seed")->required();
+  cmd->add_option("--out", shrink->out, "Write the minimal scenario to FILE.json")->required();
+  cmd->add_option("--defect", shrink->defects, "The deliberate bug the run had on");
+  cmd->add_flag("--swarm", shrink->swarm, "The run was a swarm run");
+  cmd->add_option("--runs-max", shrink->runs_max, "Candidate runs at most")
+      ->default_val(shrink->runs_max)
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}));
+  return cmd;
+}
+
+CLI::App* AddMergeCommand(CLI::App& app, MergeArgs* merge) {
+  CLI::App* cmd =
+      app.add_subcommand("merge", "Combine the results files of a sweep's shards into one");
+  cmd->add_option("inputs", merge->inputs, "Results files (JSON lines)")->required();
+  cmd->add_option("--results", merge->results, "Write the merged results to FILE");
+  cmd->add_option("--junit", merge->junit, "Write JUnit XML (one test case per seed)");
+  return cmd;
+}
+
+CLI::App* AddBenchCommand(CLI::App& app, paylab::cli::BenchArgs* bench) {
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure kernel events/s, simulated transfers/s and the bare SQLite floor");
+  cmd->add_option("--transfers", bench->transfers, "Transfers per measurement")
+      ->default_val(bench->transfers)
+      ->check(CLI::Range(100, 10'000'000));
+  cmd->add_option("--charges", bench->charges, "Charges per payment measurement")
+      ->default_val(bench->charges)
+      ->check(CLI::Range(100, 10'000'000));
+  cmd->add_option("--messages", bench->messages, "Messages per broker measurement")
+      ->default_val(bench->messages)
+      ->check(CLI::Range(100, 10'000'000));
+  cmd->add_option("--events", bench->events, "Kernel events per measurement")
+      ->default_val(bench->events)
+      ->check(CLI::Range(1000, 1'000'000'000));
+  return cmd;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"paylab: a deterministic simulation testbed for payment platforms"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");
-
+  // Each subcommand's arguments land in its own struct; the subcommands are
+  // added in the order --help lists them.
   RunArgs run;
-  CLI::App* run_cmd = app.add_subcommand("run", "Run one scenario under one seed");
-  run_cmd->add_option("scenario", run.scenario, "Scenario file (JSON)")->required();
-  run_cmd->add_option("--seed", run.seed, "The seed that decides every choice of the run")
-      ->default_val(1);
-  run_cmd->add_option("--out", run.out,
-                      "Directory for report.json and the nodes' databases "
-                      "(default: out/<scenario>/seed-<seed>)");
-  run_cmd->add_option("--trace", run.trace, "Write every trace event to FILE (JSON lines)");
-  run_cmd->add_option("--defect", run.defects,
-                      "Switch on a deliberate bug the checks must catch (never in a normal run); "
-                      "see paylab defects");
-  run_cmd->add_flag("--swarm", run.swarm,
-                    "Redraw the scenario's faults from the seed (a random subset at random rates)");
-  run_cmd->add_option("--strategy", run.strategy,
-                      "Run this migration strategy instead of the scenario's");
-
   RunArgs replay;
-  CLI::App* replay_cmd = app.add_subcommand(
-      "replay", "Run a seed again and export its trace as a timeline (Chrome trace format)");
-  replay_cmd->add_option("scenario", replay.scenario, "Scenario file (JSON)")->required();
-  replay_cmd->add_option("--seed", replay.seed, "The seed to replay")->required();
-  replay_cmd->add_option("--trace-out", replay.trace_out,
-                         "Write the timeline to FILE.json (Perfetto, chrome://tracing)");
-  replay_cmd->add_option("--expect-hash", replay.expect_hash,
-                         "Fail unless the run's trace hash is this one (16 hex digits)");
-  replay_cmd->add_option("--out", replay.out,
-                         "Directory for report.json, the databases and trace.jsonl "
-                         "(default: out/<scenario>/seed-<seed>)");
-  replay_cmd->add_option("--trace", replay.trace, "Also keep the raw trace in FILE (JSON lines)");
-  replay_cmd->add_option("--defect", replay.defects, "Switch on a deliberate bug (as the run did)");
-  replay_cmd->add_flag("--swarm", replay.swarm, "Redraw the faults from the seed (as the run did)");
-  replay_cmd->add_option("--strategy", replay.strategy, "The migration strategy (as the run did)");
-
-  CLI::App* defects_cmd = app.add_subcommand("defects", "List the deliberate bugs --defect knows");
-
   SweepArgs sweep;
-  CLI::App* sweep_cmd = app.add_subcommand(
-      "sweep", "Run a scenario under many seeds in parallel; resumable; JSON lines and JUnit");
-  sweep_cmd->add_option("scenario", sweep.scenario, "Scenario file (JSON)")->required();
-  sweep_cmd->add_option("--seeds", sweep.seeds, "Seeds A..B, inclusive")->required();
-  sweep_cmd->add_flag("--swarm", sweep.swarm, "Per seed, redraw the faults (swarm testing)");
-  sweep_cmd->add_option("--jobs", sweep.jobs, "Seeds run at once (default: one per core)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
-  sweep_cmd->add_option("--shard", sweep.shard,
-                        "Run only shard K of N (seed index modulo N), e.g. 3/8");
-  sweep_cmd->add_option("--results", sweep.results,
-                        "Append one JSON line per seed to FILE; seeds already in it are skipped");
-  sweep_cmd->add_option("--junit", sweep.junit, "Write JUnit XML (one test case per seed)");
-  sweep_cmd->add_option("--defect", sweep.defects,
-                        "Switch on a deliberate bug (see paylab defects)");
-  sweep_cmd
-      ->add_option("--max-failures", sweep.max_failures,
-                   "Stop starting seeds after this many failures (0: run them all)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
-
   CompareArgs compare;
-  CLI::App* compare_cmd = app.add_subcommand(
-      "compare",
-      "Run a migration scenario under several strategies and the same seeds; write compare.json "
-      "and compare.html");
-  compare_cmd->add_option("scenario", compare.scenario, "Scenario file (JSON), migration on")
-      ->required();
-  compare_cmd->add_option("--strategies", compare.strategies, "Comma-separated strategies")
-      ->default_val(compare.strategies);
-  compare_cmd->add_option("--seeds", compare.seeds, "Seeds A..B, inclusive")
-      ->default_val(compare.seeds);
-  compare_cmd->add_option("--out", compare.out,
-                          "Directory for compare.json, compare.html and compare-runs.jsonl "
-                          "(default: out/<scenario>/compare)");
-  compare_cmd->add_option("--jobs", compare.jobs, "Runs at once (default: one per core)")
-      ->check(CLI::Range(int64_t{1}, int64_t{1024}));
-
   ShrinkArgs shrink;
-  CLI::App* shrink_cmd = app.add_subcommand(
-      "shrink", "Shrink a failing seed to a small scenario with an explicit fault schedule");
-  shrink_cmd->add_option("scenario", shrink.scenario, "Scenario file (JSON)")->required();
-  shrink_cmd->add_option("--seed", shrink.seed, "The failing seed")->required();
-  shrink_cmd->add_option("--out", shrink.out, "Write the minimal scenario to FILE.json")
-      ->required();
-  shrink_cmd->add_option("--defect", shrink.defects, "The deliberate bug the run had on");
-  shrink_cmd->add_flag("--swarm", shrink.swarm, "The run was a swarm run");
-  shrink_cmd->add_option("--runs-max", shrink.runs_max, "Candidate runs at most")
-      ->default_val(shrink.runs_max)
-      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000}));
-
   MergeArgs merge;
-  CLI::App* merge_cmd =
-      app.add_subcommand("merge", "Combine the results files of a sweep's shards into one");
-  merge_cmd->add_option("inputs", merge.inputs, "Results files (JSON lines)")->required();
-  merge_cmd->add_option("--results", merge.results, "Write the merged results to FILE");
-  merge_cmd->add_option("--junit", merge.junit, "Write JUnit XML (one test case per seed)");
-
   paylab::cli::BenchArgs bench;
-  CLI::App* bench_cmd = app.add_subcommand(
-      "bench", "Measure kernel events/s, simulated transfers/s and the bare SQLite floor");
-  bench_cmd->add_option("--transfers", bench.transfers, "Transfers per measurement")
-      ->default_val(bench.transfers)
-      ->check(CLI::Range(100, 10'000'000));
-  bench_cmd->add_option("--charges", bench.charges, "Charges per payment measurement")
-      ->default_val(bench.charges)
-      ->check(CLI::Range(100, 10'000'000));
-  bench_cmd->add_option("--messages", bench.messages, "Messages per broker measurement")
-      ->default_val(bench.messages)
-      ->check(CLI::Range(100, 10'000'000));
-  bench_cmd->add_option("--events", bench.events, "Kernel events per measurement")
-      ->default_val(bench.events)
-      ->check(CLI::Range(1000, 1'000'000'000));
+  CLI::App* run_cmd = AddRunCommand(app, &run);
+  CLI::App* replay_cmd = AddReplayCommand(app, &replay);
+  CLI::App* defects_cmd = app.add_subcommand("defects", "List the deliberate bugs --defect knows");
+  CLI::App* sweep_cmd = AddSweepCommand(app, &sweep);
+  CLI::App* compare_cmd = AddCompareCommand(app, &compare);
+  CLI::App* shrink_cmd = AddShrinkCommand(app, &shrink);
+  CLI::App* merge_cmd = AddMergeCommand(app, &merge);
+  CLI::App* bench_cmd = AddBenchCommand(app, &bench);
 
   try {
     app.parse(argc, argv);

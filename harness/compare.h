@@ -62,8 +62,8 @@ CompareOutcome RunCompare(const Scenario& scenario, const CompareOptions& option
 // compare.json, as an object (stable keys).
 std::string CompareJson(const Scenario& scenario, const CompareOptions& options,
                         const CompareOutcome& outcome);
-// compare.html: self-contained (inline CSS, SVG and one small script; no
-// network, opens from disk).
+// compare.html: the page reports/compare_page.h lays out, from the same
+// figures as compare.json.
 std::string CompareHtml(const Scenario& scenario, const CompareOptions& options,
                         const CompareOutcome& outcome);
 

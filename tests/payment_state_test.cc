@@ -541,16 +541,50 @@ class Advance : public Command {
   int64_t ms_;
 };
 
-// The liveness phase and the final checks; returns what failed, one line each.
-std::vector<std::string> SettleAndCheck(const Model& m, Sut& sut) {
-  std::vector<std::string> failed;
-  sut.HealEverything();
-  // Whatever was in flight lands or times out, then the layers recover.
-  sut.Advance(kMinute);
-  sut.RunUntilNoWip(kRecoveryMax);
+// What a get's answer says of order `i`: its final state, recorded in
+// *final_state; or that it is authorised, and then it is captured or voided
+// now (as generated), to be asked about again in the next round.
+void ResolveFromAnswer(const Model& m, Sut& sut, int i, const Answer& a,
+                       std::map<int, OrderState>* final_state) {
+  if (!a.done || !a.result.ok()) {
+    return;
+  }
+  const PaymentReply& r = a.result.value;
+  if (r.status == PaymentReplyStatus::kRefused) {
+    (*final_state)[i] = OrderState::kFailed;  // no payment: its create never arrived
+    return;
+  }
+  if (r.in_progress) {
+    return;
+  }
+  switch (r.payment_status) {
+    case PaymentStatus::kCaptured:
+      (*final_state)[i] = OrderState::kCaptured;
+      break;
+    case PaymentStatus::kVoided:
+      (*final_state)[i] = OrderState::kVoided;
+      break;
+    case PaymentStatus::kFailed:
+      (*final_state)[i] = OrderState::kDeclined;
+      break;
+    case PaymentStatus::kAuthorized:
+      // The call adds to sut.answers, which `a` is part of: nothing reads
+      // `a` after it.
+      if (m.orders.at(i).capture_at_end) {
+        sut.driver().Capture(Key(i));
+      } else {
+        sut.driver().Void(Key(i));
+      }
+      break;
+    case PaymentStatus::kCreated:
+      break;
+  }
+}
 
-  // The upstream's part: ask about every order, capture or void the
-  // authorised ones, until each has a final answer.
+// The upstream's part of the liveness phase: asks about every order, and
+// captures or voids the authorised ones, until each has a final answer or
+// the rounds run out. Returns the final state of every order that has one.
+std::map<int, OrderState> ResolveOrders(const Model& m, Sut& sut) {
   std::map<int, OrderState> final_state;
   for (int round = 0; round < kResolveRoundsMax && final_state.size() < m.orders.size(); ++round) {
     std::vector<std::pair<int, size_t>> gets;
@@ -561,53 +595,25 @@ std::vector<std::string> SettleAndCheck(const Model& m, Sut& sut) {
     }
     sut.Advance(kCallTimeout + kSecond);
     for (const auto& [i, t] : gets) {
-      const Answer& a = sut.answers[t];
-      if (!a.done || !a.result.ok()) {
-        continue;
-      }
-      const PaymentReply& r = a.result.value;
-      if (r.status == PaymentReplyStatus::kRefused) {
-        final_state[i] = OrderState::kFailed;  // no payment: its create never arrived
-        continue;
-      }
-      if (r.in_progress) {
-        continue;
-      }
-      switch (r.payment_status) {
-        case PaymentStatus::kCaptured:
-          final_state[i] = OrderState::kCaptured;
-          break;
-        case PaymentStatus::kVoided:
-          final_state[i] = OrderState::kVoided;
-          break;
-        case PaymentStatus::kFailed:
-          final_state[i] = OrderState::kDeclined;
-          break;
-        case PaymentStatus::kAuthorized:
-          if (m.orders.at(i).capture_at_end) {
-            sut.driver().Capture(Key(i));
-          } else {
-            sut.driver().Void(Key(i));
-          }
-          break;
-        case PaymentStatus::kCreated:
-          break;
-      }
+      ResolveFromAnswer(m, sut, i, sut.answers[t], &final_state);
     }
     sut.Advance(kCallTimeout + kSecond);
     sut.RunUntilNoWip(kRecoveryMax);
   }
-  // Late messages land (the partner answers within a second), the clearing job runs.
-  sut.Advance(2 * kMinute);
+  return final_state;
+}
 
-  // The driver's orders, as an upstream database for upstream_agrees.
-  sim::Database orders;
+// Writes the driver's orders into `orders`, as the upstream database
+// upstream_agrees reads; an order with no final answer is a failure, and is
+// written as still authorised.
+void WriteUpstreamOrders(const Model& m, const std::map<int, OrderState>& final_state,
+                         sim::Database& orders, std::vector<std::string>* failed) {
   orders.ExecScript("CREATE TABLE orders(key TEXT PRIMARY KEY, state INTEGER NOT NULL);");
   for (const auto& [i, o] : m.orders) {
     const auto it = final_state.find(i);
     if (it == final_state.end()) {
-      failed.push_back(fmt::format("orders_resolved: order {} has no final answer after {} rounds",
-                                   Key(i), kResolveRoundsMax));
+      failed->push_back(fmt::format("orders_resolved: order {} has no final answer after {} rounds",
+                                    Key(i), kResolveRoundsMax));
     }
     sim::Statement s(orders, "INSERT INTO orders(key, state) VALUES(?, ?)");
     s.Bind(1, Key(i))
@@ -615,28 +621,44 @@ std::vector<std::string> SettleAndCheck(const Model& m, Sut& sut) {
               static_cast<int64_t>(it == final_state.end() ? OrderState::kAuthorized : it->second))
         .Exec();
   }
+}
 
-  sim::Database& payment_db = sut.p.node(kPayment).db();
-  {
-    sim::Statement s(payment_db,
-                     "SELECT order_key, status, request, phase, rollback_phase, reason "
-                     "FROM payments WHERE resource_status = 0 ORDER BY id");
-    while (s.Step()) {
-      failed.push_back(fmt::format(
-          "no_wip: payment {} is WIP with status {}, request {}, phase {}, rollback phase {}: {}",
-          s.Text(0), system::PaymentStatusName(static_cast<PaymentStatus>(s.Int(1))), s.Int(2),
-          s.Int(3), s.Int(4), s.Text(5)));
-    }
+// no_wip: no payment is still being worked on.
+void CheckNoWip(sim::Database& payment_db, std::vector<std::string>* failed) {
+  sim::Statement s(payment_db,
+                   "SELECT order_key, status, request, phase, rollback_phase, reason "
+                   "FROM payments WHERE resource_status = 0 ORDER BY id");
+  while (s.Step()) {
+    failed->push_back(fmt::format(
+        "no_wip: payment {} is WIP with status {}, request {}, phase {}, rollback phase {}: {}",
+        s.Text(0), system::PaymentStatusName(static_cast<PaymentStatus>(s.Int(1))), s.Int(2),
+        s.Int(3), s.Int(4), s.Text(5)));
   }
+}
 
-  // Every final answer the driver heard is the payment's final status.
+std::map<std::string, PaymentStatus> FinalStatuses(sim::Database& payment_db) {
   std::map<std::string, PaymentStatus> final_status;
-  {
-    sim::Statement s(payment_db, "SELECT order_key, status FROM payments ORDER BY id");
-    while (s.Step()) {
-      final_status.emplace(std::string(s.Text(0)), static_cast<PaymentStatus>(s.Int(1)));
-    }
+  sim::Statement s(payment_db, "SELECT order_key, status FROM payments ORDER BY id");
+  while (s.Step()) {
+    final_status.emplace(std::string(s.Text(0)), static_cast<PaymentStatus>(s.Int(1)));
   }
+  return final_status;
+}
+
+// Whether a payment that answered `heard` may end `end`. Created: anything
+// may follow; authorised: captured or voided; any other status is final.
+bool Agrees(PaymentStatus heard, PaymentStatus end) {
+  return heard == PaymentStatus::kCreated ||
+         (heard == PaymentStatus::kAuthorized &&
+          (end == PaymentStatus::kCaptured || end == PaymentStatus::kVoided)) ||
+         heard == end;
+}
+
+// answers_agree: every final answer the driver heard is the payment's final
+// status, and no create was refused.
+void CheckAnswersAgree(const Sut& sut, sim::Database& payment_db,
+                       std::vector<std::string>* failed) {
+  const std::map<std::string, PaymentStatus> final_status = FinalStatuses(payment_db);
   for (const Answer& a : sut.answers) {
     if (!a.done || !a.result.ok()) {
       continue;
@@ -644,32 +666,29 @@ std::vector<std::string> SettleAndCheck(const Model& m, Sut& sut) {
     const PaymentReply& r = a.result.value;
     if (r.status == PaymentReplyStatus::kRefused) {
       if (a.op == "create") {
-        failed.push_back(fmt::format("answers_agree: create of {} refused: {}", a.key, r.reason));
+        failed->push_back(fmt::format("answers_agree: create of {} refused: {}", a.key, r.reason));
       }
       continue;
     }
     const auto it = final_status.find(a.key);
     if (it == final_status.end()) {
-      failed.push_back(fmt::format("answers_agree: {} of {} answered {} but there is no payment",
-                                   a.op, a.key, system::PaymentStatusName(r.payment_status)));
+      failed->push_back(fmt::format("answers_agree: {} of {} answered {} but there is no payment",
+                                    a.op, a.key, system::PaymentStatusName(r.payment_status)));
       continue;
     }
-    const PaymentStatus heard = r.payment_status;
-    const PaymentStatus end = it->second;
-    // Created: anything may follow; authorised: captured or voided; any
-    // other status is final.
-    const bool agrees = heard == PaymentStatus::kCreated ||
-                        (heard == PaymentStatus::kAuthorized &&
-                         (end == PaymentStatus::kCaptured || end == PaymentStatus::kVoided)) ||
-                        heard == end;
-    if (!agrees) {
-      failed.push_back(fmt::format("answers_agree: {} of {} answered {}{} but the payment ends {}",
-                                   a.op, a.key, system::PaymentStatusName(heard),
-                                   r.in_progress ? " (in progress)" : "",
-                                   system::PaymentStatusName(end)));
+    if (!Agrees(r.payment_status, it->second)) {
+      failed->push_back(fmt::format("answers_agree: {} of {} answered {}{} but the payment ends {}",
+                                    a.op, a.key, system::PaymentStatusName(r.payment_status),
+                                    r.in_progress ? " (in progress)" : "",
+                                    system::PaymentStatusName(it->second)));
     }
   }
+}
 
+// The checkers' final passes over every database, the driver's orders as
+// the only upstream; every violation they saw during the run or now fails.
+void RunFinalCheckers(Sut& sut, sim::Database& orders, std::vector<std::string>* failed) {
+  sim::Database& payment_db = sut.p.node(kPayment).db();
   sim::Database& wallet_db = sut.p.node(kWallet).db();
   sim::Database& point_db = sut.p.node(kPoint).db();
   sim::Database& partner_db = sut.p.node(kPartner).db();
@@ -683,8 +702,27 @@ std::vector<std::string> SettleAndCheck(const Model& m, Sut& sut) {
   payment_checker.CheckFinal(system::PaymentDatabases{
       &payment_db, &wallet_db, &point_db, &partner_db, {{"s", &orders}}, ""});
   for (const system::Violation& v : sut.violations) {
-    failed.push_back(fmt::format("{} at t={:.3f} s: {}", v.check, sim::ToSeconds(v.at), v.detail));
+    failed->push_back(
+        fmt::format("{} at t={:.3f} s: {}", v.check, sim::ToSeconds(v.at), v.detail));
   }
+}
+
+// The liveness phase and the final checks; returns what failed, one line each.
+std::vector<std::string> SettleAndCheck(const Model& m, Sut& sut) {
+  std::vector<std::string> failed;
+  sut.HealEverything();
+  // Whatever was in flight lands or times out, then the layers recover.
+  sut.Advance(kMinute);
+  sut.RunUntilNoWip(kRecoveryMax);
+  const std::map<int, OrderState> final_state = ResolveOrders(m, sut);
+  // Late messages land (the partner answers within a second), the clearing job runs.
+  sut.Advance(2 * kMinute);
+  sim::Database orders;
+  WriteUpstreamOrders(m, final_state, orders, &failed);
+  sim::Database& payment_db = sut.p.node(kPayment).db();
+  CheckNoWip(payment_db, &failed);
+  CheckAnswersAgree(sut, payment_db, &failed);
+  RunFinalCheckers(sut, orders, &failed);
   return failed;
 }
 

@@ -213,110 +213,154 @@ RC_GTEST_PROP(PointProperty, DebitByRangeStaysWithinTheRangeAndTheBalance, ()) {
   h.Finish();
 }
 
-RC_GTEST_PROP(PointProperty, AnySequenceKeepsTheJournalBalancedAndBalancesEqualLots, ()) {
-  const int64_t users = *rc::gen::inRange<int64_t>(1, 4);
-  const auto cmds = *rc::gen::container<std::vector<Cmd>>(GenCmd());
-  Harness h(users);
-  struct Sent {
-    TccTry t;
-    TccReply first;
-  };
-  std::vector<Sent> sent;
-  std::map<std::string, size_t> first_by_key;
-  for (const Cmd& c : cmds) {
-    const UserId user = c.user % (users + 1);  // 0 is no user: refused
+namespace {
+
+// Applies generated commands to a ledger of `users` users, checking each
+// try and replay as it goes; remembers every first try (a replay sends one
+// again).
+class SequenceRun {
+ public:
+  explicit SequenceRun(int64_t users) : users_(users), h_(users) {}
+
+  void Apply(const Cmd& c) {
+    const UserId user = c.user % (users_ + 1);  // 0 is no user: refused
     const std::string grant_key = "g" + std::to_string(c.key);
     const std::string tcc_key = "p" + std::to_string(c.key) + "/points";
     switch (c.kind) {
       case Cmd::kGrantProvisional:
-        h.ledger.GrantProvisional(grant_key, user, c.a, h.now + c.b * sim::kSecond, h.now);
+        h_.ledger.GrantProvisional(grant_key, user, c.a, h_.now + c.b * sim::kSecond, h_.now);
         break;
       case Cmd::kGrantConfirmed:
-        h.ledger.GrantConfirmed(grant_key, user, c.a, h.now + c.b * sim::kSecond, h.now);
+        h_.ledger.GrantConfirmed(grant_key, user, c.a, h_.now + c.b * sim::kSecond, h_.now);
         break;
       case Cmd::kConfirmGrant:
-        h.ledger.ConfirmGrant(grant_key, h.now);
+        h_.ledger.ConfirmGrant(grant_key, h_.now);
         break;
       case Cmd::kRevokeGrant:
-        h.ledger.RevokeGrant(grant_key, h.now);
+        h_.ledger.RevokeGrant(grant_key, h_.now);
         break;
-      case Cmd::kPaymentEvent: {
-        const auto status = static_cast<PaymentStatus>((c.a % 5 + 5) % 5);
-        const PaymentEvent e{
-            static_cast<uint64_t>(c.key), PaymentFlow::kCharge, status, user, c.b * 100, "order"};
-        h.ledger.ApplyPaymentEvent(e, 150, (c.s + 1) * sim::kSecond, h.now);
+      case Cmd::kPaymentEvent:
+        ApplyPaymentEvent(c, user);
         break;
-      }
-      case Cmd::kTry: {
-        const TccTry t{tcc_key, user, c.a, c.a + c.b, (c.s + 1) * sim::kSecond};
-        const bool valid = t.amount_min >= 0 && t.amount_max >= t.amount_min && user > 0;
-        const int64_t spendable = valid ? h.ledger.Balance(user, h.now) : 0;
-        const TccReply r = h.ledger.TryDebit(t, h.now);
-        auto it = first_by_key.find(tcc_key);
-        if (!valid) {
-          RC_ASSERT(r.status == TccStatus::kInvalid);
-        } else if (it == first_by_key.end()) {
-          if (r.status != TccStatus::kCancelled) {
-            CheckTry(t, r, spendable);
-            first_by_key.emplace(tcc_key, sent.size());
-            sent.push_back(Sent{t, r});
-          }
-        } else {
-          const Sent& first = sent[it->second];
-          const bool same = first.t.user == t.user && first.t.amount_min == t.amount_min &&
-                            first.t.amount_max == t.amount_max && first.t.ttl == t.ttl;
-          RC_ASSERT(r == (same ? first.first : TccReply{TccStatus::kInvalid, 0, 0}));
-        }
+      case Cmd::kTry:
+        Try(c, user, tcc_key);
         break;
-      }
       case Cmd::kConfirm: {
-        const TccReply r = h.ledger.ConfirmDebit(tcc_key, h.now);
+        const TccReply r = h_.ledger.ConfirmDebit(tcc_key, h_.now);
         RC_ASSERT(r.status != TccStatus::kCancelled);
         RC_ASSERT(r.status != TccStatus::kDeclined);
         break;
       }
       case Cmd::kCancel: {
-        const TccReply r = h.ledger.CancelDebit(tcc_key, h.now);
+        const TccReply r = h_.ledger.CancelDebit(tcc_key, h_.now);
         RC_ASSERT(r.status == TccStatus::kOk || r.status == TccStatus::kInvalid);
         break;
       }
       case Cmd::kAdvance:
-        h.now += c.s * sim::kSecond;
-        h.ledger.ExpireHolds(h.now, 1'000);
-        h.ledger.ExpireLots(h.now, 1'000);
+        h_.now += c.s * sim::kSecond;
+        h_.ledger.ExpireHolds(h_.now, 1'000);
+        h_.ledger.ExpireLots(h_.now, 1'000);
         break;
-      case Cmd::kReplay: {
-        if (sent.empty()) {
-          break;
-        }
-        const Sent& s = sent[static_cast<size_t>(c.key) % sent.size()];
-        const int64_t rows = h.JournalRows();
-        RC_ASSERT(h.ledger.TryDebit(s.t, h.now) == s.first);
-        RC_ASSERT(h.JournalRows() == rows);
+      case Cmd::kReplay:
+        Replay(c);
         break;
+    }
+  }
+
+  // Spendable never goes negative; every user's balance equals its lots.
+  void CheckBalancesEqualLots() {
+    for (UserId u = 1; u <= users_; ++u) {
+      RC_ASSERT(h_.ledger.Balance(u, h_.now) >= 0);
+      RC_ASSERT(h_.ledger.AccountBalance(u, PointAccount::kPoint) ==
+                h_.db.QueryInt("SELECT COALESCE(SUM(remaining), 0) FROM point_lots WHERE state = 2 "
+                               "AND user_id = " +
+                               std::to_string(u)));
+    }
+  }
+
+  // One try movement per key that held points; then the invariants of the
+  // whole database.
+  void Finish() {
+    int64_t held = 0;
+    for (const Sent& s : sent_) {
+      held += s.first.status == TccStatus::kOk && s.first.amount > 0;
+    }
+    RC_ASSERT(h_.db.QueryInt("SELECT COUNT(*) FROM point_movements WHERE kind = 2") == held);
+    RC_CLASSIFY(held > 0, "points held");
+    RC_CLASSIFY(h_.db.QueryInt("SELECT COUNT(*) FROM point_movements WHERE kind = 3") > 0,
+                "hold confirmed");
+    RC_CLASSIFY(h_.db.QueryInt("SELECT COUNT(*) FROM point_movements WHERE kind IN (4, 5)") > 0,
+                "hold released");
+    h_.Finish();
+  }
+
+ private:
+  // A try as first sent, and its answer.
+  struct Sent {
+    TccTry t;
+    TccReply first;
+  };
+
+  void ApplyPaymentEvent(const Cmd& c, UserId user) {
+    const auto status = static_cast<PaymentStatus>((c.a % 5 + 5) % 5);
+    const PaymentEvent e{
+        static_cast<uint64_t>(c.key), PaymentFlow::kCharge, status, user, c.b * 100, "order"};
+    h_.ledger.ApplyPaymentEvent(e, 150, (c.s + 1) * sim::kSecond, h_.now);
+  }
+
+  // An invalid try is refused; a first try keeps the range properties; a
+  // try sent again answers as the first did when its parameters are the
+  // same, and is refused when they are not.
+  void Try(const Cmd& c, UserId user, const std::string& tcc_key) {
+    const TccTry t{tcc_key, user, c.a, c.a + c.b, (c.s + 1) * sim::kSecond};
+    const bool valid = t.amount_min >= 0 && t.amount_max >= t.amount_min && user > 0;
+    const int64_t spendable = valid ? h_.ledger.Balance(user, h_.now) : 0;
+    const TccReply r = h_.ledger.TryDebit(t, h_.now);
+    auto it = first_by_key_.find(tcc_key);
+    if (!valid) {
+      RC_ASSERT(r.status == TccStatus::kInvalid);
+    } else if (it == first_by_key_.end()) {
+      if (r.status != TccStatus::kCancelled) {
+        CheckTry(t, r, spendable);
+        first_by_key_.emplace(tcc_key, sent_.size());
+        sent_.push_back(Sent{t, r});
       }
-    }
-    // Spendable never goes negative; every user's balance equals its lots.
-    for (UserId u = 1; u <= users; ++u) {
-      RC_ASSERT(h.ledger.Balance(u, h.now) >= 0);
-      RC_ASSERT(h.ledger.AccountBalance(u, PointAccount::kPoint) ==
-                h.db.QueryInt("SELECT COALESCE(SUM(remaining), 0) FROM point_lots WHERE state = 2 "
-                              "AND user_id = " +
-                              std::to_string(u)));
+    } else {
+      const Sent& first = sent_[it->second];
+      const bool same = first.t.user == t.user && first.t.amount_min == t.amount_min &&
+                        first.t.amount_max == t.amount_max && first.t.ttl == t.ttl;
+      RC_ASSERT(r == (same ? first.first : TccReply{TccStatus::kInvalid, 0, 0}));
     }
   }
-  // One try movement per key that held points.
-  int64_t held = 0;
-  for (const Sent& s : sent) {
-    held += s.first.status == TccStatus::kOk && s.first.amount > 0;
+
+  // A first try sent again answers the same and moves nothing.
+  void Replay(const Cmd& c) {
+    if (sent_.empty()) {
+      return;
+    }
+    const Sent& s = sent_[static_cast<size_t>(c.key) % sent_.size()];
+    const int64_t rows = h_.JournalRows();
+    RC_ASSERT(h_.ledger.TryDebit(s.t, h_.now) == s.first);
+    RC_ASSERT(h_.JournalRows() == rows);
   }
-  RC_ASSERT(h.db.QueryInt("SELECT COUNT(*) FROM point_movements WHERE kind = 2") == held);
-  RC_CLASSIFY(held > 0, "points held");
-  RC_CLASSIFY(h.db.QueryInt("SELECT COUNT(*) FROM point_movements WHERE kind = 3") > 0,
-              "hold confirmed");
-  RC_CLASSIFY(h.db.QueryInt("SELECT COUNT(*) FROM point_movements WHERE kind IN (4, 5)") > 0,
-              "hold released");
-  h.Finish();
+
+  const int64_t users_;
+  Harness h_;
+  std::vector<Sent> sent_;
+  std::map<std::string, size_t> first_by_key_;  // tcc key -> its first try in sent_
+};
+
+}  // namespace
+
+RC_GTEST_PROP(PointProperty, AnySequenceKeepsTheJournalBalancedAndBalancesEqualLots, ()) {
+  const int64_t users = *rc::gen::inRange<int64_t>(1, 4);
+  const auto cmds = *rc::gen::container<std::vector<Cmd>>(GenCmd());
+  SequenceRun run(users);
+  for (const Cmd& c : cmds) {
+    run.Apply(c);
+    run.CheckBalancesEqualLots();
+  }
+  run.Finish();
 }
 
 }  // namespace paylab::system
