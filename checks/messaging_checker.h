@@ -72,6 +72,12 @@ class MessagingChecker : public ConsumerObserver {
   void Pass(Check c) { board_.Pass(c); }
   void Fail(Check c, std::string detail) { board_.Fail(c, std::move(detail)); }
 
+  // The final checks, one per invariant, in the order CheckFinal runs them.
+  void CheckNoEventLost(sim::Database& wallet, sim::Database& broker, sim::Database& mirror,
+                        std::string_view topic, std::string_view queue);
+  void CheckPartitionOrder(sim::Database& broker, std::string_view topic);
+  void CheckMirrorMatches(sim::Database& wallet, sim::Database& mirror);
+
   CheckBoard board_;
   std::set<std::pair<int32_t, int64_t>> delivered_positions_;
   std::unordered_set<uint64_t> applied_events_;  // membership only

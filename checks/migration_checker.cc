@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "system/migration/migrator.h"
+#include "system/migration/schema.h"
+#include "system/points/schema.h"
+#include "system/wallet/schema.h"
 
 namespace paylab::system {
 
@@ -39,6 +42,105 @@ constexpr std::array<const char*, 9> kNames = {
 bool HasTable(sim::Database& db, std::string_view name) {
   return db.QueryInt(fmt::format(
              "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '{}'", name)) > 0;
+}
+
+// Per user 1..users, the amount `table` (user_id, amount) holds for it; -1
+// for a user it has no row for.
+std::vector<int64_t> AmountByUser(sim::Database& db, std::string_view table, int64_t users) {
+  std::vector<int64_t> amounts(static_cast<size_t>(users) + 1, -1);
+  sim::Statement q(db, fmt::format("SELECT user_id, amount FROM {}", table));
+  while (q.Step()) {
+    if (q.Int(0) >= 1 && q.Int(0) <= users) {
+      amounts[static_cast<size_t>(q.Int(0))] = q.Int(1);
+    }
+  }
+  return amounts;
+}
+
+// How the wallet's moved-out amount `moved` and the point service's
+// activated amount `activated` of user `u` differ (-1: no row).
+std::string CutoverDifference(int64_t u, int64_t moved, int64_t activated) {
+  if (moved < 0) {
+    return fmt::format(
+        "user {} is active in the point service ({} points) but the wallet never "
+        "moved it out",
+        u, activated);
+  }
+  if (activated < 0) {
+    return fmt::format(
+        "user {} was moved out of the wallet ({}) but never activated in the point "
+        "service",
+        u, moved);
+  }
+  return fmt::format(
+      "user {}: the wallet moved out {} at the cutover, the point service "
+      "activated {}",
+      u, moved, activated);
+}
+
+// The first request key (in key order) with an effect in both systems, or
+// "". Tombstones are not effects.
+std::string FirstKeyInBothSystems(sim::Database& w, sim::Database& p) {
+  std::set<std::string> point_keys;
+  sim::Statement pk(p, "SELECT key FROM pays");
+  while (pk.Step()) {
+    point_keys.emplace(pk.Text(0));
+  }
+  sim::Statement lk(p, "SELECT grant_key FROM point_lots WHERE grant_key LIKE 'op/%'");
+  while (lk.Step()) {
+    point_keys.emplace(lk.Text(0));
+  }
+  sim::Statement wk(w, fmt::format("SELECT key FROM idempotency WHERE key LIKE 'op/%' AND op <> {} "
+                                   "AND status = {} ORDER BY key",
+                                   Stored(IdempotencyOp::kTombstone), Stored(WalletStatus::kOk)));
+  while (wk.Step()) {
+    const std::string_view k = wk.Text(0);
+    if (point_keys.count(std::string(k)) > 0) {
+      return std::string(k);
+    }
+  }
+  return "";
+}
+
+// What is wrong with the first cross-system payment (in key order) whose
+// points or wallet hold do not match how it ended, or "".
+std::string FirstPaymentNotExact(sim::Database& w, sim::Database& p) {
+  sim::Statement q(
+      p, fmt::format(
+             "SELECT y.key, y.state, y.points, y.amount, "
+             "COALESCE((SELECT h.amount FROM point_holds h WHERE h.key = y.key AND h.state = {}), "
+             "0), "
+             "COALESCE((SELECT f.amount FROM point_refunds f WHERE f.key = 'refund/' || y.key), "
+             "(SELECT l.amount FROM point_lots l WHERE l.grant_key = 'refund/' || y.key), 0) "
+             "FROM pays y ORDER BY y.key",
+             Stored(PointHoldState::kConfirmed)));
+  sim::Statement hold(w, "SELECT state, amount FROM holds WHERE idem_key = ?");
+  while (q.Step()) {
+    const std::string key(q.Text(0));
+    const int64_t state = q.Int(1);
+    const int64_t points = q.Int(2);
+    const int64_t amount = q.Int(3);
+    const int64_t kept = q.Int(4) - q.Int(5);
+    const bool committed = state == Stored(MigPayState::kCommitted);
+    if (state < Stored(MigPayState::kCommitted)) {
+      return fmt::format("payment {} is still open (state {}) with every fault healed", key, state);
+    }
+    if (kept != (committed ? points : 0)) {
+      return fmt::format("payment {} ended {} but kept {} points of the user (expected {})", key,
+                         committed ? "committed" : "not committed", kept, committed ? points : 0);
+    }
+    hold.Bind(1, key + "/w");
+    const bool hold_committed = hold.Step() && hold.Int(0) == Stored(HoldState::kCommitted);
+    const int64_t hold_amount = hold_committed ? hold.Int(1) : 0;
+    hold.Reset();
+    if (committed ? hold_amount != amount - points : hold_committed) {
+      return fmt::format("payment {}: its wallet hold {} (expected {})", key,
+                         hold_committed ? fmt::format("committed {}", hold_amount)
+                                        : std::string("is not committed"),
+                         committed ? amount - points : 0);
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -126,186 +228,114 @@ void MigrationChecker::OnMisuse(const ShopMisuseAnswer& a) {
 void MigrationChecker::CheckFinal(const MigrationDatabases& dbs, int64_t users, TypeId cashback) {
   sim::Database& w = *dbs.wallet;
   sim::Database& p = *dbs.point;
-  if (!HasTable(w, "migrated_users") || !HasTable(p, "activated")) {
+  if (!HasTable(w, wallet_tables::kMigratedUsers) || !HasTable(p, point_home_tables::kActivated)) {
     board_.Fail(kCompletes, "a service never booted: the migration tables are missing");
     return;
   }
-  // cutover_balance_equal
-  std::vector<int64_t> moved(static_cast<size_t>(users) + 1, -1);
-  std::vector<int64_t> activated(static_cast<size_t>(users) + 1, -1);
-  {
-    sim::Statement q(w, "SELECT user_id, amount FROM migrated_users");
-    while (q.Step()) {
-      if (q.Int(0) >= 1 && q.Int(0) <= users) {
-        moved[static_cast<size_t>(q.Int(0))] = q.Int(1);
-      }
-    }
-    sim::Statement a(p, "SELECT user_id, amount FROM activated");
-    while (a.Step()) {
-      if (a.Int(0) >= 1 && a.Int(0) <= users) {
-        activated[static_cast<size_t>(a.Int(0))] = a.Int(1);
-      }
-    }
-  }
-  bool cutover_ok = true;
-  for (int64_t u = 1; u <= users && cutover_ok; ++u) {
+  CheckCutoverBalanceEqual(w, p, users);
+  CheckNoCashbackLeftBehind(w, cashback);
+  CheckNoDoubleProcessing(w, p);
+  CheckPaymentMoneyExact(w, p);
+  CheckMoneyConserved(w, p);
+  CheckReconciliationClean(w);
+  CheckMigrationCompletes(dbs, users);
+}
+
+void MigrationChecker::CheckCutoverBalanceEqual(sim::Database& w, sim::Database& p, int64_t users) {
+  const std::vector<int64_t> moved = AmountByUser(w, wallet_tables::kMigratedUsers, users);
+  const std::vector<int64_t> activated = AmountByUser(p, point_home_tables::kActivated, users);
+  for (int64_t u = 1; u <= users; ++u) {
     const int64_t m = moved[static_cast<size_t>(u)];
     const int64_t a = activated[static_cast<size_t>(u)];
     if (m != a) {
-      cutover_ok = false;
-      board_.Fail(kCutover,
-                  m < 0 ? fmt::format("user {} is active in the point service ({} points) but "
-                                      "the wallet never moved it out",
-                                      u, a)
-                  : a < 0
-                      ? fmt::format("user {} was moved out of the wallet ({}) but never "
-                                    "activated in the point service",
-                                    u, m)
-                      : fmt::format("user {}: the wallet moved out {} at the cutover, the point "
-                                    "service activated {}",
-                                    u, m, a));
+      board_.Fail(kCutover, CutoverDifference(u, m, a));
+      return;
     }
   }
-  if (cutover_ok) {
-    board_.Pass(kCutover);
+  board_.Pass(kCutover);
+}
+
+void MigrationChecker::CheckNoCashbackLeftBehind(sim::Database& w, TypeId cashback) {
+  sim::Statement q(w,
+                   "SELECT m.user_id, a.balance FROM migrated_users m JOIN accounts a ON "
+                   "a.user_id = m.user_id AND a.type = ? WHERE a.balance > 0 ORDER BY m.user_id "
+                   "LIMIT 1");
+  q.Bind(1, int64_t{cashback});
+  if (q.Step()) {
+    board_.Fail(kOneSystem,
+                fmt::format("user {} is migrated, yet the wallet still holds {} CASHBACK for it "
+                            "(value came back after the switch and was never forwarded)",
+                            q.Int(0), q.Int(1)));
+  } else {
+    board_.Pass(kOneSystem);
   }
-  // points_in_one_system
-  {
-    sim::Statement q(w,
-                     "SELECT m.user_id, a.balance FROM migrated_users m JOIN accounts a ON "
-                     "a.user_id = m.user_id AND a.type = ? WHERE a.balance > 0 ORDER BY m.user_id "
-                     "LIMIT 1");
-    q.Bind(1, int64_t{cashback});
-    if (q.Step()) {
-      board_.Fail(kOneSystem,
-                  fmt::format("user {} is migrated, yet the wallet still holds {} CASHBACK for it "
-                              "(value came back after the switch and was never forwarded)",
-                              q.Int(0), q.Int(1)));
-    } else {
-      board_.Pass(kOneSystem);
-    }
+}
+
+void MigrationChecker::CheckNoDoubleProcessing(sim::Database& w, sim::Database& p) {
+  const std::string twice = FirstKeyInBothSystems(w, p);
+  if (!twice.empty()) {
+    board_.Fail(kNoDouble, fmt::format("request {} took effect in the wallet and again in the "
+                                       "point service (processed twice across the switch)",
+                                       twice));
+  } else {
+    board_.Pass(kNoDouble);
   }
-  // no_double_processing: request keys with an effect in both systems.
-  {
-    std::set<std::string> point_keys;
-    sim::Statement pk(p, "SELECT key FROM pays");
-    while (pk.Step()) {
-      point_keys.emplace(pk.Text(0));
-    }
-    sim::Statement lk(p, "SELECT grant_key FROM point_lots WHERE grant_key LIKE 'op/%'");
-    while (lk.Step()) {
-      point_keys.emplace(lk.Text(0));
-    }
-    // Keys of operations the wallet applied (tombstones are not effects).
-    sim::Statement wk(w,
-                      "SELECT key FROM idempotency WHERE key LIKE 'op/%' AND op <> 5 AND status = "
-                      "0 ORDER BY key");
-    std::string twice;
-    while (wk.Step() && twice.empty()) {
-      const std::string_view k = wk.Text(0);
-      if (point_keys.count(std::string(k)) > 0) {
-        twice = std::string(k);
-      }
-    }
-    if (!twice.empty()) {
-      board_.Fail(kNoDouble, fmt::format("request {} took effect in the wallet and again in the "
-                                         "point service (processed twice across the switch)",
-                                         twice));
-    } else {
-      board_.Pass(kNoDouble);
-    }
+}
+
+void MigrationChecker::CheckPaymentMoneyExact(sim::Database& w, sim::Database& p) {
+  const std::string bad = FirstPaymentNotExact(w, p);
+  if (!bad.empty()) {
+    board_.Fail(kPaymentExact, bad);
+  } else {
+    board_.Pass(kPaymentExact);
   }
-  // payment_money_exact
-  {
-    sim::Statement q(
-        p,
-        "SELECT y.key, y.state, y.points, y.amount, "
-        "COALESCE((SELECT h.amount FROM point_holds h WHERE h.key = y.key AND h.state = 2), 0), "
-        "COALESCE((SELECT f.amount FROM point_refunds f WHERE f.key = 'refund/' || y.key), "
-        "(SELECT l.amount FROM point_lots l WHERE l.grant_key = 'refund/' || y.key), 0) "
-        "FROM pays y ORDER BY y.key");
-    sim::Statement hold(w, "SELECT state, amount FROM holds WHERE idem_key = ?");
-    std::string bad;
-    while (bad.empty() && q.Step()) {
-      const std::string key(q.Text(0));
-      const int64_t state = q.Int(1);
-      const int64_t points = q.Int(2);
-      const int64_t amount = q.Int(3);
-      const int64_t kept = q.Int(4) - q.Int(5);
-      const bool committed = state == 3;
-      if (state < 3) {
-        bad =
-            fmt::format("payment {} is still open (state {}) with every fault healed", key, state);
-        break;
-      }
-      if (kept != (committed ? points : 0)) {
-        bad = fmt::format("payment {} ended {} but kept {} points of the user (expected {})", key,
-                          committed ? "committed" : "not committed", kept, committed ? points : 0);
-        break;
-      }
-      hold.Bind(1, key + "/w");
-      const bool hold_committed = hold.Step() && hold.Int(0) == 2;
-      const int64_t hold_amount = hold_committed ? hold.Int(1) : 0;
-      hold.Reset();
-      if (committed ? hold_amount != amount - points : hold_committed) {
-        bad = fmt::format("payment {}: its wallet hold {} (expected {})", key,
-                          hold_committed ? fmt::format("committed {}", hold_amount)
-                                         : std::string("is not committed"),
-                          committed ? amount - points : 0);
-      }
-    }
-    if (!bad.empty()) {
-      board_.Fail(kPaymentExact, bad);
-    } else {
-      board_.Pass(kPaymentExact);
-    }
+}
+
+void MigrationChecker::CheckMoneyConserved(sim::Database& w, sim::Database& p) {
+  const int64_t out = w.QueryInt(
+      fmt::format("SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE user_id = 0 AND type = {}",
+                  AccountTypes::kMigrated));
+  const int64_t in =
+      p.QueryInt(fmt::format("SELECT COALESCE(SUM(amount), 0) FROM point_lots WHERE state = {} AND "
+                             "(grant_key LIKE 'migrate/%' OR grant_key LIKE 'fwd/%')",
+                             Stored(LotState::kConfirmed)));
+  const int64_t unsent =
+      w.QueryInt("SELECT COALESCE(SUM(amount), 0) FROM migration_forwards WHERE sent = 0");
+  if (out != in + unsent) {
+    board_.Fail(kConserved,
+                fmt::format("the wallet moved out {} in all, the point service issued {} for it "
+                            "({} still being forwarded): {} {}",
+                            out, in, unsent, std::abs(out - in - unsent),
+                            out > in + unsent ? "lost" : "created"));
+  } else {
+    board_.Pass(kConserved);
   }
-  // money_conserved_across_systems
-  {
-    const int64_t out = w.QueryInt(fmt::format(
-        "SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE user_id = 0 AND type = {}",
-        AccountTypes::kMigrated));
-    const int64_t in = p.QueryInt(
-        "SELECT COALESCE(SUM(amount), 0) FROM point_lots WHERE state = 2 AND (grant_key LIKE "
-        "'migrate/%' OR grant_key LIKE 'fwd/%')");
-    const int64_t unsent =
-        w.QueryInt("SELECT COALESCE(SUM(amount), 0) FROM migration_forwards WHERE sent = 0");
-    if (out != in + unsent) {
-      board_.Fail(kConserved,
-                  fmt::format("the wallet moved out {} in all, the point service issued {} for it "
-                              "({} still being forwarded): {} {}",
-                              out, in, unsent, std::abs(out - in - unsent),
-                              out > in + unsent ? "lost" : "created"));
-    } else {
-      board_.Pass(kConserved);
-    }
+}
+
+void MigrationChecker::CheckReconciliationClean(sim::Database& w) {
+  const int64_t unsent = w.QueryInt("SELECT COUNT(*) FROM migration_forwards WHERE sent = 0");
+  if (unsent > 0) {
+    board_.Fail(kReconClean, fmt::format("{} forwards of returned CASHBACK never reached the "
+                                         "point service",
+                                         unsent));
+  } else {
+    board_.Pass(kReconClean);
   }
-  // reconciliation_clean
-  {
-    const int64_t unsent = w.QueryInt("SELECT COUNT(*) FROM migration_forwards WHERE sent = 0");
-    if (unsent > 0) {
-      board_.Fail(kReconClean, fmt::format("{} forwards of returned CASHBACK never reached the "
-                                           "point service",
-                                           unsent));
-    } else {
-      board_.Pass(kReconClean);
-    }
-  }
-  // migration_completes
-  {
-    const int64_t in_wallet = w.QueryInt("SELECT COUNT(*) FROM migrated_users");
-    const int64_t in_point = p.QueryInt("SELECT COUNT(*) FROM activated");
-    const int64_t in_controller = CountUsersIn(*dbs.controller, MigrationState::kMigrated);
-    if (!MigrationFinished(*dbs.migrator) || in_wallet != users || in_point != users ||
-        in_controller != users) {
-      board_.Fail(kCompletes,
-                  fmt::format("{} users; migrated in the wallet {}, in the point service {}, in "
-                              "the controller {}; the migrator {}",
-                              users, in_wallet, in_point, in_controller,
-                              MigrationFinished(*dbs.migrator) ? "finished" : "did not finish"));
-    } else {
-      board_.Pass(kCompletes);
-    }
+}
+
+void MigrationChecker::CheckMigrationCompletes(const MigrationDatabases& dbs, int64_t users) {
+  const int64_t in_wallet = dbs.wallet->QueryInt("SELECT COUNT(*) FROM migrated_users");
+  const int64_t in_point = dbs.point->QueryInt("SELECT COUNT(*) FROM activated");
+  const int64_t in_controller = CountUsersIn(*dbs.controller, MigrationState::kMigrated);
+  if (!MigrationFinished(*dbs.migrator) || in_wallet != users || in_point != users ||
+      in_controller != users) {
+    board_.Fail(kCompletes,
+                fmt::format("{} users; migrated in the wallet {}, in the point service {}, in "
+                            "the controller {}; the migrator {}",
+                            users, in_wallet, in_point, in_controller,
+                            MigrationFinished(*dbs.migrator) ? "finished" : "did not finish"));
+  } else {
+    board_.Pass(kCompletes);
   }
 }
 

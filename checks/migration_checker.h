@@ -75,6 +75,15 @@ class MigrationChecker : public ShopperObserver, public LedgerObserver {
   const std::optional<Violation>& first_violation() const { return board_.first_violation(); }
 
  private:
+  // The final checks, one per invariant, in the order CheckFinal runs them.
+  void CheckCutoverBalanceEqual(sim::Database& w, sim::Database& p, int64_t users);
+  void CheckNoCashbackLeftBehind(sim::Database& w, TypeId cashback);
+  void CheckNoDoubleProcessing(sim::Database& w, sim::Database& p);
+  void CheckPaymentMoneyExact(sim::Database& w, sim::Database& p);
+  void CheckMoneyConserved(sim::Database& w, sim::Database& p);
+  void CheckReconciliationClean(sim::Database& w);
+  void CheckMigrationCompletes(const MigrationDatabases& dbs, int64_t users);
+
   CheckBoard board_;
   std::function<sim::Database&()> wallet_db_;
   TypeId cashback_ = 0;

@@ -32,6 +32,11 @@ class PartnerChecker {
   const std::optional<Violation>& first_violation() const { return board_.first_violation(); }
 
  private:
+  // The final checks, one per invariant, in the order CheckFinal runs them.
+  void CheckJournalBalanced(sim::Database& db);
+  void CheckBalancesReconcile(sim::Database& db);
+  void CheckNoHoldLeft(sim::Database& db);
+
   CheckBoard board_;
 };
 

@@ -6,11 +6,14 @@
 #include <map>
 #include <optional>
 
-#include "system/wallet/account_types.h"
 #include "system/payments/partner.h"
 #include "system/payments/payment_service.h"
-#include "system/points/point_ledger.h"
+#include "system/payments/schema.h"
 #include "system/payments/upstream.h"
+#include "system/points/point_ledger.h"
+#include "system/points/schema.h"
+#include "system/wallet/account_types.h"
+#include "system/wallet/schema.h"
 
 namespace paylab::system {
 
@@ -52,6 +55,13 @@ bool Agrees(OrderState order, PaymentStatus payment) {
   return false;
 }
 
+// The amounts of the captured payments of `flow`.
+int64_t CapturedTotal(sim::Database& payment, PaymentFlow flow) {
+  return payment.QueryInt(
+      fmt::format("SELECT SUM(amount) FROM payments WHERE status = {} AND flow = {}",
+                  Stored(PaymentStatus::kCaptured), Stored(flow)));
+}
+
 int64_t PointClearingBalance(sim::Database& db) {
   return db.QueryInt(
       fmt::format("SELECT balance FROM point_accounts WHERE user_id = 0 AND account = {}",
@@ -62,9 +72,9 @@ int64_t PointClearingBalance(sim::Database& db) {
 // status calls for. Grants are keyed "grant/<payment id>".
 bool PointGrantsSettled(sim::Database& payment, sim::Database& point, std::string* detail) {
   {
-    sim::Statement s(point,
-                     "SELECT grant_key, user_id, amount FROM point_lots WHERE state = 1 "
-                     "ORDER BY id LIMIT 1");
+    sim::Statement s(point, fmt::format("SELECT grant_key, user_id, amount FROM point_lots "
+                                        "WHERE state = {} ORDER BY id LIMIT 1",
+                                        Stored(LotState::kProvisional)));
     if (s.Step()) {
       *detail = fmt::format("grant {} of {} points to user {} is still provisional", s.Text(0),
                             s.Int(2), s.Int(1));
@@ -106,7 +116,8 @@ PaymentChecker::PaymentChecker(sim::Simulator& sim,
 
 void PaymentChecker::CheckFinal(const PaymentDatabases& d) {
   CheckJournal(*d.payment);
-  CheckPayments(*d.payment);
+  CheckFundedExactly(*d.payment);
+  CheckNotStuck(*d.payment);
   CheckSales(d);
   CheckClearing(d);
   CheckUpstreams(d);
@@ -170,12 +181,13 @@ void PaymentChecker::CheckJournal(sim::Database& db) {
   board_.Pass(kJournalBalanced);
 }
 
-void PaymentChecker::CheckPayments(sim::Database& db) {
-  sim::Statement funded(db,
-                        "SELECT id, amount, partner_amount, point_amount, wallet_amount "
-                        "FROM payments WHERE status IN (1, 2) AND "
-                        "amount != partner_amount + point_amount + wallet_amount "
-                        "ORDER BY id LIMIT 1");
+void PaymentChecker::CheckFundedExactly(sim::Database& db) {
+  sim::Statement funded(
+      db, fmt::format("SELECT id, amount, partner_amount, point_amount, wallet_amount "
+                      "FROM payments WHERE status IN ({}) AND "
+                      "amount != partner_amount + point_amount + wallet_amount "
+                      "ORDER BY id LIMIT 1",
+                      StoredList({PaymentStatus::kAuthorized, PaymentStatus::kCaptured})));
   if (funded.Step()) {
     board_.Fail(
         kFundedExactly,
@@ -184,10 +196,15 @@ void PaymentChecker::CheckPayments(sim::Database& db) {
   } else {
     board_.Pass(kFundedExactly);
   }
-  sim::Statement stuck(db,
-                       "SELECT id, order_key, status, resource_status, request, phase, "
-                       "rollback_phase, reason FROM payments WHERE resource_status = 0 OR "
-                       "(resource_status = 2 AND status != 4) ORDER BY id LIMIT 1");
+}
+
+void PaymentChecker::CheckNotStuck(sim::Database& db) {
+  sim::Statement stuck(
+      db, fmt::format("SELECT id, order_key, status, resource_status, request, phase, "
+                      "rollback_phase, reason FROM payments WHERE resource_status = {} OR "
+                      "(resource_status = {} AND status != {}) ORDER BY id LIMIT 1",
+                      Stored(ResourceStatus::kWip), Stored(ResourceStatus::kFailed),
+                      Stored(PaymentStatus::kFailed)));
   if (stuck.Step()) {
     board_.Fail(
         kNotStuck,
@@ -203,10 +220,10 @@ void PaymentChecker::CheckPayments(sim::Database& db) {
 }
 
 void PaymentChecker::CheckSales(const PaymentDatabases& d) {
-  const int64_t charges =
-      d.payment->QueryInt("SELECT SUM(amount) FROM payments WHERE status = 2 AND flow = 1");
-  const int64_t credited =
-      d.payment->QueryInt("SELECT SUM(delta) FROM pay_journal WHERE account = 4 AND delta > 0");
+  const int64_t charges = CapturedTotal(*d.payment, PaymentFlow::kCharge);
+  const int64_t credited = d.payment->QueryInt(
+      fmt::format("SELECT SUM(delta) FROM pay_journal WHERE account = {} AND delta > 0",
+                  Stored(PayAccount::kUnsettled)));
   if (charges != credited) {
     board_.Fail(kSalesCredit,
                 fmt::format("captured charges total {} but merchants' unsettled sales were "
@@ -214,8 +231,7 @@ void PaymentChecker::CheckSales(const PaymentDatabases& d) {
                             charges, credited));
     return;
   }
-  const int64_t escrows =
-      d.payment->QueryInt("SELECT SUM(amount) FROM payments WHERE status = 2 AND flow = 2");
+  const int64_t escrows = CapturedTotal(*d.payment, PaymentFlow::kEscrow);
   const int64_t paid_out = d.wallet->QueryInt(
       fmt::format("SELECT -SUM(delta) FROM journal WHERE user_id = 0 AND type = {} AND delta < 0",
                   AccountTypes::kClearing));
@@ -234,7 +250,7 @@ void PaymentChecker::CheckClearing(const PaymentDatabases& d) {
         "SELECT balance FROM pay_accounts WHERE owner = 0 AND account = {}", static_cast<int>(a)));
   };
   // What holds of the outside caller confirmed into a clearing account.
-  const auto outside = [&](sim::Database* db, const char* sql) -> int64_t {
+  const auto outside = [&](sim::Database* db, const std::string& sql) -> int64_t {
     if (db == nullptr || d.outside_key_prefix.empty()) {
       return 0;
     }
@@ -253,19 +269,19 @@ void PaymentChecker::CheckClearing(const PaymentDatabases& d) {
        d.wallet->QueryInt(
            fmt::format("SELECT balance FROM accounts WHERE user_id = 0 AND type = {}",
                        AccountTypes::kClearing)),
-       outside(d.wallet,
-               "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE state = 2 AND dst_user = 0 "
-               "AND substr(idem_key, 1, length(?1)) = ?1"),
+       outside(d.wallet, fmt::format("SELECT COALESCE(SUM(amount), 0) FROM holds WHERE state = "
+                                     "{} AND dst_user = 0 AND substr(idem_key, 1, length(?1)) = ?1",
+                                     Stored(HoldState::kCommitted))),
        mirror(PayAccount::kWalletClearing)},
       {"point", PointClearingBalance(*d.point),
-       outside(d.point,
-               "SELECT COALESCE(SUM(amount), 0) FROM point_holds WHERE state = 2 "
-               "AND substr(key, 1, length(?1)) = ?1"),
+       outside(d.point, fmt::format("SELECT COALESCE(SUM(amount), 0) FROM point_holds WHERE "
+                                    "state = {} AND substr(key, 1, length(?1)) = ?1",
+                                    Stored(PointHoldState::kConfirmed))),
        mirror(PayAccount::kPointClearing)},
       {"partner", d.partner == nullptr ? 0 : PartnerClearingBalance(*d.partner),
-       outside(d.partner,
-               "SELECT COALESCE(SUM(amount), 0) FROM holds WHERE state = 2 "
-               "AND substr(key, 1, length(?1)) = ?1"),
+       outside(d.partner, fmt::format("SELECT COALESCE(SUM(amount), 0) FROM holds WHERE state = "
+                                      "{} AND substr(key, 1, length(?1)) = ?1",
+                                      Stored(PartnerHoldState::kConfirmed))),
        mirror(PayAccount::kPartnerClearing)},
   };
   for (const Pair& p : pairs) {

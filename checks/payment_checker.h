@@ -1,4 +1,4 @@
-// The payment checks (issue 4): what must hold across the payment service,
+// The payment checks: what must hold across the payment service,
 // its participants and its upstreams once the run is quiet.
 //
 // Checks, each on the shared CheckBoard:
@@ -67,7 +67,8 @@ class PaymentChecker {
 
  private:
   void CheckJournal(sim::Database& payment);
-  void CheckPayments(sim::Database& payment);
+  void CheckFundedExactly(sim::Database& payment);
+  void CheckNotStuck(sim::Database& payment);
   void CheckSales(const PaymentDatabases& d);
   void CheckClearing(const PaymentDatabases& d);
   void CheckUpstreams(const PaymentDatabases& d);

@@ -71,6 +71,13 @@ class PointChecker : public PointLedgerObserver {
   void Fail(Check c, std::string detail) { board_.Fail(c, std::move(detail)); }
   void SeeId(uint64_t id, std::string_view what);
 
+  // The final checks, one per invariant, in the order CheckFinal runs them.
+  void CheckJournalBalanced(sim::Database& db);
+  void CheckBalanceMatchesLots(sim::Database& db);
+  void CheckNotSpentAfterExpiry(sim::Database& db);
+  void CheckNoHoldLeft(sim::Database& db, sim::Time now);
+  void CheckIdsOdd(sim::Database& db);
+
   CheckBoard board_;
   int64_t movements_ = 0;
   int64_t journal_total_ = 0;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "sim/check.h"
+#include "system/messaging/schema.h"
 
 namespace paylab::system {
 
@@ -35,9 +36,9 @@ const QueueConfig* SourceOf(const std::vector<QueueConfig>& queues, std::string_
 }
 
 int64_t MaxReceives(sim::Database& broker, std::string_view queue) {
-  sim::Statement q(broker,
-                   "SELECT COALESCE(MAX(receive_count), 0) FROM queue_messages WHERE queue = ? AND "
-                   "state = 0");
+  sim::Statement q(broker, fmt::format("SELECT COALESCE(MAX(receive_count), 0) FROM queue_messages "
+                                       "WHERE queue = ? AND state = {}",
+                                       Stored(QueueMessageState::kLive)));
   q.Bind(1, queue);
   return q.Step() ? q.Int(0) : 0;
 }
@@ -45,9 +46,10 @@ int64_t MaxReceives(sim::Database& broker, std::string_view queue) {
 }  // namespace
 
 std::string QueueBacklog(sim::Database& broker, std::string_view queue) {
-  sim::Statement q(broker,
-                   "SELECT receive_count, COUNT(*) FROM queue_messages WHERE queue = ? AND "
-                   "state = 0 GROUP BY receive_count ORDER BY receive_count");
+  sim::Statement q(broker, fmt::format("SELECT receive_count, COUNT(*) FROM queue_messages WHERE "
+                                       "queue = ? AND state = {} GROUP BY receive_count ORDER BY "
+                                       "receive_count",
+                                       Stored(QueueMessageState::kLive)));
   q.Bind(1, queue);
   int64_t total = 0;
   int shown = 0;
@@ -129,9 +131,9 @@ void QueueChecker::CheckDeadLetters(sim::Database& broker, const std::vector<Que
       continue;  // not a dead-letter queue
     }
     const WatchedTopic& topic = Describe(watched, source->topic);
-    sim::Statement q(broker,
-                     "SELECT id, payload FROM queue_messages WHERE queue = ? AND state = 0 "
-                     "ORDER BY id");
+    sim::Statement q(broker, fmt::format("SELECT id, payload FROM queue_messages WHERE queue = ? "
+                                         "AND state = {} ORDER BY id",
+                                         Stored(QueueMessageState::kLive)));
     q.Bind(1, dlq.name);
     std::optional<std::string> good;
     while (!good && q.Step()) {

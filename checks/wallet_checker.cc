@@ -5,6 +5,8 @@
 
 #include <span>
 
+#include "system/wallet/schema.h"
+
 namespace paylab::system {
 
 namespace {
@@ -148,125 +150,148 @@ void WalletChecker::OnMisuseReply(std::string_view key, const WalletReply& reply
 }
 
 void WalletChecker::CheckFinal(sim::Database& db) {
-  // The journal, from the database itself.
+  CheckJournalZeroAtEnd(db);
+  CheckMovementsBalancedAtEnd(db);
+  CheckBalancesAgainstReplays(db);
+  CheckItemsCoverBalances(db);
+  CheckItemLogs(db);
+  CheckIdsUniqueAtEnd(db);
+  CheckOneEffectPerKeyAtEnd(db);
+  CheckHoldsResolved(db);
+  if (options_.no_hold_left) {
+    CheckNoHoldLeft(db);
+  }
+}
+
+void WalletChecker::CheckJournalZeroAtEnd(sim::Database& db) {
   const int64_t total = db.QueryInt("SELECT COALESCE(SUM(delta), 0) FROM journal");
   if (total != 0) {
     Fail(kJournalZero, fmt::format("at the end the journal sums to {}", total));
   } else {
     Pass(kJournalZero);
   }
-  {
-    sim::Statement q(db,
-                     "SELECT movement_id, SUM(delta) FROM journal GROUP BY movement_id "
-                     "HAVING SUM(delta) != 0 ORDER BY movement_id LIMIT 1");
-    if (q.Step()) {
-      Fail(kMovementBalanced,
-           fmt::format("movement {} in the database sums to {}", q.Int(0), q.Int(1)));
-    } else {
-      Pass(kMovementBalanced);
-    }
+}
+
+void WalletChecker::CheckMovementsBalancedAtEnd(sim::Database& db) {
+  sim::Statement q(db,
+                   "SELECT movement_id, SUM(delta) FROM journal GROUP BY movement_id "
+                   "HAVING SUM(delta) != 0 ORDER BY movement_id LIMIT 1");
+  if (q.Step()) {
+    Fail(kMovementBalanced,
+         fmt::format("movement {} in the database sums to {}", q.Int(0), q.Int(1)));
+  } else {
+    Pass(kMovementBalanced);
   }
-  // Balances: stored == journal replay == the checker's own replay.
-  {
-    sim::Statement q(db,
-                     "SELECT a.user_id, a.type, a.balance, COALESCE(j.s, 0) FROM accounts a "
-                     "LEFT JOIN (SELECT user_id, type, SUM(delta) AS s FROM journal "
-                     "GROUP BY user_id, type) j USING (user_id, type) ORDER BY a.user_id, a.type");
-    bool reconciles = true, non_negative = true;
-    while (q.Step()) {
-      const UserId u = q.Int(0);
-      const auto t = static_cast<TypeId>(q.Int(1));
-      const int64_t stored = q.Int(2), replayed = q.Int(3);
-      auto it = model_.find({u, t});
-      const int64_t seen = it == model_.end() ? 0 : it->second;
-      if (stored != replayed || stored != seen) {
-        Fail(kBalanceReconciles,
-             fmt::format("user {} {}: balance {}, journal replay {}, movements seen {}", u,
-                         types_.Get(t).name, stored, replayed, seen));
-        reconciles = false;
-        break;
-      }
-      if (stored < 0 && !types_.Get(t).allow_negative && non_negative) {
-        Fail(kNoForbiddenNegative,
-             fmt::format("user {} {} ends at {}", u, types_.Get(t).name, stored));
-        non_negative = false;
-      }
-    }
-    if (reconciles) {
-      Pass(kBalanceReconciles);
-    }
-    if (non_negative) {
-      Pass(kNoForbiddenNegative);
-    }
-  }
-  {
-    sim::Statement q(db,
-                     "SELECT a.user_id, a.type, a.balance, COALESCE(i.s, 0) FROM accounts a "
-                     "LEFT JOIN (SELECT user_id, type, SUM(remaining) AS s FROM balance_items "
-                     "GROUP BY user_id, type) i USING (user_id, type) "
-                     "WHERE a.user_id != 0 AND MAX(a.balance, 0) != COALESCE(i.s, 0) "
-                     "ORDER BY a.user_id, a.type LIMIT 1");
-    if (q.Step()) {
+}
+
+// Stored balance == journal replay == the checker's own replay
+// (balance_reconciles), and no forbidden negative balance
+// (no_forbidden_negative), in one pass over the accounts: the second is
+// judged on the accounts read before the first difference, where that
+// pass stops.
+void WalletChecker::CheckBalancesAgainstReplays(sim::Database& db) {
+  sim::Statement q(db,
+                   "SELECT a.user_id, a.type, a.balance, COALESCE(j.s, 0) FROM accounts a "
+                   "LEFT JOIN (SELECT user_id, type, SUM(delta) AS s FROM journal "
+                   "GROUP BY user_id, type) j USING (user_id, type) ORDER BY a.user_id, a.type");
+  bool reconciles = true, non_negative = true;
+  while (q.Step()) {
+    const UserId u = q.Int(0);
+    const auto t = static_cast<TypeId>(q.Int(1));
+    const int64_t stored = q.Int(2), replayed = q.Int(3);
+    auto it = model_.find({u, t});
+    const int64_t seen = it == model_.end() ? 0 : it->second;
+    if (stored != replayed || stored != seen) {
       Fail(kBalanceReconciles,
-           fmt::format("user {} {}: balance {} but balance items hold {}", q.Int(0),
-                       types_.Get(static_cast<TypeId>(q.Int(1))).name, q.Int(2), q.Int(3)));
-    } else {
-      Pass(kBalanceReconciles);
+           fmt::format("user {} {}: balance {}, journal replay {}, movements seen {}", u,
+                       types_.Get(t).name, stored, replayed, seen));
+      reconciles = false;
+      break;
+    }
+    if (stored < 0 && !types_.Get(t).allow_negative && non_negative) {
+      Fail(kNoForbiddenNegative,
+           fmt::format("user {} {} ends at {}", u, types_.Get(t).name, stored));
+      non_negative = false;
     }
   }
-  {
-    sim::Statement q(db,
-                     "SELECT i.id, i.amount, i.remaining, COALESCE(l.s, 0) FROM balance_items i "
-                     "LEFT JOIN (SELECT item_id, SUM(delta) AS s FROM balance_item_log "
-                     "GROUP BY item_id) l ON l.item_id = i.id "
-                     "WHERE i.remaining != i.amount + COALESCE(l.s, 0) OR i.remaining < 0 "
-                     "ORDER BY i.id LIMIT 1");
-    if (q.Step()) {
-      Fail(kBalanceReconciles,
-           fmt::format("balance item {}: amount {}, remaining {}, but its log sums to {}", q.Int(0),
-                       q.Int(1), q.Int(2), q.Int(3)));
-    } else {
-      Pass(kBalanceReconciles);
-    }
+  if (reconciles) {
+    Pass(kBalanceReconciles);
   }
-  // IDs, from the database.
-  {
-    sim::Statement q(db,
-                     "SELECT id FROM (SELECT id FROM movements UNION ALL SELECT id FROM holds) "
-                     "GROUP BY id HAVING COUNT(*) > 1 OR id % 2 != 0 ORDER BY id LIMIT 1");
-    if (q.Step()) {
-      Fail(kIdsUnique, fmt::format("id {} is duplicated or odd in the database", q.Int(0)));
-    } else {
-      Pass(kIdsUnique);
-    }
+  if (non_negative) {
+    Pass(kNoForbiddenNegative);
   }
-  {
-    sim::Statement q(db,
-                     "SELECT idem_key, COUNT(*) FROM movements WHERE idem_key IS NOT NULL "
-                     "GROUP BY idem_key HAVING COUNT(*) > 1 ORDER BY idem_key LIMIT 1");
-    if (q.Step()) {
-      Fail(kIdemOneEffect,
-           fmt::format("key {} has {} movements in the database", q.Text(0), q.Int(1)));
-    } else {
-      Pass(kIdemOneEffect);
-    }
+}
+
+// balance_reconciles: a user's balance items hold max(balance, 0).
+void WalletChecker::CheckItemsCoverBalances(sim::Database& db) {
+  sim::Statement q(db,
+                   "SELECT a.user_id, a.type, a.balance, COALESCE(i.s, 0) FROM accounts a "
+                   "LEFT JOIN (SELECT user_id, type, SUM(remaining) AS s FROM balance_items "
+                   "GROUP BY user_id, type) i USING (user_id, type) "
+                   "WHERE a.user_id != 0 AND MAX(a.balance, 0) != COALESCE(i.s, 0) "
+                   "ORDER BY a.user_id, a.type LIMIT 1");
+  if (q.Step()) {
+    Fail(kBalanceReconciles,
+         fmt::format("user {} {}: balance {} but balance items hold {}", q.Int(0),
+                     types_.Get(static_cast<TypeId>(q.Int(1))).name, q.Int(2), q.Int(3)));
+  } else {
+    Pass(kBalanceReconciles);
   }
-  {
-    sim::Statement q(db,
-                     "SELECT id, expires_at FROM holds WHERE state = 1 AND expires_at <= ? "
-                     "ORDER BY expires_at, id LIMIT 1");
-    // The expiry sweep runs every scan interval: a hold that expired within
-    // the last one is not late yet.
-    q.Bind(1, sim_.Now() - options_.expiry_grace);
-    if (q.Step()) {
-      Fail(kHoldsResolved, fmt::format("hold {} is still held, {:.3f} s past its expiry", q.Int(0),
-                                       sim::ToSeconds(sim_.Now() - q.Int(1))));
-    } else {
-      Pass(kHoldsResolved);
-    }
+}
+
+// balance_reconciles: each item's remainder == its amount + its log, never
+// below zero.
+void WalletChecker::CheckItemLogs(sim::Database& db) {
+  sim::Statement q(db,
+                   "SELECT i.id, i.amount, i.remaining, COALESCE(l.s, 0) FROM balance_items i "
+                   "LEFT JOIN (SELECT item_id, SUM(delta) AS s FROM balance_item_log "
+                   "GROUP BY item_id) l ON l.item_id = i.id "
+                   "WHERE i.remaining != i.amount + COALESCE(l.s, 0) OR i.remaining < 0 "
+                   "ORDER BY i.id LIMIT 1");
+  if (q.Step()) {
+    Fail(kBalanceReconciles,
+         fmt::format("balance item {}: amount {}, remaining {}, but its log sums to {}", q.Int(0),
+                     q.Int(1), q.Int(2), q.Int(3)));
+  } else {
+    Pass(kBalanceReconciles);
   }
-  if (options_.no_hold_left) {
-    CheckNoHoldLeft(db);
+}
+
+void WalletChecker::CheckIdsUniqueAtEnd(sim::Database& db) {
+  sim::Statement q(db,
+                   "SELECT id FROM (SELECT id FROM movements UNION ALL SELECT id FROM holds) "
+                   "GROUP BY id HAVING COUNT(*) > 1 OR id % 2 != 0 ORDER BY id LIMIT 1");
+  if (q.Step()) {
+    Fail(kIdsUnique, fmt::format("id {} is duplicated or odd in the database", q.Int(0)));
+  } else {
+    Pass(kIdsUnique);
+  }
+}
+
+void WalletChecker::CheckOneEffectPerKeyAtEnd(sim::Database& db) {
+  sim::Statement q(db,
+                   "SELECT idem_key, COUNT(*) FROM movements WHERE idem_key IS NOT NULL "
+                   "GROUP BY idem_key HAVING COUNT(*) > 1 ORDER BY idem_key LIMIT 1");
+  if (q.Step()) {
+    Fail(kIdemOneEffect,
+         fmt::format("key {} has {} movements in the database", q.Text(0), q.Int(1)));
+  } else {
+    Pass(kIdemOneEffect);
+  }
+}
+
+void WalletChecker::CheckHoldsResolved(sim::Database& db) {
+  sim::Statement q(db, fmt::format("SELECT id, expires_at FROM holds WHERE state = {} AND "
+                                   "expires_at <= ? ORDER BY expires_at, id LIMIT 1",
+                                   Stored(HoldState::kHeld)));
+  // The expiry sweep runs every scan interval: a hold that expired within
+  // the last one is not late yet.
+  q.Bind(1, sim_.Now() - options_.expiry_grace);
+  if (q.Step()) {
+    Fail(kHoldsResolved, fmt::format("hold {} is still held, {:.3f} s past its expiry", q.Int(0),
+                                     sim::ToSeconds(sim_.Now() - q.Int(1))));
+  } else {
+    Pass(kHoldsResolved);
   }
 }
 
@@ -274,10 +299,12 @@ void WalletChecker::CheckNoHoldLeft(sim::Database& db) {
   no_hold_left_listed_ = true;
   // Only the orchestrator's Tries (keys "<payment>/wallet", system/common/tcc.h):
   // the upstream client abandons its own holds on purpose, to expire.
-  sim::Statement q(db,
-                   "SELECT id, idem_key, expires_at, (SELECT COUNT(*) FROM holds WHERE state = 1 "
-                   "AND idem_key LIKE '%/wallet') FROM holds WHERE state = 1 AND idem_key LIKE "
-                   "'%/wallet' ORDER BY id LIMIT 1");
+  const int64_t held = Stored(HoldState::kHeld);
+  sim::Statement q(db, fmt::format("SELECT id, idem_key, expires_at, (SELECT COUNT(*) FROM holds "
+                                   "WHERE state = {} AND idem_key LIKE '%/wallet') FROM holds "
+                                   "WHERE state = {} AND idem_key LIKE '%/wallet' ORDER BY id "
+                                   "LIMIT 1",
+                                   held, held));
   if (q.Step()) {
     Fail(kNoHoldLeft,
          fmt::format("hold {} (key {}) is still held at the end, expiring at {:.3f} s; {} "

@@ -110,6 +110,17 @@ class WalletChecker : public LedgerObserver, public ClientObserver {
   void Fail(Check c, std::string detail) { board_.Fail(c, std::move(detail)); }
   void SeeId(uint64_t id, std::string_view what);
 
+  // The final checks against the database, one per invariant (or part of
+  // one), in the order CheckFinal runs them.
+  void CheckJournalZeroAtEnd(sim::Database& db);
+  void CheckMovementsBalancedAtEnd(sim::Database& db);
+  void CheckBalancesAgainstReplays(sim::Database& db);
+  void CheckItemsCoverBalances(sim::Database& db);
+  void CheckItemLogs(sim::Database& db);
+  void CheckIdsUniqueAtEnd(sim::Database& db);
+  void CheckOneEffectPerKeyAtEnd(sim::Database& db);
+  void CheckHoldsResolved(sim::Database& db);
+
   sim::Simulator& sim_;
   const AccountTypes& types_;
   WalletCheckerOptions options_;

@@ -5,7 +5,31 @@
 
 #include <utility>
 
+#include "sim/check.h"
+#include "system/messaging/schema.h"
+
 namespace paylab::models {
+
+namespace {
+
+// The number the queue store keeps for a message the model says is in
+// state `s`: the model names the contract's states, the store numbers them.
+int64_t StoredState(BrokerModel::MessageState s) {
+  switch (s) {
+    case BrokerModel::MessageState::kLive:
+      return system::Stored(system::QueueMessageState::kLive);
+    case BrokerModel::MessageState::kDeleted:
+      return system::Stored(system::QueueMessageState::kDeleted);
+    case BrokerModel::MessageState::kDeadLettered:
+      return system::Stored(system::QueueMessageState::kDeadLettered);
+    case BrokerModel::MessageState::kRedriven:
+      return system::Stored(system::QueueMessageState::kRedriven);
+  }
+  PAYLAB_CHECK(false && "a message state the queue store has no number for");
+  return -1;
+}
+
+}  // namespace
 
 BrokerAuditor::BrokerAuditor(sim::Simulator& sim, BrokerRules rules,
                              std::function<void(const system::Violation&)> on_violation)
@@ -113,14 +137,14 @@ std::string BrokerAuditor::CompareQueues(sim::Database& db) const {
     if (m == nullptr) {
       return fmt::format("{} #{} is in the database, not in the model", q.Text(0), q.Int(1));
     }
-    if (static_cast<int64_t>(m->state) != q.Int(5) || m->receive_count != q.Int(3) ||
+    if (StoredState(m->state) != q.Int(5) || m->receive_count != q.Int(3) ||
         m->visible_at != q.Int(4) || m->payload_hash != Fnv1a64(q.Text(2))) {
       return fmt::format(
           "{} #{} is in state {}, received {} time(s), visible from {} ns (payload {:016x}) in "
           "the database; the model says state {}, received {} time(s), visible from {} ns "
           "(payload {:016x})",
           q.Text(0), q.Int(1), q.Int(5), q.Int(3), q.Int(4), Fnv1a64(q.Text(2)),
-          static_cast<int>(m->state), m->receive_count, m->visible_at, m->payload_hash);
+          StoredState(m->state), m->receive_count, m->visible_at, m->payload_hash);
     }
   }
   if (seen != model_.queue_message_count()) {

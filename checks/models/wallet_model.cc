@@ -52,6 +52,132 @@ std::string ItemsText(std::vector<WalletModel::ItemDelta> items) {
   return out;
 }
 
+// The parts of WalletModel::Compare, each answering how the facts differ
+// from the prediction in one respect, or "".
+
+// The answer: status, amount and ID; and MoveOut's amounts.
+std::string AnswerDifference(const WalletApplied& fact, const WalletModel::Prediction& p) {
+  using IdFrom = WalletModel::Prediction::IdFrom;
+  const system::WalletReply& got = fact.reply;
+  uint64_t want_id = 0;
+  switch (p.id_from) {
+    case IdFrom::kNone:
+      break;
+    case IdFrom::kKnown:
+      want_id = p.id;
+      break;
+    case IdFrom::kFirstMovement:
+    case IdFrom::kLastMovement:
+      want_id = fact.movements.empty()                ? 0
+                : p.id_from == IdFrom::kFirstMovement ? fact.movements.front().id
+                                                      : fact.movements.back().id;
+      break;
+    case IdFrom::kNewHold:
+      want_id = fact.holds.empty() ? 0 : fact.holds.front().hold_id;
+      break;
+  }
+  if (got.status != p.status || got.amount != p.amount || got.id != want_id) {
+    return fmt::format(
+        "expected answer {} (id {}, amount {}), the ledger answered {} (id {}, "
+        "amount {})",
+        system::WalletStatusName(p.status), want_id, p.amount, system::WalletStatusName(got.status),
+        got.id, got.amount);
+  }
+  if (p.moved.size() != fact.moved.size() ||
+      !std::equal(p.moved.begin(), p.moved.end(), fact.moved.begin()) ||
+      p.refused_user != fact.refused_user) {
+    return fmt::format(
+        "expected moved amounts [{}] (refused user {}), the ledger moved [{}] "
+        "(refused user {})",
+        fmt::join(p.moved, ", "), p.refused_user, fmt::join(fact.moved, ", "), fact.refused_user);
+  }
+  return "";
+}
+
+// The hold the call created, if any, and its expiry.
+std::string NewHoldDifference(const WalletApplied& fact, const WalletModel::Prediction& p) {
+  const size_t new_holds = p.new_hold_expires ? 1 : 0;
+  if (fact.holds.size() != new_holds ||
+      (new_holds == 1 && fact.holds.front().expires_at != *p.new_hold_expires)) {
+    return fmt::format(
+        "expected {} new hold(s){}, the ledger made {}{}", new_holds,
+        p.new_hold_expires
+            ? fmt::format(" expiring at {:.6f} s", sim::ToSeconds(*p.new_hold_expires))
+            : "",
+        fact.holds.size(),
+        fact.holds.empty()
+            ? ""
+            : fmt::format(" expiring at {:.6f} s", sim::ToSeconds(fact.holds.front().expires_at)));
+  }
+  return "";
+}
+
+std::vector<WalletModel::Entry> EntriesOf(const system::MovementRecord& m) {
+  std::vector<WalletModel::Entry> entries;
+  for (const system::JournalEntry& j : m.entries) {
+    entries.push_back(WalletModel::Entry{j.user, j.type, j.delta});
+  }
+  return entries;
+}
+
+// How many movements the call wrote; the difference lists both sides.
+std::string MovementCountDifference(const WalletApplied& fact, const WalletModel::Prediction& p) {
+  if (p.movements.size() == fact.movements.size()) {
+    return "";
+  }
+  std::string want;
+  for (const WalletModel::Movement& m : p.movements) {
+    want += fmt::format(" {}:{}", system::MovementKindName(m.kind), EntriesText(m.entries));
+  }
+  std::string have;
+  for (const system::MovementRecord& m : fact.movements) {
+    have += fmt::format(" {}:{}", system::MovementKindName(m.kind), EntriesText(EntriesOf(m)));
+  }
+  return fmt::format("expected {} movement(s):{}; the ledger wrote {}:{}", p.movements.size(), want,
+                     fact.movements.size(), have);
+}
+
+// The i-th movement the call wrote: its kind, key, entries and the balance
+// items it changed.
+std::string MovementDifference(size_t i, const WalletModel::Movement& want,
+                               const WalletApplied& fact) {
+  const system::MovementRecord& have = fact.movements[i];
+  std::vector<WalletModel::Entry> entries = EntriesOf(have);
+  std::vector<WalletModel::Entry> want_entries = want.entries;
+  std::sort(entries.begin(), entries.end());
+  std::sort(want_entries.begin(), want_entries.end());
+  // Entries of one account within a movement are one change to it.
+  const bool same_key = want.key == have.idem_key;
+  if (want.kind != have.kind || !same_key || want_entries != entries) {
+    return fmt::format(
+        "movement {} expected {} key '{}':{}; the ledger wrote {} {} key "
+        "'{}':{}",
+        i + 1, system::MovementKindName(want.kind), want.key, EntriesText(want.entries),
+        system::MovementKindName(have.kind), have.id, have.idem_key, EntriesText(entries));
+  }
+  std::vector<WalletModel::ItemDelta> items;
+  for (const system::ItemChange& c : fact.items) {
+    if (c.movement == have.id) {
+      items.push_back(WalletModel::ItemDelta{c.created ? -1 : c.item, c.user, c.type, c.delta,
+                                             c.created ? c.expires_at : 0});
+    }
+  }
+  std::vector<WalletModel::ItemDelta> want_items = want.items;
+  for (WalletModel::ItemDelta& d : want_items) {
+    if (d.item < 0) {
+      d.item = -1;  // new items compare by what they are, not by ID
+    }
+  }
+  std::sort(items.begin(), items.end());
+  std::sort(want_items.begin(), want_items.end());
+  if (items != want_items) {
+    return fmt::format("movement {} ({} {}) expected balance items:{}; the ledger changed:{}",
+                       i + 1, system::MovementKindName(have.kind), have.id, ItemsText(want.items),
+                       ItemsText(items));
+  }
+  return "";
+}
+
 }  // namespace
 
 WalletModel::WalletModel(WalletRules rules) : rules_(std::move(rules)), users_(1) {
@@ -902,109 +1028,17 @@ std::string WalletModel::Check(const WalletApplied& fact) {
 }
 
 std::string WalletModel::Compare(const WalletApplied& fact, const Prediction& p) const {
-  const system::WalletReply& got = fact.reply;
-  uint64_t want_id = 0;
-  switch (p.id_from) {
-    case Prediction::IdFrom::kNone:
-      break;
-    case Prediction::IdFrom::kKnown:
-      want_id = p.id;
-      break;
-    case Prediction::IdFrom::kFirstMovement:
-    case Prediction::IdFrom::kLastMovement:
-      want_id = fact.movements.empty()                            ? 0
-                : p.id_from == Prediction::IdFrom::kFirstMovement ? fact.movements.front().id
-                                                                  : fact.movements.back().id;
-      break;
-    case Prediction::IdFrom::kNewHold:
-      want_id = fact.holds.empty() ? 0 : fact.holds.front().hold_id;
-      break;
+  std::string diff = AnswerDifference(fact, p);
+  if (diff.empty()) {
+    diff = NewHoldDifference(fact, p);
   }
-  if (got.status != p.status || got.amount != p.amount || got.id != want_id) {
-    return fmt::format(
-        "expected answer {} (id {}, amount {}), the ledger answered {} (id {}, "
-        "amount {})",
-        system::WalletStatusName(p.status), want_id, p.amount, system::WalletStatusName(got.status),
-        got.id, got.amount);
+  if (diff.empty()) {
+    diff = MovementCountDifference(fact, p);
   }
-  if (p.moved.size() != fact.moved.size() ||
-      !std::equal(p.moved.begin(), p.moved.end(), fact.moved.begin()) ||
-      p.refused_user != fact.refused_user) {
-    return fmt::format(
-        "expected moved amounts [{}] (refused user {}), the ledger moved [{}] "
-        "(refused user {})",
-        fmt::join(p.moved, ", "), p.refused_user, fmt::join(fact.moved, ", "), fact.refused_user);
+  for (size_t i = 0; diff.empty() && i < p.movements.size(); ++i) {
+    diff = MovementDifference(i, p.movements[i], fact);
   }
-  const size_t new_holds = p.new_hold_expires ? 1 : 0;
-  if (fact.holds.size() != new_holds ||
-      (new_holds == 1 && fact.holds.front().expires_at != *p.new_hold_expires)) {
-    return fmt::format(
-        "expected {} new hold(s){}, the ledger made {}{}", new_holds,
-        p.new_hold_expires
-            ? fmt::format(" expiring at {:.6f} s", sim::ToSeconds(*p.new_hold_expires))
-            : "",
-        fact.holds.size(),
-        fact.holds.empty()
-            ? ""
-            : fmt::format(" expiring at {:.6f} s", sim::ToSeconds(fact.holds.front().expires_at)));
-  }
-  if (p.movements.size() != fact.movements.size()) {
-    std::string want;
-    for (const Movement& m : p.movements) {
-      want += fmt::format(" {}:{}", system::MovementKindName(m.kind), EntriesText(m.entries));
-    }
-    std::string have;
-    for (const system::MovementRecord& m : fact.movements) {
-      std::vector<Entry> e;
-      for (const system::JournalEntry& j : m.entries) {
-        e.push_back(Entry{j.user, j.type, j.delta});
-      }
-      have += fmt::format(" {}:{}", system::MovementKindName(m.kind), EntriesText(e));
-    }
-    return fmt::format("expected {} movement(s):{}; the ledger wrote {}:{}", p.movements.size(),
-                       want, fact.movements.size(), have);
-  }
-  for (size_t i = 0; i < p.movements.size(); ++i) {
-    const Movement& want = p.movements[i];
-    const system::MovementRecord& have = fact.movements[i];
-    std::vector<Entry> entries;
-    for (const system::JournalEntry& j : have.entries) {
-      entries.push_back(Entry{j.user, j.type, j.delta});
-    }
-    std::vector<Entry> want_entries = want.entries;
-    std::sort(entries.begin(), entries.end());
-    std::sort(want_entries.begin(), want_entries.end());
-    // Entries of one account within a movement are one change to it.
-    const bool same_key = want.key == have.idem_key;
-    if (want.kind != have.kind || !same_key || want_entries != entries) {
-      return fmt::format(
-          "movement {} expected {} key '{}':{}; the ledger wrote {} {} key "
-          "'{}':{}",
-          i + 1, system::MovementKindName(want.kind), want.key, EntriesText(want.entries),
-          system::MovementKindName(have.kind), have.id, have.idem_key, EntriesText(entries));
-    }
-    std::vector<ItemDelta> items;
-    for (const system::ItemChange& c : fact.items) {
-      if (c.movement == have.id) {
-        items.push_back(ItemDelta{c.created ? -1 : c.item, c.user, c.type, c.delta,
-                                  c.created ? c.expires_at : 0});
-      }
-    }
-    std::vector<ItemDelta> want_items = want.items;
-    for (ItemDelta& d : want_items) {
-      if (d.item < 0) {
-        d.item = -1;  // new items compare by what they are, not by ID
-      }
-    }
-    std::sort(items.begin(), items.end());
-    std::sort(want_items.begin(), want_items.end());
-    if (items != want_items) {
-      return fmt::format("movement {} ({} {}) expected balance items:{}; the ledger changed:{}",
-                         i + 1, system::MovementKindName(have.kind), have.id, ItemsText(want.items),
-                         ItemsText(items));
-    }
-  }
-  return "";
+  return diff;
 }
 
 void WalletModel::Learn(const WalletApplied& fact, const Prediction& p) {

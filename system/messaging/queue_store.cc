@@ -20,11 +20,11 @@ std::string_view QueueStatusName(QueueStatus s) {
 }
 
 namespace {
-// Message states.
-constexpr int64_t kLive = 0;
-constexpr int64_t kDeleted = 1;
-constexpr int64_t kDeadLettered = 2;  // moved to the dead-letter queue
-constexpr int64_t kRedriven = 3;      // moved from a dead-letter queue back to its source
+// Message states, as stored.
+constexpr int64_t kLive = Stored(QueueMessageState::kLive);
+constexpr int64_t kDeleted = Stored(QueueMessageState::kDeleted);
+constexpr int64_t kDeadLettered = Stored(QueueMessageState::kDeadLettered);
+constexpr int64_t kRedriven = Stored(QueueMessageState::kRedriven);
 }  // namespace
 
 struct QueueStore::Stmts {

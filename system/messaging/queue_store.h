@@ -39,7 +39,7 @@
 //    payload, receive_count, visible_at (ns: when it is or was visible),
 //    state, enqueued_at), state 0 live, 1 deleted, 2 dead-lettered (moved
 //    to the dead-letter queue), 3 redriven (moved back from a dead-letter
-//    queue), for auditors.
+//    queue) (QueueMessageState, system/messaging/schema.h), for auditors.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +52,7 @@
 #include "sim/storage.h"
 #include "sim/time.h"
 #include "system/messaging/broker_observer.h"
+#include "system/messaging/schema.h"
 
 namespace paylab::system {
 

@@ -24,19 +24,13 @@
 #include <vector>
 
 #include "sim/context.h"
+#include "system/migration/schema.h"
 #include "system/wallet/account_types.h"
 
 namespace paylab::system {
 
 namespace asio = boost::asio;
 
-enum class MigrationState : uint8_t {
-  kLegacy = 0,
-  kMaintenance = 1,
-  kMigrating = 2,
-  kMigrated = 3
-};
-std::string_view MigrationStateName(MigrationState s);
 // Whether point use (and cashback credit) is refused in this state.
 inline bool BlocksPoints(MigrationState s) {
   return s == MigrationState::kMaintenance || s == MigrationState::kMigrating;

@@ -33,23 +33,17 @@ CREATE TABLE IF NOT EXISTS home_counters(name TEXT PRIMARY KEY, value INTEGER NO
   WITHOUT ROWID;
 )sql";
 
-// Payment states, stored.
-enum PayState : int {
-  kComputed = 0,  // MIN and MAX stored, points not debited yet
-  kPoints = 1,    // points debited
-  kPrepared = 2,  // the wallet holds the rest
-  kCommitted = 3,
-  kRolledBack = 4,
-  kDeclined = 5,
-  kExpiredPay = 6,
-  // Rolled back by the caller after its Prepare answered ok: a replayed
-  // Prepare answers ok again, as the wallet's ledger replays its stored
-  // answer (the same key, the same answer, through either API).
-  kRolledBackPrepared = 7,
-  // Expired after its Prepare answered ok: a Commit hears expired, a
-  // replayed Prepare ok again (the first answer), as with the wallet.
-  kExpiredPrepared = 8,
-};
+// Payment states, as stored (MigPayState): the code below computes with
+// the stored integers.
+constexpr int kComputed = static_cast<int>(MigPayState::kComputed);
+constexpr int kPoints = static_cast<int>(MigPayState::kPoints);
+constexpr int kPrepared = static_cast<int>(MigPayState::kPrepared);
+constexpr int kCommitted = static_cast<int>(MigPayState::kCommitted);
+constexpr int kRolledBack = static_cast<int>(MigPayState::kRolledBack);
+constexpr int kDeclined = static_cast<int>(MigPayState::kDeclined);
+constexpr int kExpiredPay = static_cast<int>(MigPayState::kExpired);
+constexpr int kRolledBackPrepared = static_cast<int>(MigPayState::kRolledBackPrepared);
+constexpr int kExpiredPrepared = static_cast<int>(MigPayState::kExpiredPrepared);
 
 MigReply Status(MigStatus s) {
   MigReply r;

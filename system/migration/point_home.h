@@ -50,6 +50,7 @@
 #include "sim/context.h"
 #include "system/common/ids.h"
 #include "system/migration/controller.h"
+#include "system/migration/schema.h"
 #include "system/points/point_ledger.h"
 #include "system/messaging/queue_consumer.h"
 

@@ -84,6 +84,7 @@
 #include "sim/simulator.h"
 #include "sim/storage.h"
 #include "system/common/tcc.h"
+#include "system/payments/schema.h"
 
 namespace paylab::system {
 
@@ -121,34 +122,6 @@ struct PartnerConfig {
   // another amount, user or ttl is not refused.
   bool defect_key_ignores_params = false;
 };
-
-// The partner's accounts. Users hold kPoints; the system user 0 holds the
-// others.
-enum class PartnerAccount : uint8_t { kPoints = 0, kIssue = 1, kHolds = 2, kClearing = 3 };
-
-// A hold's row in the `holds` table (keyed by the TCC key). Declined Tries
-// and empty-rollback tombstones are rows too, so that a key keeps its first
-// answer; only kHeld rows hold points.
-enum class PartnerHoldState : uint8_t {
-  kHeld = 1,
-  kConfirmed = 2,
-  kCancelled = 3,
-  kExpired = 4,
-  kDeclined = 5,
-  kTombstone = 6,
-};
-
-enum class PartnerMovementKind : uint8_t {
-  kIssue = 1,
-  kTry = 2,
-  kConfirm = 3,
-  kCancel = 4,
-  kExpire = 5,
-};
-
-std::string_view PartnerAccountName(PartnerAccount a);
-std::string_view PartnerHoldStateName(PartnerHoldState s);
-std::string_view PartnerMovementKindName(PartnerMovementKind k);
 
 // One journal entry of a movement.
 struct PartnerEntry {

@@ -101,27 +101,13 @@
 #include "system/common/ids.h"
 #include "system/messaging/outbox.h"
 #include "system/points/payment_event.h"
+#include "system/payments/schema.h"
 #include "system/messaging/relay.h"
 #include "system/common/tcc.h"
 
 namespace paylab::system {
 
 namespace asio = boost::asio;
-
-enum class ResourceStatus : uint8_t { kWip = 0, kWait = 1, kFailed = 2 };
-std::string_view ResourceStatusName(ResourceStatus s);
-enum class PaymentRequestKind : uint8_t { kCreate = 0, kCapture = 1, kVoid = 2 };
-
-// Accounts of the merchant ledger. Clearing accounts and fees belong to
-// owner 0; sales accounts to the merchant (or seller) id.
-enum class PayAccount : uint8_t {
-  kWalletClearing = 1,
-  kPointClearing = 2,
-  kPartnerClearing = 3,
-  kUnsettled = 4,
-  kSettled = 5,
-  kFees = 6,
-};
 
 class PaymentObserver;
 

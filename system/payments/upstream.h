@@ -55,23 +55,13 @@
 #include "sim/context.h"
 #include "system/common/answer_log.h"
 #include "system/payments/payment_service.h"
+#include "system/payments/schema.h"
 #include "system/points/payment_event.h"
 #include "system/messaging/queue_consumer.h"
 
 namespace paylab::system {
 
 namespace asio = boost::asio;
-
-enum class OrderState : uint8_t {
-  kPending = 0,
-  kAuthorized = 1,
-  kCaptured = 2,
-  kVoided = 3,
-  kDeclined = 4,  // the payment failed: declined by a participant
-  kFailed = 5,    // the upstream gave up on the payment (or it refused)
-};
-inline constexpr size_t kOrderStates = 6;
-std::string_view OrderStateName(OrderState s);
 
 struct UpstreamConfig {
   std::string name;  // the node name, and the prefix of its order keys

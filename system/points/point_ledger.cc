@@ -138,9 +138,6 @@ CREATE TABLE IF NOT EXISTS point_tcc_keys(
   at INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
 
-// What a TCC key records: a try and its answer, or a cancel that came first.
-enum class TccKeyKind : uint8_t { kTried = 1, kCancelledFirst = 2 };
-
 constexpr std::string_view kCounterNames[] = {
     "grants_provisional", "grants_confirmed", "grants_revoked", "tombstones",
     "grant_conflicts",    "events_applied",   "poison_seen",    "apply_failures",

@@ -64,36 +64,10 @@
 #include "system/wallet/account_types.h"
 #include "system/common/ids.h"
 #include "system/points/payment_event.h"
+#include "system/points/schema.h"
 #include "system/common/tcc.h"
 
 namespace paylab::system {
-
-// The accounts of the point ledger. A user holds kPoint; the system user
-// (kSystemUser, 0) holds the others.
-enum class PointAccount : int32_t {
-  kPoint = 1,
-  kIssue = 100,
-  kHolds = 101,
-  kBreakage = 102,
-  kClearing = 103,
-};
-std::string_view PointAccountName(PointAccount a);
-
-enum class PointMovementKind : uint8_t {
-  kIssue = 1,       // ISSUE -> user: a grant confirmed
-  kTry = 2,         // user -> HOLDS: a try held points
-  kConfirm = 3,     // HOLDS -> CLEARING: a hold confirmed
-  kCancel = 4,      // HOLDS -> user: a hold cancelled
-  kExpireHold = 5,  // HOLDS -> user: a hold expired
-  kBreakage = 6,    // user -> BREAKAGE: a lot expired
-};
-// "point_issue", "point_try", ...: distinct from the wallet's movement names
-// in a trace.
-std::string_view PointMovementKindName(PointMovementKind k);
-
-enum class LotState : uint8_t { kProvisional = 1, kConfirmed = 2, kRevoked = 3 };
-
-enum class PointHoldState : uint8_t { kHeld = 1, kConfirmed = 2, kCancelled = 3, kExpired = 4 };
 
 enum class GrantStatus : uint8_t {
   kOk,           // the grant is in the state asked for (now or already)

@@ -57,30 +57,11 @@
 #include "sim/storage.h"
 #include "sim/time.h"
 #include "system/wallet/account_types.h"
+#include "system/wallet/schema.h"
 #include "system/common/ids.h"
 #include "system/messaging/outbox.h"
 
 namespace paylab::system {
-
-enum class WalletStatus : uint8_t {
-  kOk,
-  kInsufficientFunds,
-  kCapExceeded,
-  kNoSuchUser,
-  kNoSuchAccount,
-  kNoSuchHold,
-  kHoldExpired,
-  kHoldNotActive,
-  kIdempotencyMismatch,
-  kInvalidArgument,
-  // A Prepare whose key was rolled back first (an empty rollback's
-  // tombstone): no hold was created. Appended last: statuses are stored.
-  kCancelled,
-  // A migration MoveOut refused: a balance differs from the verified one,
-  // or a hold of the user is in flight. Nothing moved.
-  kMigrationRefused,
-};
-std::string_view WalletStatusName(WalletStatus s);
 
 struct WalletReply {
   WalletStatus status = WalletStatus::kOk;
@@ -91,21 +72,6 @@ struct WalletReply {
     return status == o.status && id == o.id && amount == o.amount;
   }
 };
-
-enum class MovementKind : uint8_t {
-  kDeposit = 1,
-  kTransfer = 2,
-  kPrepare = 3,
-  kCommit = 4,
-  kRollback = 5,
-  kExpireHold = 6,
-  kBreakage = 7,
-  kPayout = 8,
-  kMigrateOut = 9,
-};
-std::string_view MovementKindName(MovementKind k);
-
-enum class HoldState : uint8_t { kHeld = 1, kCommitted = 2, kRolledBack = 3, kExpired = 4 };
 
 struct JournalEntry {
   UserId user = 0;
@@ -393,15 +359,7 @@ class Ledger {
  private:
   struct Stmts;
   struct Pending;
-  // Stored in the idempotency table. kTombstone marks a key cancelled by
-  // an empty rollback.
-  enum class Op : uint8_t {
-    kDeposit = 1,
-    kTransfer = 2,
-    kPrepare = 3,
-    kPayout = 4,
-    kTombstone = 5
-  };
+  using Op = IdempotencyOp;
   struct IdemParams {
     Op op;
     int64_t a, b, c, d;
