@@ -92,8 +92,7 @@ std::string BlankNonCode(const std::string& s) {
 }
 
 struct LongFunction {
-  std::string where;  // file:line
-  std::string head;   // the signature's last words
+  std::string where;  // file:line of the opening brace
   int lines;
 };
 
@@ -118,7 +117,7 @@ bool IsInitialiserBrace(const std::string& head) {
   return std::regex_search(head, kInitList);
 }
 
-[[maybe_unused]] std::vector<LongFunction> LongFunctionsIn(const fs::path& file, const std::string& rel) {
+std::vector<LongFunction> LongFunctionsIn(const fs::path& file, const std::string& rel) {
   const std::string code = BlankNonCode(ReadText(file));
   std::vector<LongFunction> found;
   // Scope kinds: 'o' other (namespace, class, initialiser), 'f' function body.
@@ -135,7 +134,7 @@ bool IsInitialiserBrace(const std::string& head) {
         if (static_cast<int>(scopes.size()) == function_depth) {
           const int lines = line - opened_at.back() + 1;
           if (lines > kMaxFunctionLines) {
-            found.push_back({rel + ":" + std::to_string(opened_at.back()), "", lines});
+            found.push_back({rel + ":" + std::to_string(opened_at.back()), lines});
           }
           opened_at.pop_back();
           function_depth = -1;
@@ -193,6 +192,39 @@ std::vector<fs::path> SourceFiles() {
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+TEST(Layout, NoFunctionIsLongerThanAScreen) {
+  int scanned = 0;
+  std::vector<LongFunction> all;
+  for (const auto& file : SourceFiles()) {
+    ++scanned;
+    for (auto& f : LongFunctionsIn(file, fs::relative(file, kSourceDir).string())) all.push_back(f);
+  }
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.lines > b.lines; });
+  for (const auto& f : all) {
+    ADD_FAILURE() << f.where << ": a function of " << f.lines << " lines (at most "
+                  << kMaxFunctionLines << "); split it";
+  }
+  EXPECT_GT(scanned, 50) << "the scanner found too few source files under " << kSourceDir;
+}
+
+// The scanner itself: a planted long function is found, braces in comments,
+// strings and raw strings do not count, and classes and namespaces are not
+// functions.
+TEST(Layout, TheScannerFindsAPlantedLongFunction) {
+  const fs::path dir = fs::temp_directory_path() / "paylab_layout_test";
+  fs::create_directories(dir);
+  std::string text = "namespace a {\nstruct S {\n  int f() const {\n";
+  for (int i = 0; i < 120; ++i) text += "    x += \"}\"; // }\n";
+  text += "    auto s = R\"x(}})x\";\n    return 1;\n  }\n};\n";
+  text += "S::S(int v) : a_{v}, b_(v) {\n  g();\n}\n";
+  text += "int short_one() { return '}'; }\n}  // namespace a\n";
+  std::ofstream(dir / "planted.cc") << text;
+  const auto found = LongFunctionsIn(dir / "planted.cc", "planted.cc");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].where, "planted.cc:3");
+  EXPECT_EQ(found[0].lines, 124);
 }
 
 // Each folder and the folders it may include, besides itself. Test files
@@ -279,6 +311,22 @@ std::vector<std::string> UpwardIncludes() {
 
 TEST(Layout, IncludesRunOneWay) {
   for (const auto& wrong : UpwardIncludes()) ADD_FAILURE() << wrong;
+}
+
+// The rule itself: a planted upward include is refused, a downward one and
+// one inside the folder are allowed.
+TEST(Layout, TheIncludeRuleRefusesAPlantedUpwardInclude) {
+  const FolderRule* wallet = RuleOf("system/wallet/ledger.cc");
+  ASSERT_NE(wallet, nullptr);
+  EXPECT_EQ(wallet->folder, "system/wallet");
+  EXPECT_FALSE(MayInclude(*wallet, "checks/wallet_checker.h"));
+  EXPECT_FALSE(MayInclude(*wallet, "system/payments/payment_service.h"));
+  EXPECT_TRUE(MayInclude(*wallet, "system/messaging/outbox.h"));
+  EXPECT_TRUE(MayInclude(*wallet, "system/wallet/account_types.h"));
+  const FolderRule* sim = RuleOf("sim/node.cc");
+  ASSERT_NE(sim, nullptr);
+  EXPECT_FALSE(MayInclude(*sim, "system/common/ids.h"));
+  EXPECT_EQ(RuleOf("harness/worlds/wallet_world.cc")->folder, "harness");
 }
 
 TEST(Layout, EveryRuleNamesAFolderThatExists) {
