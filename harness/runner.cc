@@ -13,7 +13,7 @@
 
 #include "harness/swarm.h"
 #include "harness/world.h"
-#include "harness/worlds/make_world.h"
+#include "harness/worlds/worlds.h"
 #include "reports/report.h"
 #include "sim/check.h"
 #include "sim/network.h"

@@ -28,6 +28,7 @@
 
 #include "harness/runner.h"
 #include "harness/schema/scenario.h"
+#include "load_scenario.h"
 #include "harness/shrink.h"
 #include "harness/swarm.h"
 #include "harness/sweep.h"
@@ -47,14 +48,7 @@ constexpr uint64_t kCleanScale = 10;  // a tenth of the seeds
 constexpr uint64_t kCleanScale = 1;
 #endif
 
-scenarios::Scenario Load(const std::string& file) {
-  auto loaded = scenarios::LoadScenario(file);
-  if (auto* e = std::get_if<scenarios::ScenarioError>(&loaded)) {
-    ADD_FAILURE() << scenarios::FormatError(file, *e);
-    return {};
-  }
-  return std::get<scenarios::Scenario>(loaded);
-}
+scenarios::Scenario Load(const std::string& file) { return testing_scenarios::LoadOrFail(file); }
 
 scenarios::SweepOutcome Sweep(const std::string& file, uint64_t first, uint64_t last,
                               system::DefectSet defects, bool swarm, int64_t max_failures) {

@@ -30,9 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-using testing_cli::Paylab;
-using testing_cli::Ran;
-using testing_cli::ReadFile;
+using namespace testing_cli;  // Paylab, Ran, ReadFile
 
 fs::path TempDir(const std::string& name) { return testing_cli::TempDir("e2e", name); }
 

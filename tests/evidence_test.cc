@@ -34,15 +34,14 @@
 #include "reports/report.h"
 #include "harness/runner.h"
 #include "harness/schema/scenario.h"
+#include "load_scenario.h"
 
 namespace paylab {
 namespace {
 
 namespace fs = std::filesystem;
 
-using testing_cli::Paylab;
-using testing_cli::Ran;
-using testing_cli::ReadFile;
+using namespace testing_cli;  // Paylab, Ran, ReadFile
 
 fs::path TempDir(const std::string& name) { return testing_cli::TempDir("evidence", name); }
 
@@ -97,14 +96,7 @@ class Sql {
   bool ok_ = false;
 };
 
-scenarios::Scenario Load(const std::string& file) {
-  auto loaded = scenarios::LoadScenario(file);
-  if (auto* err = std::get_if<scenarios::ScenarioError>(&loaded)) {
-    ADD_FAILURE() << scenarios::FormatError(file, *err);
-    return {};
-  }
-  return std::get<scenarios::Scenario>(loaded);
-}
+scenarios::Scenario Load(const std::string& file) { return testing_scenarios::LoadOrFail(file); }
 
 const reports::CheckResult* FindCheck(const reports::RunResult& r, const std::string& name) {
   for (const reports::CheckResult& c : r.checks) {

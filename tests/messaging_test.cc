@@ -12,18 +12,12 @@
 #include "reports/report.h"
 #include "harness/runner.h"
 #include "harness/schema/scenario.h"
+#include "load_scenario.h"
 
 namespace paylab {
 namespace {
 
-scenarios::Scenario Messaging() {
-  auto loaded = scenarios::LoadScenario("scenarios/messaging.json");
-  if (auto* err = std::get_if<scenarios::ScenarioError>(&loaded)) {
-    ADD_FAILURE() << scenarios::FormatError("scenarios/messaging.json", *err);
-    return {};
-  }
-  return std::get<scenarios::Scenario>(loaded);
-}
+scenarios::Scenario Messaging() { return testing_scenarios::LoadOrFail("scenarios/messaging.json"); }
 
 std::map<std::string, int64_t> AsMap(const std::vector<std::pair<std::string, int64_t>>& v) {
   return {v.begin(), v.end()};
@@ -96,23 +90,24 @@ TEST(Messaging, SameSeedSameTraceHash) {
   EXPECT_NE(a.trace_hash, c.trace_hash);
 }
 
-TEST(Messaging, ConsumerWithoutProcessedRecordIsCaughtApplyingTwice) {
+// Seed 1 of the messaging scenario with `defect` on.
+reports::RunResult RunWithDefect(system::Defect defect) {
   scenarios::RunOptions o;
   o.seed = 1;
   o.scenario_file = "scenarios/messaging.json";
-  o.defects.Add(system::Defect::kConsumerWithoutDedup);
-  const reports::RunResult r = scenarios::RunScenario(Messaging(), o);
+  o.defects.Add(defect);
+  return scenarios::RunScenario(Messaging(), o);
+}
+
+TEST(Messaging, ConsumerWithoutProcessedRecordIsCaughtApplyingTwice) {
+  const reports::RunResult r = RunWithDefect(system::Defect::kConsumerWithoutDedup);
   ASSERT_EQ(r.outcome, reports::RunOutcome::kCheckFailed) << r.internal_error;
   EXPECT_EQ(r.violation->check, "event_applied_once");
   EXPECT_NE(reports::ReplayCommand(r).find("--defect consumer_without_dedup"), std::string::npos);
 }
 
 TEST(Messaging, PublishingOutsideTheOutboxLosesEventsOnACrash) {
-  scenarios::RunOptions o;
-  o.seed = 1;
-  o.scenario_file = "scenarios/messaging.json";
-  o.defects.Add(system::Defect::kPublishOutsideOutbox);
-  const reports::RunResult r = scenarios::RunScenario(Messaging(), o);
+  const reports::RunResult r = RunWithDefect(system::Defect::kPublishOutsideOutbox);
   ASSERT_EQ(r.outcome, reports::RunOutcome::kCheckFailed) << r.internal_error;
   EXPECT_EQ(r.violation->check, "no_event_lost") << r.violation->detail;
 }

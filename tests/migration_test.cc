@@ -11,6 +11,7 @@
 #include "reports/report.h"
 #include "harness/runner.h"
 #include "harness/schema/scenario.h"
+#include "load_scenario.h"
 #include "system/common/defects.h"
 
 namespace paylab {
@@ -20,14 +21,7 @@ using testing_cli::Paylab;
 using testing_cli::ReadFile;
 using testing_cli::TempDir;
 
-scenarios::Scenario Load(const std::string& file) {
-  auto loaded = scenarios::LoadScenario(file);
-  if (auto* err = std::get_if<scenarios::ScenarioError>(&loaded)) {
-    ADD_FAILURE() << scenarios::FormatError(file, *err);
-    return {};
-  }
-  return std::get<scenarios::Scenario>(loaded);
-}
+scenarios::Scenario Load(const std::string& file) { return testing_scenarios::LoadOrFail(file); }
 
 double Figure(const reports::RunResult& r, std::string_view key) {
   for (const auto& [k, v] : r.migration) {

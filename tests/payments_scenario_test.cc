@@ -22,18 +22,12 @@
 #include "reports/report.h"
 #include "harness/runner.h"
 #include "harness/schema/scenario.h"
+#include "load_scenario.h"
 
 namespace paylab {
 namespace {
 
-scenarios::Scenario Payments() {
-  auto loaded = scenarios::LoadScenario("scenarios/payments.json");
-  if (auto* err = std::get_if<scenarios::ScenarioError>(&loaded)) {
-    ADD_FAILURE() << scenarios::FormatError("scenarios/payments.json", *err);
-    return {};
-  }
-  return std::get<scenarios::Scenario>(loaded);
-}
+scenarios::Scenario Payments() { return testing_scenarios::LoadOrFail("scenarios/payments.json"); }
 
 // A part of the orders and of the safety phase: the same mix and faults.
 scenarios::Scenario Smaller(scenarios::Scenario s, int divide) {

@@ -25,6 +25,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "checks/models/model_feed.h"
+
 #include <functional>
 #include <memory>
 #include <optional>
@@ -101,48 +103,40 @@ const T* PointerTo(const std::optional<T>& o) {
 // Feeds every applied call to a model; `tamper` may change a copy of a
 // report before the model sees it. Like the auditor, it stops at the first
 // difference.
-class ModelFeed : public system::BrokerObserver {
+class ModelFeed : public system::BrokerObserver,
+                  public ModelFeedBase<BrokerModel, BrokerApplied> {
  public:
-  ModelFeed() : model(Rules()) {}
+  ModelFeed() : ModelFeedBase(BrokerModel(Rules())) {}
   void OnBrokerApplied(const BrokerApplied& a) override {
-    if (!first_diff.empty()) {
-      return;
-    }
-    ++checked;
-    if (!tamper) {
-      first_diff = model.Check(a);
-      return;
-    }
-    Report r{CopyOf(a.publish),
-             CopyOf(a.assignment),
-             CopyOf(a.commit),
-             CopyOf(a.receive),
-             CopyOf(a.deleted),
-             CopyOf(a.inject),
-             a.redriven,
-             {a.appended.begin(), a.appended.end()},
-             {a.committed.begin(), a.committed.end()}};
-    if (a.group != nullptr) {
-      r.group = *a.group;
-      r.left.assign(a.group->left.begin(), a.group->left.end());
-      r.members.assign(a.group->members.begin(), a.group->members.end());
-    }
-    r.queue.assign(a.queue.begin(), a.queue.end());
-    tamper(r);
-    if (r.group) {
-      r.group->left = r.left;
-      r.group->members = r.members;
-    }
-    first_diff = model.Check(BrokerApplied{a.request, PointerTo(r.publish), PointerTo(r.assignment),
-                                           PointerTo(r.commit), PointerTo(r.receive),
-                                           PointerTo(r.deleted), PointerTo(r.inject), r.redriven,
-                                           r.appended, r.committed, PointerTo(r.group), r.queue});
+    Feed(a, static_cast<bool>(tamper), [&] {
+      Report r{CopyOf(a.publish),
+               CopyOf(a.assignment),
+               CopyOf(a.commit),
+               CopyOf(a.receive),
+               CopyOf(a.deleted),
+               CopyOf(a.inject),
+               a.redriven,
+               {a.appended.begin(), a.appended.end()},
+               {a.committed.begin(), a.committed.end()}};
+      if (a.group != nullptr) {
+        r.group = *a.group;
+        r.left.assign(a.group->left.begin(), a.group->left.end());
+        r.members.assign(a.group->members.begin(), a.group->members.end());
+      }
+      r.queue.assign(a.queue.begin(), a.queue.end());
+      tamper(r);
+      if (r.group) {
+        r.group->left = r.left;
+        r.group->members = r.members;
+      }
+      return model.Check(BrokerApplied{a.request, PointerTo(r.publish), PointerTo(r.assignment),
+                                             PointerTo(r.commit), PointerTo(r.receive),
+                                             PointerTo(r.deleted), PointerTo(r.inject), r.redriven,
+                                             r.appended, r.committed, PointerTo(r.group), r.queue});
+    });
   }
 
-  BrokerModel model;
   std::function<void(Report&)> tamper;
-  int64_t checked = 0;
-  std::string first_diff;
 };
 
 class BrokerModelTest : public testing::Test {

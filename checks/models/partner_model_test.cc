@@ -23,6 +23,8 @@
 
 #include <gtest/gtest.h>
 
+#include "checks/models/model_feed.h"
+
 #include <boost/asio.hpp>
 #include <cstdint>
 #include <functional>
@@ -92,42 +94,34 @@ Op Cancel(std::string key) {
 // Feeds every applied request to a model; `tamper` may change a copy of the
 // facts before the model sees them (a wrong partner, simulated). Like the
 // auditor, it stops at the first difference.
-class ModelFeed : public system::PartnerObserver {
+class ModelFeed : public system::PartnerObserver,
+                  public ModelFeedBase<PartnerModel, PartnerApplied> {
  public:
   using Tamper =
       std::function<void(const PartnerApplied&, TccReply&, std::vector<std::vector<PartnerEntry>>&,
                          std::vector<PartnerHoldChange>&)>;
-  explicit ModelFeed(PartnerRules rules) : model(std::move(rules)) {}
+  explicit ModelFeed(PartnerRules rules) : ModelFeedBase(PartnerModel(std::move(rules))) {}
 
   void OnPartnerApplied(const PartnerApplied& a) override {
-    if (!first_diff.empty()) {
-      return;
-    }
-    ++checked;
-    if (!tamper) {
-      first_diff = model.Check(a);
-      return;
-    }
-    // A deep copy the test may change.
-    TccReply reply = a.reply;
-    std::vector<std::vector<PartnerEntry>> entries;
-    for (const PartnerMovementRecord& m : a.movements) {
-      entries.emplace_back(m.entries.begin(), m.entries.end());
-    }
-    std::vector<PartnerHoldChange> holds(a.holds.begin(), a.holds.end());
-    tamper(a, reply, entries, holds);
-    std::vector<PartnerMovementRecord> movements(a.movements.begin(), a.movements.end());
-    movements.resize(entries.size());
-    for (size_t i = 0; i < movements.size(); ++i) {
-      movements[i].entries = entries[i];
-    }
-    first_diff = model.Check(PartnerApplied{a.request, reply, movements, holds});
+    Feed(a, static_cast<bool>(tamper), [&] {
+      // A deep copy the test may change.
+      TccReply reply = a.reply;
+      std::vector<std::vector<PartnerEntry>> entries;
+      for (const PartnerMovementRecord& m : a.movements) {
+        entries.emplace_back(m.entries.begin(), m.entries.end());
+      }
+      std::vector<PartnerHoldChange> holds(a.holds.begin(), a.holds.end());
+      tamper(a, reply, entries, holds);
+      std::vector<PartnerMovementRecord> movements(a.movements.begin(), a.movements.end());
+      movements.resize(entries.size());
+      for (size_t i = 0; i < movements.size(); ++i) {
+        movements[i].entries = entries[i];
+      }
+      return model.Check(PartnerApplied{a.request, reply, movements, holds});
+    });
   }
 
-  PartnerModel model;
   Tamper tamper;
-  int64_t checked = 0;
-  std::string first_diff;
 };
 
 // Requests sent one after the other, each no earlier than its not_before.

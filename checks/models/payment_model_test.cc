@@ -22,6 +22,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "checks/models/model_feed.h"
+
 #include <functional>
 #include <map>
 #include <string>
@@ -55,31 +57,23 @@ constexpr int64_t kFeeBp = 250;
 // Feeds every fact to a model; `tamper` may change a copy of a fact before
 // the model sees it (a wrong service, simulated). Stops at the first
 // difference, as the auditor does.
-class ModelFeed : public system::PaymentObserver {
+class ModelFeed : public system::PaymentObserver,
+                  public ModelFeedBase<PaymentModel, PaymentApplied> {
  public:
-  ModelFeed() : model(PaymentRules{kFeeBp}) {}
+  ModelFeed() : ModelFeedBase(PaymentModel(PaymentRules{kFeeBp})) {}
   void OnPaymentApplied(const PaymentApplied& a) override {
-    if (!first_diff.empty()) {
-      return;
-    }
-    ++checked;
-    if (!tamper) {
-      first_diff = model.Check(a);
-      return;
-    }
-    PaymentApplied copy = a;
-    PaymentRow row = a.row == nullptr ? PaymentRow{} : *a.row;
-    std::vector<PayJournalRow> journal(a.journal.begin(), a.journal.end());
-    copy.row = a.row == nullptr ? nullptr : &row;
-    tamper(copy, row, journal);
-    copy.journal = journal;
-    first_diff = model.Check(copy);
+    Feed(a, static_cast<bool>(tamper), [&] {
+      PaymentApplied copy = a;
+      PaymentRow row = a.row == nullptr ? PaymentRow{} : *a.row;
+      std::vector<PayJournalRow> journal(a.journal.begin(), a.journal.end());
+      copy.row = a.row == nullptr ? nullptr : &row;
+      tamper(copy, row, journal);
+      copy.journal = journal;
+      return model.Check(copy);
+    });
   }
 
-  PaymentModel model;
   std::function<void(PaymentApplied&, PaymentRow&, std::vector<PayJournalRow>&)> tamper;
-  int64_t checked = 0;
-  std::string first_diff;
 };
 
 // Sends single calls to the payment service and keeps each one's answer.

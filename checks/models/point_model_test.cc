@@ -21,6 +21,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "checks/models/model_feed.h"
+
 #include <algorithm>
 #include <functional>
 #include <memory>
@@ -54,42 +56,34 @@ constexpr sim::Duration kHoldTtlMax = sim::kDay;
 // Feeds every applied request to a model; `tamper` may change a copy of a
 // fact before the model sees it (a wrong ledger, simulated). Like the
 // auditor, it stops at the first difference.
-class ModelFeed : public system::PointLedgerObserver {
+class ModelFeed : public system::PointLedgerObserver,
+                  public ModelFeedBase<PointModel, PointApplied> {
  public:
-  ModelFeed() : model(PointRules{kHoldTtlMax}) {}
+  ModelFeed() : ModelFeedBase(PointModel(PointRules{kHoldTtlMax})) {}
   void OnPointMovement(const system::PointMovementRecord&) override {}
   void OnPointApplied(const PointApplied& a) override {
-    if (!first_diff.empty()) {
-      return;
-    }
-    ++checked;
-    if (!tamper) {
-      first_diff = model.Check(a);
-      return;
-    }
-    // A deep copy the test may change.
-    std::vector<std::vector<system::PointEntry>> entries;
-    std::vector<system::PointMovementRecord> movements(a.movements.begin(), a.movements.end());
-    for (auto& m : movements) {
-      entries.emplace_back(m.entries.begin(), m.entries.end());
-    }
-    for (size_t i = 0; i < movements.size(); ++i) {
-      movements[i].entries = entries[i];
-    }
-    std::vector<system::LotChange> lots(a.lots.begin(), a.lots.end());
-    std::vector<system::PointHoldCreated> holds(a.holds.begin(), a.holds.end());
-    GrantReply grant = a.grant;
-    TccReply tcc = a.tcc;
-    tamper(grant, tcc, lots, holds);
-    first_diff = model.Check(PointApplied{a.request, grant, tcc, a.count, movements, lots, holds});
+    Feed(a, static_cast<bool>(tamper), [&] {
+      // A deep copy the test may change.
+      std::vector<std::vector<system::PointEntry>> entries;
+      std::vector<system::PointMovementRecord> movements(a.movements.begin(), a.movements.end());
+      for (auto& m : movements) {
+        entries.emplace_back(m.entries.begin(), m.entries.end());
+      }
+      for (size_t i = 0; i < movements.size(); ++i) {
+        movements[i].entries = entries[i];
+      }
+      std::vector<system::LotChange> lots(a.lots.begin(), a.lots.end());
+      std::vector<system::PointHoldCreated> holds(a.holds.begin(), a.holds.end());
+      GrantReply grant = a.grant;
+      TccReply tcc = a.tcc;
+      tamper(grant, tcc, lots, holds);
+      return model.Check(PointApplied{a.request, grant, tcc, a.count, movements, lots, holds});
+    });
   }
 
-  PointModel model;
   std::function<void(GrantReply&, TccReply&, std::vector<system::LotChange>&,
                      std::vector<system::PointHoldCreated>&)>
       tamper;
-  int64_t checked = 0;
-  std::string first_diff;
 };
 
 class PointModelTest : public testing::Test {

@@ -1,9 +1,5 @@
-#include "harness/worlds/make_world.h"
+#include "harness/worlds/worlds.h"
 
-#include "harness/worlds/messaging_world.h"
-#include "harness/worlds/migration_world.h"
-#include "harness/worlds/payments_world.h"
-#include "harness/worlds/wallet_world.h"
 
 namespace paylab::scenarios {
 

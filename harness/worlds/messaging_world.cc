@@ -1,4 +1,4 @@
-#include "harness/worlds/messaging_world.h"
+#include "harness/worlds/worlds.h"
 
 #include <fmt/format.h>
 

@@ -18,10 +18,7 @@ namespace paylab::system {
 // A user's migration status (status.state, status_log.state in the
 // controller's database).
 enum class MigrationState : uint8_t {
-  kLegacy = 0,
-  kMaintenance = 1,
-  kMigrating = 2,
-  kMigrated = 3
+  kLegacy = 0, kMaintenance = 1, kMigrating = 2, kMigrated = 3,
 };
 std::string_view MigrationStateName(MigrationState s);
 

@@ -33,11 +33,7 @@ enum class PaymentRequestKind : uint8_t { kCreate = 0, kCapture = 1, kVoid = 2 }
 // pay_journal.account). Clearing accounts and fees belong to owner 0;
 // sales accounts to the merchant (or seller) id.
 enum class PayAccount : uint8_t {
-  kWalletClearing = 1,
-  kPointClearing = 2,
-  kPartnerClearing = 3,
-  kUnsettled = 4,
-  kSettled = 5,
+  kWalletClearing = 1, kPointClearing = 2, kPartnerClearing = 3, kUnsettled = 4, kSettled = 5,
   kFees = 6,
 };
 
@@ -72,21 +68,12 @@ enum class PartnerAccount : uint8_t { kPoints = 0, kIssue = 1, kHolds = 2, kClea
 // Declined Tries and empty-rollback tombstones are rows too, so that a key
 // keeps its first answer; only kHeld rows hold points.
 enum class PartnerHoldState : uint8_t {
-  kHeld = 1,
-  kConfirmed = 2,
-  kCancelled = 3,
-  kExpired = 4,
-  kDeclined = 5,
-  kTombstone = 6,
+  kHeld = 1, kConfirmed = 2, kCancelled = 3, kExpired = 4, kDeclined = 5, kTombstone = 6,
 };
 
 // What a partner movement did (movements.kind in its database).
 enum class PartnerMovementKind : uint8_t {
-  kIssue = 1,
-  kTry = 2,
-  kConfirm = 3,
-  kCancel = 4,
-  kExpire = 5,
+  kIssue = 1, kTry = 2, kConfirm = 3, kCancel = 4, kExpire = 5,
 };
 
 std::string_view PartnerAccountName(PartnerAccount a);

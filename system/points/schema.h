@@ -20,11 +20,7 @@ namespace paylab::system {
 // point_journal.account). A user holds kPoint; the system user holds the
 // others.
 enum class PointAccount : int32_t {
-  kPoint = 1,
-  kIssue = 100,
-  kHolds = 101,
-  kBreakage = 102,
-  kClearing = 103,
+  kPoint = 1, kIssue = 100, kHolds = 101, kBreakage = 102, kClearing = 103,
 };
 std::string_view PointAccountName(PointAccount a);
 

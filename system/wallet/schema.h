@@ -41,15 +41,8 @@ std::string_view WalletStatusName(WalletStatus s);
 
 // What a movement did (movements.kind; audit_counts.kind in the mirror).
 enum class MovementKind : uint8_t {
-  kDeposit = 1,
-  kTransfer = 2,
-  kPrepare = 3,
-  kCommit = 4,
-  kRollback = 5,
-  kExpireHold = 6,
-  kBreakage = 7,
-  kPayout = 8,
-  kMigrateOut = 9,
+  kDeposit = 1, kTransfer = 2, kPrepare = 3, kCommit = 4, kRollback = 5, kExpireHold = 6,
+  kBreakage = 7, kPayout = 8, kMigrateOut = 9,
 };
 std::string_view MovementKindName(MovementKind k);
 
@@ -59,11 +52,7 @@ enum class HoldState : uint8_t { kHeld = 1, kCommitted = 2, kRolledBack = 3, kEx
 // The operation a key was used for (idempotency.op). kTombstone marks a key
 // cancelled by an empty rollback: it had no effect.
 enum class IdempotencyOp : uint8_t {
-  kDeposit = 1,
-  kTransfer = 2,
-  kPrepare = 3,
-  kPayout = 4,
-  kTombstone = 5,
+  kDeposit = 1, kTransfer = 2, kPrepare = 3, kPayout = 4, kTombstone = 5,
 };
 
 // The tables of the wallet's database.

@@ -1,6 +1,6 @@
-// The broker node of a platform, with its checks: the reference model of its
-// log and queues (broker_model_agrees) and the queue checker. The messaging,
-// payments and migration platforms each have one.
+// The pieces the platforms share: the wallet's checks (every platform), the
+// broker with its checks (messaging, payments, migration), the point
+// ledger's checks (payments, migration).
 #pragma once
 
 #include <functional>
@@ -11,11 +11,49 @@
 #include <vector>
 
 #include "checks/models/broker_auditor.h"
+#include "checks/models/point_auditor.h"
+#include "checks/models/wallet_auditor.h"
+#include "checks/point_checker.h"
 #include "checks/queue_checker.h"
+#include "checks/wallet_checker.h"
 #include "harness/world.h"
+#include "reports/run_result.h"
+#include "sim/simulator.h"
 #include "system/messaging/broker.h"
+#include "system/points/point_ledger.h"
+#include "system/wallet/account_types.h"
+#include "system/wallet/ledger.h"
 
 namespace paylab::scenarios {
+
+
+// The wallet's checks, in every platform: the invariant checker, then the
+// reference model, both fed every movement the wallet applies.
+struct WalletChecks {
+  WalletChecks(sim::Simulator& sim, const Scenario& s,
+               std::function<void(const system::Violation&)> on_violation);
+
+  // wallet_* final checks (wallet_no_hold_left with payments or the
+  // migration on), then the model's comparison with the database.
+  void CheckFinal(sim::Simulator& sim, sim::Database& wallet_db);
+  void AppendResults(std::vector<reports::CheckResult>& out) const;
+  void AppendModelFigures(reports::RunResult& r) const;
+
+  system::AccountTypes types;
+  system::WalletChecker checker;
+  models::WalletAuditor auditor;
+  system::LedgerObserverFanout observers;
+};
+
+// Appends every status of `statuses` to `out`, in order.
+void AppendStatuses(std::span<const system::CheckStatus> statuses,
+                    std::vector<reports::CheckResult>& out);
+
+// The wallet's configuration: ledger rules and defects, users and their
+// opening balances, the expiry sweep. Messaging, when on, adds its part.
+system::WalletConfig WalletConfigOf(const Scenario& s, const RunOptions& o,
+                                    const system::AccountTypes& types);
+
 
 struct CheckedBroker {
   CheckedBroker(sim::Simulator& sim, std::function<void(const system::Violation&)> on_violation);
@@ -66,6 +104,25 @@ struct Redrive {
   std::string dlq;
   int64_t* counter;
   void operator()() const;
+};
+
+
+struct PointChecks {
+  PointChecks(sim::Simulator& sim, std::function<void(const system::Violation&)> on_violation);
+
+  // Makes the model for a ledger whose tries may last up to `hold_ttl_max`,
+  // and the observers the point node reports to.
+  void Watch(sim::Simulator& sim, sim::Duration hold_ttl_max,
+             std::function<void(const system::Violation&)> on_violation);
+  // The checker's final checks, then the model's comparison with the
+  // database (both run: the platform decides whether to go on after).
+  void CheckFinal(sim::Database& point_db, sim::Time now);
+  void AppendResults(std::vector<reports::CheckResult>& out) const;
+  void AppendModelFigures(reports::RunResult& r) const;
+
+  system::PointChecker checker;
+  std::optional<models::PointAuditor> auditor;
+  std::optional<system::PointLedgerObserverFanout> observers;
 };
 
 }  // namespace paylab::scenarios
