@@ -221,6 +221,16 @@ PaymentRow ReadRow(sim::Statement& s) {
   r.reason = std::string(s.Text(14));
   r.created_at = s.Int(15);
   r.updated_at = s.Int(16);
+  // A row this service wrote: every stored enum in range, every step and
+  // amount within what a payment can have.
+  PAYLAB_CHECK(s.Int(2) >= 1 && s.Int(2) <= 3);    // flow
+  PAYLAB_CHECK(s.Int(9) >= 0 && s.Int(9) <= 4);    // status
+  PAYLAB_CHECK(s.Int(10) >= 0 && s.Int(10) <= 2);  // resource_status
+  PAYLAB_CHECK(s.Int(11) >= 0 && s.Int(11) <= 2);  // request
+  PAYLAB_CHECK(r.phase >= 0 && r.rollback_phase >= 0);
+  PAYLAB_CHECK(r.amount > 0 && r.partner_amount >= 0 && r.point_amount >= 0 &&
+               r.wallet_amount >= 0);
+  PAYLAB_CHECK(r.updated_at >= r.created_at);
   return r;
 }
 

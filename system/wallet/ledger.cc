@@ -404,6 +404,7 @@ void Ledger::LoadBalances(UserId user, Balances& b) {
 }
 
 bool Ledger::PlanDebit(UserId user, int64_t amount, Plan& plan, TypeId skip) {
+  PAYLAB_CHECK(amount > 0);
   Balances b;
   LoadBalances(user, b);
   size_t& n = plan.n;
@@ -442,6 +443,14 @@ bool Ledger::PlanDebit(UserId user, int64_t amount, Plan& plan, TypeId skip) {
       }
     }
   }
+  // A plan takes each account at most once, and, when it covers the
+  // amount, exactly the amount.
+  int64_t planned = 0;
+  for (size_t i = 0; i < n; ++i) {
+    PAYLAB_CHECK(plan.parts[i].second > 0);
+    planned += plan.parts[i].second;
+  }
+  PAYLAB_CHECK(planned + left == amount);
   return left == 0;
 }
 
@@ -468,6 +477,7 @@ void AddTerm(std::vector<ValueTerm>& terms, int64_t amount, sim::Time expires_at
 
 void Ledger::DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t movement,
                           std::vector<ValueTerm>* consumed) {
+  PAYLAB_CHECK(amount > 0);
   AddToAccount(user, type, -amount);
   if (user == kSystemUser) {
     return;
@@ -486,6 +496,7 @@ void Ledger::DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t mov
     while (n < take.size() && planned < left && open.Step()) {
       const int64_t id = open.Int(0);
       const int64_t t = std::min(open.Int(1), left - planned);
+      PAYLAB_CHECK(t > 0);  // the scan reads only items with something left
       take[n++] = {id, t};
       planned += t;
       if (consumed != nullptr) {
@@ -508,10 +519,12 @@ void Ledger::DebitAccount(UserId user, TypeId type, int64_t amount, uint64_t mov
       NoteItem(take[i].first, user, type, -take[i].second, false, 0, movement);
     }
     left -= planned;
+    PAYLAB_CHECK(left >= 0);
   }
 }
 
 bool Ledger::PlanCredit(UserId user, int64_t amount, Plan& plan) {
+  PAYLAB_CHECK(amount > 0);
   Balances b;
   LoadBalances(user, b);
   size_t& n = plan.n;
@@ -530,6 +543,7 @@ bool Ledger::PlanCredit(UserId user, int64_t amount, Plan& plan) {
       room = std::max<int64_t>(0, type.balance_cap - b.value[t]);
     }
     const int64_t put = std::min(room, left);
+    PAYLAB_CHECK(put >= 0 && put <= left);
     if (put > 0) {
       plan.parts[n++] = {t, put};
       left -= put;
@@ -548,6 +562,7 @@ void Ledger::ApplyCredit(UserId user, const Plan& plan, uint64_t movement, sim::
 
 void Ledger::CreditAccount(UserId user, TypeId type, int64_t amount, uint64_t movement,
                            sim::Time now) {
+  PAYLAB_CHECK(amount > 0);
   int64_t repay = 0;
   if (user != kSystemUser) {
     const int64_t before = AccountBalance(user, type).value_or(0);
@@ -555,6 +570,7 @@ void Ledger::CreditAccount(UserId user, TypeId type, int64_t amount, uint64_t mo
       repay = std::min(-before, amount);
     }
   }
+  PAYLAB_CHECK(repay >= 0 && repay <= amount);
   AddToAccount(user, type, amount);
   if (user == kSystemUser || amount - repay == 0) {
     return;
@@ -577,8 +593,11 @@ void Ledger::CreditAccount(UserId user, TypeId type, int64_t amount, uint64_t mo
 
 void Ledger::WriteMovement(uint64_t id, MovementKind kind, std::string_view key, uint64_t hold_id,
                            sim::Time now, std::vector<JournalEntry>& entries) {
+  PAYLAB_CHECK(id != 0);
+  PAYLAB_CHECK(!entries.empty());
   int64_t sum = 0;
   for (const JournalEntry& e : entries) {
+    PAYLAB_CHECK(e.delta != 0);
     sum += e.delta;
   }
   if (!options_.defect_credit_without_debit) {
