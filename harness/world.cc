@@ -100,6 +100,9 @@ void World::ShutdownNodes() {
   for (sim::Node* n : nodes_) {
     n->Shutdown();
   }
+  // The most derived platform's destructor comes first; the nodes are then
+  // destroyed with its members, before a base's destructor could reach them.
+  nodes_.clear();
 }
 
 void World::AddNode(sim::Node& node) {

@@ -126,8 +126,9 @@ class World {
   void AddNode(sim::Node& node);
   // A node the platform does not use, in its place: never started.
   void AddIdle(std::string_view name);
-  // Ends every node's coroutines. Each platform's destructor calls it
-  // first, while everything the coroutines reference is alive; idempotent.
+  // Ends every node's coroutines and forgets the nodes. Each platform's
+  // destructor calls it first, while everything the coroutines reference is
+  // alive; a later call does nothing.
   void ShutdownNodes();
   // Stops the run at a check's first violation.
   auto StopOnViolation() {
